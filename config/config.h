@@ -1,0 +1,100 @@
+#pragma once
+// The daemon's configuration: one immutable value made by parse(), which rejects unknown keys
+// and names the YAML line of every problem. Reload builds a new Config and swaps it in only if
+// it is valid (SPEC §3, §4).
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/cidr.h"
+#include "net/log.h"
+#include "net/socket_address.h"
+
+namespace dynamo::config {
+
+// How an intercepted name is answered for one address family.
+struct InterceptAnswer {
+    enum class Mode { Auto, Fixed, None };
+    Mode mode = Mode::None;
+    net::IpAddress fixed;  // with Mode::Fixed
+};
+
+struct InterceptConfig {
+    // Lower-case, without trailing dot; "*.example" matches every name below example.
+    std::vector<std::string> names{"members.dyndns.org", "members.dyndns.com"};
+    InterceptAnswer answerIpv4{InterceptAnswer::Mode::Auto, {}};
+    InterceptAnswer answerIpv6{InterceptAnswer::Mode::None, {}};
+    uint32_t ttl = 60;
+};
+
+struct DnsConfig {
+    std::vector<net::SocketAddress> listen;     // UDP and TCP on each
+    std::vector<net::SocketAddress> upstreams;  // never empty after parse()
+    net::CidrSet allow;
+    InterceptConfig intercept;
+    size_t cacheSize = 10000;  // answers; 0 disables the cache
+    // Not in SPEC §4's list, added around it: how long a client waits before SERVFAIL.
+    std::chrono::milliseconds upstreamTimeout{3000};
+};
+
+struct TlsConfig {
+    std::optional<std::string> cert;
+    std::optional<std::string> key;
+    std::string minVersion = "1.0";  // "1.0", "1.1", "1.2" or "1.3"
+};
+
+struct GatewayConfig {
+    std::vector<net::SocketAddress> httpListen;
+    std::vector<net::SocketAddress> httpsListen;
+    TlsConfig tls;
+};
+
+struct DynamoConfig {
+    std::string updateUrl = "https://update01-dynamo.kisolabs.net/";  // ends with '/'
+    std::optional<std::string> caFile;
+    std::chrono::seconds minInterval{300};
+    std::chrono::seconds timeout{15};
+};
+
+struct Account {
+    std::string username;
+    std::string password;
+    std::string token;                   // exactly 42 characters
+    std::vector<std::string> hostnames;  // lower-case; empty = any hostname
+};
+
+struct Config {
+    DnsConfig dns;
+    GatewayConfig gateway;
+    DynamoConfig dynamo;
+    std::vector<Account> accounts;
+    std::string stateDir = "/var/lib/dynamo-gateway";
+    std::optional<std::string> runAs;
+    log::Level logLevel = log::Level::Info;
+    std::vector<std::string> warnings;  // said once at start: plain-HTTP update_url, and so on
+};
+
+// What parse() needs from the machine, injectable so tests do not depend on this host.
+struct Environment {
+    std::string resolvConfPath = "/etc/resolv.conf";
+    // This host's interface addresses, for the forwarding-loop check; empty = ask the kernel.
+    std::optional<std::vector<net::IpAddress>> localAddresses;
+};
+
+struct ParseResult {
+    std::optional<Config> config;     // set when errors is empty
+    std::vector<std::string> errors;  // each "file:line: key: problem"
+};
+
+ParseResult parse(std::string_view yamlText, std::string_view fileName,
+                  const Environment& environment = {});
+ParseResult loadFile(const std::string& path, const Environment& environment = {});
+
+// "300", "5m", "1h", "15s", "500ms" → milliseconds; nullopt when malformed.
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+}  // namespace dynamo::config

@@ -1,0 +1,2 @@
+// Placeholder until the daemon lands (this session).
+int main() { return 0; }

@@ -1,0 +1,170 @@
+#pragma once
+// The DNS wire codec (RFC 1035 §4, RFC 6891 for EDNS). c-ares 1.18 has no record API, so this
+// is ours. Pure code: bytes in, values or bytes out; no sockets, no clocks. Every input is
+// untrusted: parsing checks every length, count and compression pointer and never asserts.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dynamo::dns {
+
+inline constexpr size_t kHeaderSize = 12;
+inline constexpr size_t kMaxUdpPayloadWithoutEdns = 512;  // RFC 1035 §4.2.1
+inline constexpr size_t kMaxUdpPayload = 1232;            // DNS flag day 2020 default
+inline constexpr size_t kMaxNameLength = 255;             // wire form, RFC 1035 §3.1
+
+namespace type {
+inline constexpr uint16_t A = 1;
+inline constexpr uint16_t NS = 2;
+inline constexpr uint16_t CNAME = 5;
+inline constexpr uint16_t SOA = 6;
+inline constexpr uint16_t TXT = 16;
+inline constexpr uint16_t AAAA = 28;
+inline constexpr uint16_t OPT = 41;
+inline constexpr uint16_t SVCB = 64;
+inline constexpr uint16_t HTTPS = 65;
+inline constexpr uint16_t ANY = 255;
+}  // namespace type
+inline constexpr uint16_t kClassIn = 1;
+
+enum class Rcode : uint8_t {
+    NoError = 0,
+    FormErr = 1,
+    ServFail = 2,
+    NxDomain = 3,
+    NotImp = 4,
+    Refused = 5,
+};
+
+enum class Section : uint8_t { Answer, Authority, Additional };
+
+// The fixed 12-byte header (RFC 1035 §4.1.1).
+struct Header {
+    uint16_t id = 0;
+    uint16_t flags = 0;
+    uint16_t qdcount = 0;
+    uint16_t ancount = 0;
+    uint16_t nscount = 0;
+    uint16_t arcount = 0;
+
+    bool qr() const { return flags & 0x8000; }
+    uint8_t opcode() const { return (flags >> 11) & 0x0f; }
+    bool aa() const { return flags & 0x0400; }
+    bool tc() const { return flags & 0x0200; }
+    bool rd() const { return flags & 0x0100; }
+    bool ra() const { return flags & 0x0080; }
+    bool ad() const { return flags & 0x0020; }
+    bool cd() const { return flags & 0x0010; }
+    uint8_t rcode() const { return flags & 0x000f; }
+};
+
+// Reads the header; nullopt when fewer than 12 bytes.
+std::optional<Header> readHeader(std::span<const uint8_t> message);
+
+// The OPT pseudo-record (RFC 6891 §6.1.2).
+struct Edns {
+    uint16_t udpPayloadSize = 0;  // the requestor's size, as sent (values below 512 mean 512)
+    uint8_t extendedRcode = 0;
+    uint8_t version = 0;
+    bool dnssecOk = false;  // DO
+    size_t offset = 0;      // where the OPT RR starts in the message
+};
+
+// One resource record found while walking the message (OPT excluded).
+struct RecordRef {
+    Section section;
+    uint16_t type;
+    uint16_t rclass;
+    uint32_t ttl;
+    size_t ttlOffset;    // where the 4-byte TTL sits, for rewriting it in place
+    size_t rdataOffset;  // where RDATA starts
+    uint16_t rdataLength;
+};
+
+// A message whose every section has been walked and bounds-checked.
+struct Message {
+    Header header;
+    // The first question. qnameWire is the uncompressed wire form with ASCII letters
+    // lower-cased (the cache key); qname is its presentation form, lower-case, no trailing dot
+    // ("" for the root), with RFC 1035 §5.1 escapes for '.', '\\' and non-printable bytes.
+    std::string qnameWire;
+    std::string qname;
+    uint16_t qtype = 0;
+    uint16_t qclass = 0;
+    size_t questionEnd = 0;  // offset just past the question section
+    std::optional<Edns> edns;
+    std::vector<RecordRef> records;  // answer, authority, additional order; OPT not included
+};
+
+enum class ParseError {
+    TooShort,        // fewer than 12 bytes
+    BadName,         // label too long, name too long, pointer out of range or looping
+    Truncated,       // a section or record runs past the end
+    BadQuestion,     // QDCOUNT is not 1 (we only handle single-question messages)
+    BadOpt,          // more than one OPT, or OPT outside the additional section or not at root
+    TrailingGarbage  // bytes left after the last record
+};
+
+struct ParseResult {
+    std::optional<Message> message;
+    ParseError error = ParseError::TooShort;  // meaningful when message is empty
+};
+
+// Walks the whole message. For queries and answers alike.
+ParseResult parse(std::span<const uint8_t> bytes);
+
+// Header fields rewritten in place; the caller guarantees at least 12 bytes.
+void setId(std::span<uint8_t> message, uint16_t id);
+uint16_t getId(std::span<const uint8_t> message);
+
+// The largest answer a client can take over UDP: 512 without EDNS, else its advertised size
+// clamped to [512, kMaxUdpPayload] (SPEC §5).
+size_t maxUdpAnswerSize(const Message& query);
+
+// The answer cut down to header, question and OPT with TC=1 (RFC 2181 §9; RFC 6891 §7 keeps
+// OPT), for a UDP client that cannot take the whole answer.
+std::vector<uint8_t> truncated(std::span<const uint8_t> answer, const Message& parsedAnswer);
+
+// An error answer to a query: same ID, opcode and RD; QR=1, RA=1, the given rcode; the question
+// echoed and an OPT added (payload kMaxUdpPayload, DO copied) when the query had them. With
+// query == nullptr (it did not parse) only the header is sent back, QDCOUNT 0.
+std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Message* query,
+                                   Rcode rcode);
+
+// How long an answer may be cached, per RFC 2308 for negative answers: the smallest TTL of its
+// records for a positive answer; for NXDOMAIN or NODATA min(SOA TTL, SOA MINIMUM) of the
+// authority SOA; nullopt when it must not be cached (no SOA on a negative answer, TC set, an
+// rcode other than NOERROR/NXDOMAIN). SERVFAIL's short caching is the cache's policy, not this.
+std::optional<uint32_t> cacheableTtl(std::span<const uint8_t> answer, const Message& parsed);
+
+// Subtracts `elapsed` seconds from every TTL (OPT excluded), not below zero (RFC 1035 §3.2.1).
+void decrementTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records,
+                   uint32_t elapsed);
+
+// Builds an authoritative answer to `query` for interception: ID, opcode, RD and CD copied,
+// QR=1, AA=1, RA=1, the question echoed as the client sent it. Record owners point at the
+// question name (compression pointer to offset 12).
+class ResponseWriter {
+public:
+    ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query);
+
+    void setRcode(Rcode rcode);
+    void addAnswer(uint16_t type, uint32_t ttl, std::span<const uint8_t> rdata);
+    // A synthetic SOA for the question name in the authority section, so negative answers can
+    // be cached (RFC 2308 §3): MNAME = qname, RNAME = hostmaster.qname, MINIMUM = ttl.
+    void addSyntheticSoa(uint32_t ttl);
+    // Appends OPT when the query had one (payload kMaxUdpPayload, DO copied) and returns bytes.
+    std::vector<uint8_t> finish();
+
+private:
+    std::vector<uint8_t> bytes_;
+    const Message& query_;
+    uint16_t ancount_ = 0;
+    uint16_t nscount_ = 0;
+};
+
+}  // namespace dynamo::dns

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Dynamo Gateway needs to build, test and benchmark, but only those
+# that are missing, so a second `make` costs nothing. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+build=(build-essential cmake ninja-build pkg-config
+       libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev)
+# The peers the tests talk to: real DNS clients and servers, real DynDNS clients, TLS tools.
+test=(dnsutils knot-dnsutils dnsmasq-base curl openssl ddclient inadyn python3 iproute2
+      clang libclang-rt-14-dev)
+
+want=("${build[@]}")
+[[ "${1:-}" == "--test" ]] && want+=("${test[@]}")
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# ddclient's and inadyn's packages ship services; policy-rc.d keeps them from starting here.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
