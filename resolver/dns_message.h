@@ -22,6 +22,7 @@ inline constexpr uint16_t A = 1;
 inline constexpr uint16_t NS = 2;
 inline constexpr uint16_t CNAME = 5;
 inline constexpr uint16_t SOA = 6;
+inline constexpr uint16_t MX = 15;
 inline constexpr uint16_t TXT = 16;
 inline constexpr uint16_t AAAA = 28;
 inline constexpr uint16_t OPT = 41;
@@ -117,6 +118,17 @@ struct ParseResult {
 // Walks the whole message. For queries and answers alike.
 ParseResult parse(std::span<const uint8_t> bytes);
 
+// For logs and tests.
+const char* toString(ParseError error);
+
+// A presentation-form name ("Example.COM", "example.com.", "a\\.b", "\\065") in uncompressed
+// wire form with ASCII letters lower-cased, comparable with Message::qnameWire; nullopt when it
+// is malformed (empty label, label over 63 bytes, name over 255 bytes, bad escape). "" and "."
+// are the root.
+std::optional<std::string> nameToWire(std::string_view presentation);
+// The inverse for an uncompressed wire name: lower-case presentation form, no trailing dot.
+std::string wireToPresentation(std::string_view wire);
+
 // Header fields rewritten in place; the caller guarantees at least 12 bytes.
 void setId(std::span<uint8_t> message, uint16_t id);
 uint16_t getId(std::span<const uint8_t> message);
@@ -144,12 +156,15 @@ std::optional<uint32_t> cacheableTtl(std::span<const uint8_t> answer, const Mess
 // Subtracts `elapsed` seconds from every TTL (OPT excluded), not below zero (RFC 1035 §3.2.1).
 void decrementTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records,
                    uint32_t elapsed);
+// Lowers every TTL above `maxTtl` to it (OPT excluded): a cache never promises data for longer
+// than it keeps it.
+void capTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, uint32_t maxTtl);
 
 // Builds an authoritative answer to `query` for interception: ID, opcode, RD and CD copied,
 // QR=1, AA=1, RA=1, the question echoed as the client sent it. Record owners point at the
 // question name (compression pointer to offset 12).
 class ResponseWriter {
-public:
+  public:
     ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query);
 
     void setRcode(Rcode rcode);
@@ -160,8 +175,9 @@ public:
     // Appends OPT when the query had one (payload kMaxUdpPayload, DO copied) and returns bytes.
     std::vector<uint8_t> finish();
 
-private:
+  private:
     std::vector<uint8_t> bytes_;
+    std::vector<uint8_t> authority_;  // kept apart so answers and SOA may be added in any order
     const Message& query_;
     uint16_t ancount_ = 0;
     uint16_t nscount_ = 0;

@@ -1,0 +1,45 @@
+# The two commands of the quick start, and the rest (README "Building and testing").
+#   make run    install what is missing, build, start the gateway on loopback with the emulator
+#   make test   install what is missing, build, run every test through ctest
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps test-deps run test test-sanitize fuzz deb clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: test-deps build
+	@scripts/dev-run.sh $(BUILD_DIR)
+
+test: test-deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize: test-deps
+	$(MAKE) BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DDYNAMO_SANITIZE=ON build
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer targets (clang); run one with e.g. build-fuzz/tests/dns_message_fuzzer -max_total_time=60
+fuzz: test-deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DDYNAMO_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -1,0 +1,95 @@
+#pragma once
+// The answer cache (SPEC §5): TTL-respecting, size-bounded LRU, answers served with decremented
+// TTLs, negative answers cached per RFC 2308, SERVFAIL for a few seconds at most. Pure code:
+// time comes from an injected clock, so expiry is tested without sleeping.
+//
+// One thread (the event loop's); not thread-safe by design.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "resolver/dns_message.h"
+
+namespace dynamo::dns {
+
+using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+class DnsCache {
+  public:
+    static constexpr uint32_t kMaxTtl = 86400;      // a day, whatever the upstream says
+    static constexpr uint32_t kServFailTtl = 5;     // RFC 2308 §7.1 allows up to 5 minutes
+    static constexpr size_t kBytesPerEntry = 4096;  // byte budget: capacity × this
+
+    // capacity 0 = disabled: lookup() always misses, store() does nothing. An empty clock
+    // means steady_clock::now.
+    DnsCache(size_t capacity, Clock clock);
+
+    // A fresh copy for this query: the client's ID and RD bit, the question bytes exactly as
+    // the client sent them (0x20 case preserved), TTLs decremented by the time spent in cache.
+    // nullopt on miss or expiry.
+    std::optional<std::vector<uint8_t>> lookup(std::span<const uint8_t> queryBytes,
+                                               const Message& query);
+
+    // Stores an upstream answer to `query` when policy allows: cacheableTtl(), capped at
+    // kMaxTtl; SERVFAIL for kServFailTtl; never TC answers, zero TTLs, or answers whose
+    // question differs from the query's.
+    void store(const Message& query, std::span<const uint8_t> answer, const Message& parsedAnswer);
+
+    // Drops the entries of every type, class, DO and CD for `name` (presentation form, any
+    // case, trailing dot ok); returns how many.
+    size_t erase(std::string_view name);
+
+    void clear();
+    void setCapacity(size_t capacity);  // shrinking evicts least recently used entries
+
+    size_t size() const { return index_.size(); }
+    size_t bytes() const { return bytes_; }
+    uint64_t hits() const { return hits_; }
+    uint64_t misses() const { return misses_; }
+
+  private:
+    // RFC 6891 / RFC 4035 §3.2: DO and CD change what an upstream returns (RRSIGs, unvalidated
+    // data), so they are part of the key. qnameWire is already lower-case.
+    struct Key {
+        std::string nameWire;
+        uint16_t qtype = 0;
+        uint16_t qclass = 0;
+        bool dnssecOk = false;
+        bool checkingDisabled = false;
+        friend bool operator==(const Key&, const Key&) = default;
+    };
+    struct KeyHash {
+        size_t operator()(const Key& key) const;
+    };
+    struct Entry {
+        Key key;
+        std::vector<uint8_t> answer;     // TTLs already capped at `ttl`
+        std::vector<RecordRef> records;  // where the TTLs are, so a hit does not reparse
+        size_t questionEnd = 0;
+        std::chrono::steady_clock::time_point storedAt;
+        uint32_t ttl = 0;
+    };
+    using List = std::list<Entry>;  // most recently used first
+
+    static Key keyFor(const Message& query);
+    void evictToFit();
+    void remove(List::iterator entry);
+
+    size_t capacity_;
+    Clock clock_;
+    List lru_;
+    std::unordered_map<Key, List::iterator, KeyHash> index_;
+    size_t bytes_ = 0;
+    uint64_t hits_ = 0;
+    uint64_t misses_ = 0;
+};
+
+}  // namespace dynamo::dns

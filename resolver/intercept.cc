@@ -1,0 +1,117 @@
+#include "resolver/intercept.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace dynamo::resolver {
+
+namespace {
+
+constexpr uint16_t kClassAny = 255;  // QCLASS * (RFC 1035 §3.2.5)
+
+// Whether `suffix` (a wire name) is `name` minus one or more whole leading labels.
+bool isStrictlyBelow(std::string_view name, std::string_view suffix) {
+    if (name.size() <= suffix.size() || !name.ends_with(suffix))
+        return false;
+    // Walk the labels: the suffix must start on a label boundary, not inside a label that
+    // happens to end with the same bytes ("\005xample" vs "ample").
+    size_t position = 0;
+    const size_t start = name.size() - suffix.size();
+    while (position < start)
+        position += 1 + static_cast<uint8_t>(name[position]);
+    return position == start;
+}
+
+// Which of a family's host addresses to prefer when the query's own local address does not
+// fit: a global address reaches every client, a link-local one only its link, loopback only
+// this host.
+int preference(const net::IpAddress& address) {
+    if (address.isLoopback())
+        return 2;
+    if (address.isV6() && address.bytes()[0] == 0xfe && (address.bytes()[1] & 0xc0) == 0x80) {
+        return 1;  // fe80::/10
+    }
+    return 0;
+}
+
+}  // namespace
+
+Interceptor::Interceptor(const config::InterceptConfig& config) : config_(config) {
+    for (const std::string& name : config_.names) {
+        if (name.starts_with("*.")) {
+            if (auto wire = dns::nameToWire(std::string_view(name).substr(2))) {
+                wildcardWire_.push_back(std::move(*wire));
+            }
+        } else if (auto wire = dns::nameToWire(name)) {
+            exactWire_.push_back(std::move(*wire));
+        }
+    }
+}
+
+bool Interceptor::matches(std::string_view qname) const {
+    // Compared in wire form, so case, a trailing dot and RFC 1035 §5.1 escapes ("a\.example"
+    // is one label, not a name below example) are all handled by one conversion.
+    const std::optional<std::string> wire = dns::nameToWire(qname);
+    if (!wire)
+        return false;
+    if (std::find(exactWire_.begin(), exactWire_.end(), *wire) != exactWire_.end())
+        return true;
+    return std::any_of(wildcardWire_.begin(), wildcardWire_.end(),
+                       [&](const std::string& suffix) { return isStrictlyBelow(*wire, suffix); });
+}
+
+net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int family,
+                                 const net::IpAddress& localAddress,
+                                 const std::vector<net::IpAddress>& hostAddresses) const {
+    using Mode = config::InterceptAnswer::Mode;
+    if (policy.mode == Mode::Fixed) {
+        return policy.fixed.family() == family ? policy.fixed : net::IpAddress();
+    }
+    if (policy.mode != Mode::Auto)
+        return {};
+    // The address the device reached us on is the one it can reach the gateway on (SPEC §5).
+    // A query to a dual-stack socket from an IPv4 client arrives on ::ffff:a.b.c.d.
+    const net::IpAddress local = localAddress.unmapped();
+    if (local.family() == family && !local.isUnspecified())
+        return local;
+    const net::IpAddress* best = nullptr;
+    for (const net::IpAddress& candidate : hostAddresses) {
+        const net::IpAddress host = candidate.unmapped();
+        if (host.family() != family || host.isUnspecified())
+            continue;
+        if (!best || preference(host) < preference(best->unmapped()))
+            best = &candidate;
+    }
+    return best ? best->unmapped() : net::IpAddress();
+}
+
+std::vector<uint8_t> Interceptor::answer(std::span<const uint8_t> queryBytes,
+                                         const dns::Message& query,
+                                         const net::IpAddress& localAddress,
+                                         const std::vector<net::IpAddress>& hostAddresses) const {
+    // We are authoritative for these names' IN data only. NODATA in CHAOS or HESIOD would
+    // assert something about a namespace we do not serve; REFUSED (RFC 1035 §4.1.1, "for
+    // policy reasons") says so plainly, without AA.
+    if (query.qclass != dns::kClassIn && query.qclass != kClassAny) {
+        return dns::errorResponse(queryBytes, &query, dns::Rcode::Refused);
+    }
+    dns::ResponseWriter writer(queryBytes, query);
+    net::IpAddress address;
+    if (query.qtype == dns::type::A) {
+        address = pick(config_.answerIpv4, AF_INET, localAddress, hostAddresses);
+    } else if (query.qtype == dns::type::AAAA) {
+        address = pick(config_.answerIpv6, AF_INET6, localAddress, hostAddresses);
+    }
+    // Every other type (HTTPS, SVCB, MX, ANY...) is NODATA: an HTTPS record's address hints
+    // would lead a device around the trick (SPEC §5); ANY gets the RFC 8482 minimal answer.
+    if (address.family() != AF_UNSPEC) {
+        writer.addAnswer(query.qtype, config_.ttl,
+                         std::span<const uint8_t>(address.bytes(), address.size()));
+    } else {
+        // RFC 2308 §3: a negative answer carries the SOA so it can be cached for its MINIMUM.
+        writer.addSyntheticSoa(config_.ttl);
+    }
+    return writer.finish();
+}
+
+}  // namespace dynamo::resolver

@@ -1,0 +1,47 @@
+#pragma once
+// Interception (SPEC §5): members.dyndns.org and friends are answered here, authoritatively,
+// with this appliance's own address, so legacy devices send their DynDNS updates to gateway/.
+// Pure code: the addresses come in as arguments.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "net/socket_address.h"
+#include "resolver/dns_message.h"
+
+namespace dynamo::resolver {
+
+class Interceptor {
+  public:
+    explicit Interceptor(const config::InterceptConfig& config);
+
+    // `qname` in presentation form (Message::qname); case and a trailing dot are ignored.
+    // Matches an exact configured name, or a name strictly below "*.example"'s "example".
+    bool matches(std::string_view qname) const;
+
+    // The authoritative answer to a query for a matching name (SPEC §5): A → answer_ipv4,
+    // AAAA → answer_ipv6, every other type → NODATA; AA set, TTL config.ttl, negative answers
+    // carry a synthetic SOA. Auto picks `localAddress` (the address the query arrived on,
+    // IPv4-mapped IPv6 unmapped) when its family fits and it is not unspecified, else the best
+    // address of that family in `hostAddresses`, else NODATA. A QCLASS other than IN or ANY
+    // gets REFUSED.
+    std::vector<uint8_t> answer(std::span<const uint8_t> queryBytes, const dns::Message& query,
+                                const net::IpAddress& localAddress,
+                                const std::vector<net::IpAddress>& hostAddresses) const;
+
+  private:
+    // The address to answer with for one family, or an unset IpAddress for NODATA.
+    net::IpAddress pick(const config::InterceptAnswer& policy, int family,
+                        const net::IpAddress& localAddress,
+                        const std::vector<net::IpAddress>& hostAddresses) const;
+
+    config::InterceptConfig config_;
+    std::vector<std::string> exactWire_;     // lower-case wire form, as Message::qnameWire
+    std::vector<std::string> wildcardWire_;  // the suffix of "*.suffix", wire form
+};
+
+}  // namespace dynamo::resolver

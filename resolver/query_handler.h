@@ -1,0 +1,90 @@
+#pragma once
+// The one transport-neutral entry point for a DNS query, as dnsdist's processQuery(): the UDP
+// and TCP listeners are thin adapters around handle(). A query is dropped, answered at once
+// (REFUSED, FORMERR, NOTIMP, an intercepted name, a cache hit) or passed to the forwarder.
+//
+//   udp_listener / tcp_connection → QueryHandler::handle() → intercept | cache | forwarder
+//
+// One thread, one event_base, no locks.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "net/cidr.h"
+#include "net/socket_address.h"
+#include "resolver/dns_cache.h"
+#include "resolver/dns_message.h"
+#include "resolver/forwarder.h"
+#include "resolver/intercept.h"
+
+namespace dynamo::resolver {
+
+enum class Transport { Udp, Tcp };
+
+struct QueryContext {
+    net::SocketAddress client;
+    net::IpAddress local;  // the address the query arrived on (IP_PKTINFO or getsockname)
+    Transport transport;
+};
+
+// Counters for /metrics and /status; untrusted input is answered and counted, never logged at
+// the default level.
+struct DnsStats {
+    uint64_t udpQueries = 0;
+    uint64_t tcpQueries = 0;
+    uint64_t dropped = 0;      // shorter than a header, or QR=1
+    uint64_t refused = 0;      // outside dns.allow
+    uint64_t formErr = 0;      // did not parse
+    uint64_t notImp = 0;       // opcode other than QUERY
+    uint64_t intercepted = 0;
+    uint64_t cacheHits = 0;
+    uint64_t forwarded = 0;    // went to the forwarder (cache misses)
+    uint64_t servFail = 0;     // upstream failed, timed out or we were overloaded
+    uint64_t truncated = 0;    // answers cut to TC=1 for a UDP client
+};
+
+class QueryHandler {
+public:
+    using Reply = std::function<void(std::span<const uint8_t> answer)>;
+
+    QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forwarder> forwarder,
+                 dns::Clock clock, std::vector<net::IpAddress> hostAddresses);
+
+    // False for a dropped packet, whose `reply` never runs; otherwise `reply` runs exactly
+    // once, perhaps before handle() returns. The caller keeps whatever `reply` captures alive
+    // or guards it (weak_ptr).
+    bool handle(std::span<const uint8_t> packet, const QueryContext& context, Reply reply);
+
+    // SIGHUP: access list, interception, cache size and upstreams from a new valid config.
+    bool reconfigure(const config::DnsConfig& config, std::string* error);
+
+    // After an accepted update: devices look their own name up to confirm it (SPEC §5).
+    size_t forgetName(std::string_view name) { return cache_.erase(name); }
+
+    const DnsStats& stats() const { return stats_; }
+    const dns::DnsCache& cache() const { return cache_; }
+    const Forwarder& forwarder() const { return *forwarder_; }
+
+    static Forwarder::Settings forwarderSettings(const config::DnsConfig& config);
+
+private:
+    void answer(std::span<const uint8_t> response, const dns::Message& query,
+                const QueryContext& context, const Reply& reply);
+    void onUpstreamAnswer(std::span<const uint8_t> answer, const std::vector<uint8_t>& query,
+                          const QueryContext& context, const Reply& reply);
+
+    net::CidrSet allow_;
+    Interceptor interceptor_;
+    dns::DnsCache cache_;
+    std::unique_ptr<Forwarder> forwarder_;
+    std::vector<net::IpAddress> hostAddresses_;
+    DnsStats stats_;
+};
+
+}  // namespace dynamo::resolver

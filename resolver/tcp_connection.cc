@@ -1,0 +1,102 @@
+#include "resolver/tcp_connection.h"
+
+#include <event2/buffer.h>
+
+#include <vector>
+
+namespace dynamo::resolver {
+
+TcpConnection::TcpConnection(event_base* base, net::UniqueFd fd, QueryContext context,
+                             QueryHandler& handler, OnClosed onClosed)
+    : bev_(bufferevent_socket_new(base, fd.release(), BEV_OPT_CLOSE_ON_FREE)),
+      context_(context),
+      handler_(handler),
+      onClosed_(std::move(onClosed)) {}
+
+void TcpConnection::start() {
+    bufferevent_setcb(bev_.get(), &TcpConnection::onRead, &TcpConnection::onWrite,
+                      &TcpConnection::onEvent, this);
+    const timeval idle{kIdleTimeout.count(), 0};
+    bufferevent_set_timeouts(bev_.get(), &idle, &idle);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void TcpConnection::onRead(bufferevent*, void* arg) {
+    static_cast<TcpConnection*>(arg)->readQueries();
+}
+
+void TcpConnection::readQueries() {
+    if (readingQueries_) return;  // an answer given synchronously re-enters through sendAnswer
+    readingQueries_ = true;
+    const auto self = shared_from_this();  // an answer may close us before this returns
+    const std::weak_ptr<TcpConnection> weak = self;
+    evbuffer* input = bufferevent_get_input(bev_.get());
+    while (state_ != State::Closed) {
+        if (inFlight_ >= kMaxInFlight) {
+            bufferevent_disable(bev_.get(), EV_READ);  // resumed by sendAnswer()
+            break;
+        }
+        uint8_t prefix[2];
+        if (evbuffer_copyout(input, prefix, 2) != 2) break;
+        const size_t length = static_cast<size_t>(prefix[0] << 8 | prefix[1]);
+        if (evbuffer_get_length(input) < 2 + length) break;
+        evbuffer_drain(input, 2);
+        std::vector<uint8_t> query(length);
+        evbuffer_remove(input, query.data(), length);
+
+        ++inFlight_;
+        const bool accepted =
+            handler_.handle(query, context_, [weak](std::span<const uint8_t> answer) {
+                if (auto connection = weak.lock()) connection->sendAnswer(answer);
+            });
+        if (!accepted) --inFlight_;  // dropped (QR=1, runt): no answer will come
+    }
+    readingQueries_ = false;
+    closeIfDone();
+}
+
+void TcpConnection::sendAnswer(std::span<const uint8_t> answer) {
+    if (state_ == State::Closed) return;
+    --inFlight_;
+    const uint8_t prefix[2] = {static_cast<uint8_t>(answer.size() >> 8),
+                               static_cast<uint8_t>(answer.size() & 0xff)};
+    bufferevent_write(bev_.get(), prefix, 2);
+    bufferevent_write(bev_.get(), answer.data(), answer.size());
+    if (state_ == State::Reading) bufferevent_enable(bev_.get(), EV_READ);
+    // Queries buffered while we were at the in-flight bound are not announced again.
+    readQueries();
+}
+
+void TcpConnection::onWrite(bufferevent*, void* arg) {
+    auto* self = static_cast<TcpConnection*>(arg);
+    self->closeIfDone();
+}
+
+void TcpConnection::onEvent(bufferevent*, short what, void* arg) {
+    auto* self = static_cast<TcpConnection*>(arg);
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && self->inFlight_ > 0) {
+        // Idle only counts while nothing is in flight; libevent disabled reading: re-arm it.
+        bufferevent_enable(self->bev_.get(), EV_READ);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        self->state_ = State::Draining;
+        self->readQueries();  // what the client sent before closing is still answered
+        return;
+    }
+    self->close();  // error or idle timeout
+}
+
+void TcpConnection::closeIfDone() {
+    if (state_ != State::Draining) return;
+    if (inFlight_ == 0 && evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) close();
+}
+
+void TcpConnection::close() {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    if (onClosed_) onClosed_(this);  // the listener drops its reference; we may be gone now
+}
+
+}  // namespace dynamo::resolver

@@ -1,0 +1,56 @@
+#include "resolver/tcp_listener.h"
+
+#include <sys/socket.h>
+
+#include "net/log.h"
+#include "resolver/udp_listener.h"
+
+namespace dynamo::resolver {
+
+std::unique_ptr<TcpListener> TcpListener::create(event_base* base,
+                                                 const net::SocketAddress& address,
+                                                 QueryHandler& handler, std::string* error) {
+    std::unique_ptr<TcpListener> self(new TcpListener(base, handler, address));
+    net::UniqueFd fd = bindSocket(address, SOCK_STREAM, error);
+    if (!fd) return nullptr;
+    self->listener_.reset(evconnlistener_new(base, &TcpListener::onAccept, self.get(),
+                                             LEV_OPT_CLOSE_ON_FREE, 64, fd.get()));
+    if (!self->listener_) {
+        *error = "cannot listen on tcp " + address.toString();
+        return nullptr;
+    }
+    fd.release();
+    return self;
+}
+
+TcpListener::~TcpListener() {
+    // Each close() reports back through onClosed, which erases from connections_: iterate over
+    // a moved-out copy.
+    auto connections = std::move(connections_);
+    connections_.clear();
+    for (auto& [raw, connection] : connections) connection->close();
+}
+
+void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, int length,
+                           void* arg) {
+    auto* self = static_cast<TcpListener*>(arg);
+    net::UniqueFd owned(fd);
+    if (self->connections_.size() >= kMaxConnections) return;  // closes it
+    auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
+    sockaddr_storage localStorage{};
+    socklen_t localLength = sizeof localStorage;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&localStorage), &localLength);
+    auto local =
+        net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&localStorage), localLength);
+    if (!client || !local) return;
+
+    evutil_make_socket_nonblocking(fd);
+    const QueryContext context{*client, local->ip(), Transport::Tcp};
+    auto connection = std::make_shared<TcpConnection>(
+        self->base_, std::move(owned), context, self->handler_,
+        [self](TcpConnection* closed) { self->connections_.erase(closed); });
+    self->connections_.emplace(connection.get(), connection);
+    connection->start();
+}
+
+}  // namespace dynamo::resolver

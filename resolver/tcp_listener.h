@@ -1,0 +1,42 @@
+#pragma once
+// DNS over TCP on one address: accepts connections up to a bound and owns them.
+
+#include <event2/listener.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "net/handles.h"
+#include "net/socket_address.h"
+#include "resolver/query_handler.h"
+#include "resolver/tcp_connection.h"
+
+namespace dynamo::resolver {
+
+class TcpListener {
+public:
+    // Past this many open connections new ones are closed at once (RFC 7766 §6.2.2 lets a
+    // server shed load so); a home network needs a handful.
+    static constexpr size_t kMaxConnections = 128;
+
+    static std::unique_ptr<TcpListener> create(event_base* base, const net::SocketAddress& address,
+                                               QueryHandler& handler, std::string* error);
+    ~TcpListener();
+    const net::SocketAddress& address() const { return address_; }
+    size_t connections() const { return connections_.size(); }
+
+private:
+    TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address)
+        : base_(base), handler_(handler), address_(address) {}
+    static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* from, int length,
+                         void* arg);
+
+    event_base* base_;
+    QueryHandler& handler_;
+    net::SocketAddress address_;
+    net::ListenerPtr listener_;
+    std::unordered_map<TcpConnection*, std::shared_ptr<TcpConnection>> connections_;
+};
+
+}  // namespace dynamo::resolver

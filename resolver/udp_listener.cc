@@ -1,0 +1,165 @@
+#include "resolver/udp_listener.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "net/log.h"
+
+namespace dynamo::resolver {
+namespace {
+// Datagrams read per wake-up before yielding to the rest of the loop (TCP clients, timers).
+constexpr int kBatch = 32;
+constexpr size_t kMaxDatagram = 65535;
+
+std::string likelyHolder(uint16_t port) {
+    switch (port) {
+        case 53:
+            return " (is systemd-resolved, dnsmasq or another DNS server running? "
+                   "`ss -lunp 'sport = :53'` shows it)";
+        case 80:
+        case 443:
+        case 8245:
+            return " (is a web server running? `ss -ltnp` shows it)";
+        default:
+            return "";
+    }
+}
+}  // namespace
+
+net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::string* error) {
+    const char* kind = type == SOCK_DGRAM ? "udp" : "tcp";
+    net::UniqueFd fd(::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        *error = std::string("cannot create ") + kind + " socket for " + address.toString() +
+                 ": " + std::strerror(errno);
+        return {};
+    }
+    const int on = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (address.family() == AF_INET6) {
+        // "[::]:53" beside "0.0.0.0:53" must not claim the IPv4 side too.
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (::bind(fd.get(), address.sockaddr_ptr(), address.length()) != 0) {
+        const int bindErrno = errno;
+        *error = std::string("cannot bind ") + kind + " " + address.toString() + ": " +
+                 std::strerror(bindErrno);
+        if (bindErrno == EADDRINUSE) *error += likelyHolder(address.port());
+        if (bindErrno == EACCES) {
+            *error += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+        }
+        return {};
+    }
+    return fd;
+}
+
+std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
+                                                 const net::SocketAddress& address,
+                                                 QueryHandler& handler, std::string* error) {
+    std::shared_ptr<UdpListener> self(new UdpListener(handler, address));
+    self->fd_ = bindSocket(address, SOCK_DGRAM, error);
+    if (!self->fd_) return nullptr;
+    const int on = 1;
+    if (address.family() == AF_INET) {
+        ::setsockopt(self->fd_.get(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
+    } else {
+        ::setsockopt(self->fd_.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
+    }
+    self->wildcard_ = address.ip().isUnspecified();
+    self->readEvent_.reset(event_new(base, self->fd_.get(), EV_READ | EV_PERSIST,
+                                     &UdpListener::onReadable, self.get()));
+    event_add(self->readEvent_.get(), nullptr);
+    return self;
+}
+
+void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
+    static_cast<UdpListener*>(arg)->readBatch();
+}
+
+void UdpListener::readBatch() {
+    // The handler may answer synchronously and a reply callback may outlive us: keep a
+    // reference for the batch and hand weak ones to the callbacks.
+    const std::shared_ptr<UdpListener> self = shared_from_this();
+    const std::weak_ptr<UdpListener> weak = self;
+    static uint8_t buffer[kMaxDatagram];
+
+    for (int i = 0; i < kBatch; ++i) {
+        sockaddr_storage from{};
+        alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
+        iovec iov{buffer, sizeof buffer};
+        msghdr message{};
+        message.msg_name = &from;
+        message.msg_namelen = sizeof from;
+        message.msg_iov = &iov;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+
+        const ssize_t length = ::recvmsg(fd_.get(), &message, 0);
+        if (length < 0) return;  // EAGAIN: drained; other errors (ICMP-induced) are per-datagram
+
+        auto client = net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&from),
+                                                       message.msg_namelen);
+        if (!client) continue;
+        net::IpAddress local = address_.ip();
+        for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                in_pktinfo info;
+                std::memcpy(&info, CMSG_DATA(c), sizeof info);
+                local = net::IpAddress::fromV4(info.ipi_addr);
+            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                in6_pktinfo info;
+                std::memcpy(&info, CMSG_DATA(c), sizeof info);
+                local = net::IpAddress::fromV6(info.ipi6_addr);
+            }
+        }
+
+        const QueryContext context{*client, local, Transport::Udp};
+        handler_.handle({buffer, static_cast<size_t>(length)}, context,
+                        [weak, client = *client, local](std::span<const uint8_t> answer) {
+                            if (auto listener = weak.lock()) listener->send(answer, client, local);
+                        });
+    }
+}
+
+void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress& client,
+                       const net::IpAddress& local) {
+    iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};
+    msghdr message{};
+    message.msg_name = const_cast<sockaddr*>(client.sockaddr_ptr());
+    message.msg_namelen = client.length();
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+
+    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+    if (wildcard_) {
+        // Answer from the address that was asked (RFC 1123 §6.1.3.5 clients check it).
+        message.msg_control = control;
+        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+        if (address_.family() == AF_INET) {
+            in_pktinfo info{};
+            std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
+            c->cmsg_level = IPPROTO_IP;
+            c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof info);
+            std::memcpy(CMSG_DATA(c), &info, sizeof info);
+            message.msg_controllen = CMSG_SPACE(sizeof info);
+        } else {
+            in6_pktinfo info{};
+            std::memcpy(&info.ipi6_addr, local.bytes(), 16);
+            c->cmsg_level = IPPROTO_IPV6;
+            c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof info);
+            std::memcpy(CMSG_DATA(c), &info, sizeof info);
+            message.msg_controllen = CMSG_SPACE(sizeof info);
+        }
+    }
+    // A full socket buffer drops the answer; the client retries, as it would after loss.
+    (void)::sendmsg(fd_.get(), &message, MSG_DONTWAIT);
+}
+
+}  // namespace dynamo::resolver

@@ -1,0 +1,45 @@
+#pragma once
+// DNS over UDP on one address. On a wildcard bind the kernel tells us, per datagram, which
+// local address it was sent to (IP_PKTINFO / IPV6_RECVPKTINFO); the reply leaves from that same
+// address, or a multi-homed client would drop it, and `answer_ipv4: auto` answers with it.
+//
+// Owned through shared_ptr: a reply that arrives after the listener is gone (reload, shutdown)
+// finds the weak_ptr empty and is dropped.
+
+#include <event2/event.h>
+
+#include <memory>
+#include <string>
+
+#include "net/handles.h"
+#include "net/socket_address.h"
+#include "resolver/query_handler.h"
+
+namespace dynamo::resolver {
+
+class UdpListener : public std::enable_shared_from_this<UdpListener> {
+public:
+    // nullptr and *error set (naming the address) when the socket cannot be bound.
+    static std::shared_ptr<UdpListener> create(event_base* base, const net::SocketAddress& address,
+                                               QueryHandler& handler, std::string* error);
+    const net::SocketAddress& address() const { return address_; }
+
+private:
+    UdpListener(QueryHandler& handler, net::SocketAddress address)
+        : handler_(handler), address_(address) {}
+    static void onReadable(evutil_socket_t fd, short what, void* arg);
+    void readBatch();
+    void send(std::span<const uint8_t> answer, const net::SocketAddress& client,
+              const net::IpAddress& local);
+
+    QueryHandler& handler_;
+    net::SocketAddress address_;
+    net::UniqueFd fd_;
+    net::EventPtr readEvent_;
+    bool wildcard_ = false;
+};
+
+// Creates a socket bound to `address`; on failure *error says why and who may hold the port.
+net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::string* error);
+
+}  // namespace dynamo::resolver
