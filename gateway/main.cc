@@ -1,8 +1,6 @@
 // dynamo-gateway: a DNS forwarder that answers members.dyndns.org with its own address, and the
 // DynDNS update gateway behind it (SPEC §3 for the command line).
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -31,15 +29,6 @@ constexpr const char* kUsage =
     "\n"
     "Signals: SIGHUP reloads FILE (an invalid file is refused, the old one stays),\n"
     "SIGTERM and SIGINT stop after saving state.\n";
-
-// The file holds device passwords and update tokens (SPEC §4).
-void warnIfReadableByOthers(const std::string& path) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH)) {
-        DLOG(Warning) << path << " is readable by every user and holds passwords and tokens: "
-                      << "chmod 640 " << path;
-    }
-}
 
 }  // namespace
 
@@ -89,7 +78,6 @@ int main(int argc, char** argv) {
     }
 
     log::setLevel(loaded.config->logLevel);
-    warnIfReadableByOthers(configPath);
     for (const auto& warning : loaded.config->warnings) DLOG(Warning) << warning;
 
     gateway::Daemon daemon(configPath, std::move(*loaded.config));

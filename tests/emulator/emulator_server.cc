@@ -184,8 +184,8 @@ EmulatorServer::EmulatorServer(event_base* base, TokenService& service)
     : base_(base), service_(service) {}
 
 EmulatorServer::~EmulatorServer() {
-    // Answer what is still waiting: an attached request is then freed with its connection by
-    // evhttp_free, a detached one by evhttp_send_reply itself (see the header).
+    // Hand back what is still waiting: a detached request is freed by evhttp_send_reply
+    // itself, an attached one with its connection by evhttp_free (see the header).
     for (auto& pending : pending_) {
         pending.timer.reset();
         reply(pending.request, HTTP_OK, "OK", pending.body);

@@ -20,8 +20,9 @@
 // Lifetimes: a slow answer holds its evhttp_request until its timer fires. If the client goes
 // away first, libevent detaches the request from the dead connection instead of freeing it
 // (evhttp_connection_incoming_fail), and evhttp_send_reply on a detached request frees it; so
-// the timer may always answer. On destruction pending answers are sent at once, before evhttp
-// (and with it every connection) is freed.
+// the timer may always answer. At shutdown a pending answer is handed back to libevent (which
+// frees a detached request at once) and its connection is closed with evhttp: the client sees
+// the connection close without an answer, as with `drop`.
 
 #include <cstddef>
 #include <list>

@@ -182,16 +182,17 @@ int main(int argc, char** argv) {
             return 1;
         }
         const net::SocketAddress& bound = server.boundAddress();
-        std::cout << "listening " << bound.toString() << std::endl;  // endl: flushed, on purpose
+        // The ready file first: whoever sees the line may rely on the file being there too.
         if (!options.readyFile.empty() && !writeReadyFile(options.readyFile, bound.port())) {
             std::cerr << "dynamo-emulator: " << options.readyFile << ": cannot write\n";
             return 1;
         }
+        std::cout << "listening " << bound.toString() << std::endl;  // endl: flushed, on purpose
         DLOG(Info) << "emulating the token API on "
                    << (options.server.tlsCert.empty() ? "http" : "https") << "://"
                    << bound.toString() << "/ (window " << options.window << " s)";
         event_base_dispatch(base.get());
-    }  // the server answers pending slow calls and frees its connections before the loop goes
+    }  // the server lets go of pending slow calls and its connections before the loop goes
     DLOG(Info) << "stopped";
     return 0;
 }

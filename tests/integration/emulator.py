@@ -75,12 +75,7 @@ class Emulator:
         self.returncode = None
         self._stderr_path = None
         self._stderr_file = None
-        # Never through a proxy from the environment: the emulator is on loopback.
-        handlers = [urllib.request.ProxyHandler({})]
-        if tls is not None:
-            context = ssl.create_default_context(cafile=tls.ca_cert)
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._opener = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -196,6 +191,13 @@ class Emulator:
     def request(self, path, data=None, method=None, timeout=5.0, headers=None):
         """(status, body text) for one request to path (which starts with '/'); HTTP errors
         are returned, not raised; connection errors and timeouts are raised."""
+        if self._opener is None:
+            # Never through a proxy from the environment: the emulator is on loopback.
+            handlers = [urllib.request.ProxyHandler({})]
+            if self.tls is not None:
+                context = ssl.create_default_context(cafile=self.tls.ca_cert)
+                handlers.append(urllib.request.HTTPSHandler(context=context))
+            self._opener = urllib.request.build_opener(*handlers)
         req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method,
                                      headers=dict(headers or {}))
         try:

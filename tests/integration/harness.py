@@ -593,8 +593,9 @@ def udp_exchange(payload, port, host="127.0.0.1", timeout=3.0, source=None):
             return None
 
 
-def tcp_connect(port, host="127.0.0.1", timeout=3.0):
-    s = socket.create_connection((host, port), timeout=timeout)
+def tcp_connect(port, host="127.0.0.1", timeout=3.0, source=None):
+    s = socket.create_connection((host, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -618,9 +619,9 @@ def recv_frame(sock):
     return recv_exact(sock, length)
 
 
-def tcp_exchange(payloads, port, host="127.0.0.1", timeout=3.0):
+def tcp_exchange(payloads, port, host="127.0.0.1", timeout=3.0, source=None):
     """Write every framed query at once on one connection, then read as many replies."""
-    with tcp_connect(port, host, timeout) as s:
+    with tcp_connect(port, host, timeout, source) as s:
         s.sendall(b"".join(frame(p) for p in payloads))
         return [recv_frame(s) for _ in payloads]
 
@@ -694,7 +695,7 @@ def _parse_dig(text):
         if line.startswith(";"):
             if section == "QUESTION":
                 reply.question.append(line[1:].split())
-            elif reply.edns is not None and re.match(r"; [A-Z]+:", line):
+            elif reply.edns is not None and re.match(r"; [A-Z][A-Z0-9=]*:", line):
                 reply.edns["options"].append(line[2:])
             continue
         if section in ("ANSWER", "AUTHORITY", "ADDITIONAL"):

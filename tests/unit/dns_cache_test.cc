@@ -1,0 +1,307 @@
+#include "resolver/dns_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "dns_test_util.h"
+
+namespace dynamo::dns {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Bytes;
+using test::MessageBuilder;
+using test::parseOrDie;
+
+const Bytes kAddress = {192, 0, 2, 1};
+
+// Time is injected: expiry is tested to the millisecond without sleeping.
+class DnsCacheTest : public ::testing::Test {
+  protected:
+    std::chrono::steady_clock::time_point now_{std::chrono::hours(1000)};
+    Clock clock_ = [this] { return now_; };
+
+    static Bytes query(std::string_view name, uint16_t qtype = type::A, uint16_t id = 1,
+                       bool dnssecOk = false, bool checkingDisabled = false, bool edns = true) {
+        MessageBuilder builder;
+        builder.id(id).flags(checkingDisabled ? 0x0110 : 0x0100).question(name, qtype);
+        if (edns)
+            builder.opt(1232, dnssecOk);
+        return builder.build();
+    }
+
+    static Bytes positive(std::string_view name, uint32_t ttl, uint16_t qtype = type::A) {
+        return MessageBuilder()
+            .id(0xffff)
+            .response()
+            .question(name, qtype)
+            .answer(qtype, ttl, qtype == type::A ? kAddress : Bytes(16, 1))
+            .opt()
+            .build();
+    }
+
+    // Stores `answer` as the upstream's reply to `queryBytes`.
+    static void store(DnsCache& cache, const Bytes& queryBytes, const Bytes& answer) {
+        cache.store(parseOrDie(queryBytes), answer, parseOrDie(answer));
+    }
+
+    static std::optional<Bytes> lookup(DnsCache& cache, const Bytes& queryBytes) {
+        return cache.lookup(queryBytes, parseOrDie(queryBytes));
+    }
+
+    static uint32_t firstTtl(const Bytes& answer) {
+        const Message message = parseOrDie(answer);
+        EXPECT_FALSE(message.records.empty());
+        return message.records.empty() ? 0 : message.records[0].ttl;
+    }
+};
+
+TEST_F(DnsCacheTest, MissThenHit) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("www.example.com", type::A, 0x1111);
+    EXPECT_FALSE(lookup(cache, q));
+    store(cache, q, positive("www.example.com", 300));
+    EXPECT_EQ(cache.size(), 1u);
+
+    const Bytes second = query("www.example.com", type::A, 0x2222);
+    const auto hit = lookup(cache, second);
+    ASSERT_TRUE(hit);
+    const Message message = parseOrDie(*hit);
+    EXPECT_EQ(message.header.id, 0x2222);  // the asking client's ID, not the upstream's
+    EXPECT_TRUE(message.header.qr());
+    EXPECT_EQ(message.records.size(), 1u);
+    EXPECT_EQ(message.records[0].ttl, 300u);
+    EXPECT_EQ(cache.hits(), 1u);
+    EXPECT_EQ(cache.misses(), 1u);
+}
+
+TEST_F(DnsCacheTest, TtlsAreDecrementedOnHit) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("www.example.com");
+    store(cache, q, positive("www.example.com", 300));
+    now_ += 100s;
+    EXPECT_EQ(firstTtl(*lookup(cache, q)), 200u);
+    now_ += 100900ms;  // 200.9 s in cache counts as 200 whole seconds: 100 left
+    EXPECT_EQ(firstTtl(*lookup(cache, q)), 100u);
+}
+
+TEST_F(DnsCacheTest, ExpiresExactlyAtTtl) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("www.example.com");
+    store(cache, q, positive("www.example.com", 300));
+    now_ += 299999ms;
+    const auto last = lookup(cache, q);
+    ASSERT_TRUE(last);
+    EXPECT_EQ(firstTtl(*last), 1u);
+    now_ += 1ms;
+    EXPECT_FALSE(lookup(cache, q));
+    EXPECT_EQ(cache.size(), 0u);  // an expired entry is dropped when found
+}
+
+TEST_F(DnsCacheTest, ClockGoingBackwardsIsAMiss) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("www.example.com");
+    store(cache, q, positive("www.example.com", 300));
+    now_ -= 1s;
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, LeastRecentlyUsedIsEvictedAtCapacity) {
+    DnsCache cache(2, clock_);
+    const Bytes a = query("a.example");
+    const Bytes b = query("b.example");
+    const Bytes c = query("c.example");
+    store(cache, a, positive("a.example", 300));
+    store(cache, b, positive("b.example", 300));
+    ASSERT_TRUE(lookup(cache, a));  // a is now more recent than b
+    store(cache, c, positive("c.example", 300));
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_TRUE(lookup(cache, a));
+    EXPECT_FALSE(lookup(cache, b));
+    EXPECT_TRUE(lookup(cache, c));
+}
+
+TEST_F(DnsCacheTest, StoringAgainReplacesTheEntry) {
+    DnsCache cache(2, clock_);
+    const Bytes q = query("a.example");
+    store(cache, q, positive("a.example", 300));
+    now_ += 200s;
+    store(cache, q, positive("a.example", 50));
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(firstTtl(*lookup(cache, q)), 50u);
+}
+
+TEST_F(DnsCacheTest, ShrinkingEvictsLeastRecentlyUsed) {
+    DnsCache cache(3, clock_);
+    for (const char* name : {"a.example", "b.example", "c.example"}) {
+        store(cache, query(name), positive(name, 300));
+    }
+    cache.setCapacity(1);
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_TRUE(lookup(cache, query("c.example")));
+}
+
+TEST_F(DnsCacheTest, EraseDropsEveryVariantOfAName) {
+    DnsCache cache(100, clock_);
+    store(cache, query("www.example.com"), positive("www.example.com", 300));
+    store(cache, query("WWW.example.com", type::AAAA),
+          positive("www.example.com", 300, type::AAAA));
+    store(cache, query("www.example.com", type::A, 1, true), positive("www.example.com", 300));
+    store(cache, query("www.example.com", type::A, 1, false, true),
+          positive("www.example.com", 300));
+    store(cache, query("example.com"), positive("example.com", 300));
+    EXPECT_EQ(cache.size(), 5u);
+    EXPECT_EQ(cache.erase("Www.Example.COM."), 4u);
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_FALSE(lookup(cache, query("www.example.com")));
+    EXPECT_TRUE(lookup(cache, query("example.com")));
+    EXPECT_EQ(cache.erase("nothing.example"), 0u);
+    EXPECT_EQ(cache.erase("bad..name"), 0u);
+}
+
+TEST_F(DnsCacheTest, DoAndCdAreSeparateEntries) {
+    DnsCache cache(100, clock_);
+    store(cache, query("a.example", type::A, 1, true), positive("a.example", 300));
+    EXPECT_FALSE(lookup(cache, query("a.example", type::A, 1, false)));
+    EXPECT_FALSE(lookup(cache, query("a.example", type::A, 1, false, false, false)));
+    EXPECT_TRUE(lookup(cache, query("a.example", type::A, 1, true)));
+
+    store(cache, query("b.example", type::A, 1, false, true), positive("b.example", 300));
+    EXPECT_FALSE(lookup(cache, query("b.example", type::A, 1, false, false)));
+    EXPECT_TRUE(lookup(cache, query("b.example", type::A, 1, false, true)));
+}
+
+TEST_F(DnsCacheTest, TypeAndClassArePartOfTheKey) {
+    DnsCache cache(100, clock_);
+    store(cache, query("a.example"), positive("a.example", 300));
+    EXPECT_FALSE(lookup(cache, query("a.example", type::AAAA)));
+}
+
+TEST_F(DnsCacheTest, ServFailIsKeptFiveSecondsAtMost) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("down.example");
+    const Message parsedQuery = parseOrDie(q);
+    const Bytes failure = errorResponse(q, &parsedQuery, Rcode::ServFail);
+    store(cache, q, failure);
+    now_ += 4999ms;
+    const auto hit = lookup(cache, q);
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(parseOrDie(*hit).header.rcode(), static_cast<uint8_t>(Rcode::ServFail));
+    now_ += 1ms;
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, NegativeAnswersUseTheSoaMinimum) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("gone.example");
+    store(cache, q,
+          MessageBuilder()
+              .response(Rcode::NxDomain)
+              .question("gone.example", type::A)
+              .soa(3600, 300)
+              .build());
+    const auto hit = lookup(cache, q);
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(parseOrDie(*hit).header.rcode(), static_cast<uint8_t>(Rcode::NxDomain));
+    // The served SOA never claims more than the entry lives (RFC 2308 §5).
+    EXPECT_EQ(firstTtl(*hit), 300u);
+    now_ += 300s;
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, TtlIsCappedAtADay) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("long.example");
+    store(cache, q, positive("long.example", 7 * 86400));
+    EXPECT_EQ(firstTtl(*lookup(cache, q)), DnsCache::kMaxTtl);
+    now_ += std::chrono::seconds(DnsCache::kMaxTtl);
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, WhatIsNeverStored) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("a.example");
+    Bytes truncatedAnswer = positive("a.example", 300);
+    truncatedAnswer[2] |= 0x02;
+    store(cache, q, truncatedAnswer);
+    store(cache, q, positive("other.example", 300));          // another question
+    store(cache, q, positive("a.example", 300, type::AAAA));  // another type
+    store(cache, q, positive("a.example", 0));                // zero TTL
+    store(cache, q,
+          MessageBuilder().response(Rcode::NxDomain).question("a.example", type::A).build());
+    store(cache, q,
+          MessageBuilder().response(Rcode::Refused).question("a.example", type::A).build());
+    Bytes notAResponse = positive("a.example", 300);
+    notAResponse[2] &= 0x7f;  // QR clear
+    store(cache, q, notAResponse);
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(DnsCacheTest, ClientCaseIsPreserved) {
+    // 0x20 randomisation: the client must get its own spelling back, even when the answer was
+    // cached from a query spelled otherwise.
+    DnsCache cache(100, clock_);
+    store(cache, query("www.example.com"), positive("www.example.com", 300));
+    const Bytes mixed = query("wWw.ExAmPlE.cOm", type::A, 7);
+    const auto hit = lookup(cache, mixed);
+    ASSERT_TRUE(hit);
+    const size_t questionEnd = parseOrDie(mixed).questionEnd;
+    EXPECT_EQ(Bytes(hit->begin() + kHeaderSize, hit->begin() + static_cast<long>(questionEnd)),
+              Bytes(mixed.begin() + kHeaderSize, mixed.begin() + static_cast<long>(questionEnd)));
+}
+
+TEST_F(DnsCacheTest, RdIsTheClients) {
+    DnsCache cache(100, clock_);
+    store(cache, query("a.example"), positive("a.example", 300));
+    Bytes noRd = query("a.example");
+    noRd[2] &= static_cast<uint8_t>(~0x01);
+    EXPECT_FALSE(parseOrDie(*lookup(cache, noRd)).header.rd());
+    EXPECT_TRUE(parseOrDie(*lookup(cache, query("a.example"))).header.rd());
+}
+
+TEST_F(DnsCacheTest, CapacityZeroDisables) {
+    DnsCache cache(0, clock_);
+    const Bytes q = query("a.example");
+    store(cache, q, positive("a.example", 300));
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_FALSE(lookup(cache, q));
+    EXPECT_EQ(cache.misses(), 1u);
+    cache.setCapacity(10);
+    store(cache, q, positive("a.example", 300));
+    EXPECT_TRUE(lookup(cache, q));
+    cache.setCapacity(0);
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(DnsCacheTest, ClearEmptiesButKeepsCounters) {
+    DnsCache cache(10, clock_);
+    const Bytes q = query("a.example");
+    store(cache, q, positive("a.example", 300));
+    ASSERT_TRUE(lookup(cache, q));
+    cache.clear();
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_EQ(cache.bytes(), 0u);
+    EXPECT_FALSE(lookup(cache, q));
+    EXPECT_EQ(cache.hits(), 1u);
+    EXPECT_EQ(cache.misses(), 1u);
+}
+
+TEST_F(DnsCacheTest, ByteBudgetBoundsHugeAnswers) {
+    DnsCache cache(1, clock_);
+    const Bytes q = query("big.example", type::TXT);
+    MessageBuilder big;
+    big.response().question("big.example", type::TXT);
+    for (int i = 0; i < 20; ++i)
+        big.answer(type::TXT, 300, Bytes(250, 'x'));
+    store(cache, q, big.build());  // ~5.3 KB > 1 × kBytesPerEntry
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(DnsCacheTest, DefaultClockWorks) {
+    DnsCache cache(10, nullptr);
+    const Bytes q = query("a.example");
+    store(cache, q, positive("a.example", 300));
+    EXPECT_TRUE(lookup(cache, q));
+}
+
+}  // namespace
+}  // namespace dynamo::dns

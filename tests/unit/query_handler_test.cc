@@ -1,0 +1,174 @@
+// The transport-neutral query path, in process: a mock upstream on loopback and a fake clock.
+
+#include "resolver/query_handler.h"
+
+#include <gtest/gtest.h>
+
+#include "dns_test_util.h"
+#include "event_loop_util.h"
+#include "mock_dns_server.h"
+
+namespace dynamo::resolver {
+namespace {
+
+using dns::test::Bytes;
+using dns::test::MessageBuilder;
+
+const net::IpAddress kLocal = *net::IpAddress::parse("192.168.1.2");
+
+Bytes aAnswer(const Bytes& query, uint32_t ttl) {
+    auto parsed = dns::test::parseOrDie(query);
+    return MessageBuilder()
+        .id(dns::getId(query))
+        .response()
+        .question(parsed.qname, parsed.qtype)
+        .answer(dns::type::A, ttl, {192, 0, 2, 7})
+        .build();
+}
+
+class QueryHandlerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        base_.reset(event_base_new());
+        upstream_ = std::make_unique<test::MockDnsServer>(
+            base_.get(), [this](const Bytes& q, bool) -> std::optional<Bytes> {
+                if (silent_) return std::nullopt;
+                return aAnswer(q, 300);
+            });
+        config_.upstreams = {upstream_->address()};
+        config_.allow = net::CidrSet({*net::Cidr::parse("127.0.0.0/8")});
+        config_.upstreamTimeout = std::chrono::milliseconds(600);
+        makeHandler();
+    }
+
+    void makeHandler() {
+        std::string error;
+        auto forwarder =
+            Forwarder::create(base_.get(), QueryHandler::forwarderSettings(config_), &error);
+        ASSERT_TRUE(forwarder) << error;
+        handler_ = std::make_unique<QueryHandler>(config_, std::move(forwarder),
+                                                  [this] { return now_; },
+                                                  std::vector<net::IpAddress>{});
+    }
+
+    // Sends one query and waits for its answer; nullopt when the handler dropped it.
+    std::optional<Bytes> ask(const Bytes& query, Transport transport = Transport::Udp,
+                             const char* client = "127.0.0.1") {
+        std::optional<Bytes> answer;
+        const QueryContext context{
+            net::SocketAddress(*net::IpAddress::parse(client), 40000), kLocal, transport};
+        const bool accepted = handler_->handle(query, context, [&](std::span<const uint8_t> a) {
+            answer = Bytes(a.begin(), a.end());
+        });
+        if (!accepted) return std::nullopt;
+        EXPECT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
+        return answer;
+    }
+
+    static uint8_t rcode(const Bytes& answer) { return dns::readHeader(answer)->rcode(); }
+
+    net::EventBasePtr base_;
+    std::unique_ptr<test::MockDnsServer> upstream_;
+    config::DnsConfig config_;
+    std::unique_ptr<QueryHandler> handler_;
+    std::chrono::steady_clock::time_point now_{std::chrono::hours(1)};
+    bool silent_ = false;
+};
+
+TEST_F(QueryHandlerTest, ResponsesAndRuntsAreDropped) {
+    EXPECT_FALSE(ask(MessageBuilder().response().question("a.example", dns::type::A).build()));
+    EXPECT_FALSE(ask(Bytes{1, 2, 3}));
+    EXPECT_EQ(handler_->stats().dropped, 2u);
+    EXPECT_EQ(upstream_->queries(), 0u);
+}
+
+TEST_F(QueryHandlerTest, ClientsOutsideTheAccessListAreRefused) {
+    auto answer = ask(MessageBuilder().question("a.example", dns::type::A).build(),
+                      Transport::Udp, "203.0.113.9");
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::Refused));
+    EXPECT_EQ(upstream_->queries(), 0u);
+}
+
+TEST_F(QueryHandlerTest, GarbageGetsFormErrWithTheClientsId) {
+    Bytes garbage = MessageBuilder().id(0x4242).question("a.example", dns::type::A).build();
+    garbage.push_back(0xff);  // trailing garbage
+    auto answer = ask(garbage);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::FormErr));
+    EXPECT_EQ(dns::getId(*answer), 0x4242);
+}
+
+TEST_F(QueryHandlerTest, OtherOpcodesGetNotImp) {
+    auto answer =
+        ask(MessageBuilder().flags(0x2800).question("a.example", dns::type::SOA).build());  // UPDATE
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::NotImp));
+}
+
+TEST_F(QueryHandlerTest, InterceptedNamesAreAnsweredWithTheLocalAddress) {
+    auto answer = ask(MessageBuilder().question("Members.DynDNS.org", dns::type::A).build());
+    ASSERT_TRUE(answer);
+    auto parsed = dns::test::parseOrDie(*answer);
+    EXPECT_TRUE(parsed.header.aa());
+    ASSERT_EQ(parsed.records.size(), 1u);
+    EXPECT_EQ(Bytes(answer->begin() + static_cast<long>(parsed.records[0].rdataOffset),
+                    answer->begin() + static_cast<long>(parsed.records[0].rdataOffset) + 4),
+              (Bytes{192, 168, 1, 2}));
+    EXPECT_EQ(upstream_->queries(), 0u);
+}
+
+TEST_F(QueryHandlerTest, ASecondQueryIsServedFromTheCacheWithItsTtlDecremented) {
+    const Bytes query = MessageBuilder().question("cached.example", dns::type::A).build();
+    auto first = ask(query);
+    ASSERT_TRUE(first);
+    now_ += std::chrono::seconds(100);
+    auto second = ask(query);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(upstream_->queries(), 1u);
+    auto parsed = dns::test::parseOrDie(*second);
+    EXPECT_EQ(parsed.records.at(0).ttl, 200u);
+
+    EXPECT_EQ(handler_->forgetName("CACHED.example."), 1u);
+    ask(query);
+    EXPECT_EQ(upstream_->queries(), 2u);
+}
+
+TEST_F(QueryHandlerTest, ADeadUpstreamGivesServFailNotSilence) {
+    silent_ = true;
+    auto answer = ask(MessageBuilder().question("dead.example", dns::type::A).build());
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::ServFail));
+    EXPECT_EQ(handler_->stats().servFail, 1u);
+}
+
+TEST_F(QueryHandlerTest, BigAnswersAreTruncatedForUdpAndWholeForTcp) {
+    upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
+        auto parsed = dns::test::parseOrDie(q);
+        MessageBuilder builder;
+        builder.id(dns::getId(q)).response().question(parsed.qname, parsed.qtype);
+        for (int i = 0; i < 4; ++i) builder.answer(dns::type::TXT, 60, Bytes(201, 'x'));
+        return builder.build();  // ~850 bytes: over 512, under c-ares' 4096
+    });
+    const Bytes query = MessageBuilder().question("big.example", dns::type::TXT).build();
+    auto udp = ask(query, Transport::Udp);
+    ASSERT_TRUE(udp);
+    EXPECT_TRUE(dns::readHeader(*udp)->tc());
+    EXPECT_LE(udp->size(), 512u);
+    auto tcp = ask(query, Transport::Tcp);
+    ASSERT_TRUE(tcp);
+    EXPECT_FALSE(dns::readHeader(*tcp)->tc());
+    EXPECT_GT(tcp->size(), 800u);
+}
+
+TEST_F(QueryHandlerTest, ReconfigureChangesTheAccessList) {
+    config_.allow = net::CidrSet({*net::Cidr::parse("10.0.0.0/8")});
+    std::string error;
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    auto answer = ask(MessageBuilder().question("a.example", dns::type::A).build());
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::Refused));
+}
+
+}  // namespace
+}  // namespace dynamo::resolver
