@@ -10,6 +10,7 @@ namespace dynamo::net {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+    if (text.find('\0') != std::string_view::npos) return std::nullopt;  // inet_pton stops there
     std::string buffer(text);
     IpAddress ip;
     if (inet_pton(AF_INET, buffer.c_str(), ip.bytes_.data()) == 1) {
