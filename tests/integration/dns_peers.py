@@ -237,9 +237,20 @@ class RecordingUpstream:
         with self._cond:
             return list(self.queries)
 
+    def replies(self):
+        """(Recorded query, reply bytes) for every reply sent."""
+        with self._cond:
+            return list(self.sent)
+
     # ---- answering
 
     def reply_for(self, rec):
+        try:
+            return self._reply_for(rec)
+        except Exception:  # a malformed query must never kill the server thread
+            return None
+
+    def _reply_for(self, rec):
         if self.responder is not None:
             return self.responder(rec)
         if self.mode == "drop":
@@ -360,6 +371,8 @@ class RecordingUpstream:
                 now = time.monotonic()
                 while pending and pending[0][0] <= now:
                     _, _, kind, conn, addr, reply, rec = heapq.heappop(pending)
+                    with self._cond:  # before sending: the test may read it as soon as it arrives
+                        self.sent.append((rec, reply))
                     try:
                         if kind == "udp":
                             self._udp.sendto(reply, addr)
@@ -367,8 +380,6 @@ class RecordingUpstream:
                             conn.setblocking(True)
                             conn.sendall(struct.pack("!H", len(reply)) + reply)
                             conn.setblocking(False)
-                        with self._cond:
-                            self.sent.append((rec, reply))
                     except OSError:
                         pass
         finally:

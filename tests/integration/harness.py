@@ -395,7 +395,7 @@ def encode_name(name):
     out = b""
     if name:
         for label in name.split("."):
-            raw = label.encode("ascii")
+            raw = label.encode("latin-1")
             assert 0 < len(raw) < 64, label
             out += bytes([len(raw)]) + raw
     return out + b"\x00"
@@ -455,7 +455,7 @@ def _read_name(msg, offset, hops=0):
         offset += 1
         if length == 0:
             break
-        labels.append(msg[offset:offset + length].decode("ascii", "replace"))
+        labels.append(msg[offset:offset + length].decode("latin-1"))
         offset += length
     return ".".join(labels) + ".", (jumped_to if jumped_to is not None else offset)
 

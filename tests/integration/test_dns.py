@@ -327,7 +327,7 @@ class RecordingForwardTest(DaemonTestCase):
         query = exotic_query(qid=0xBEEF)
         raw = udp_exchange(query, d.dns_port)
         self.assertIsNotNone(raw, "no reply")
-        sent = [r for q, r in self.up.sent if q.qname == "x.test."]
+        sent = [r for q, r in self.up.replies() if q.qname == "x.test."]
         self.assertEqual(len(sent), 1)
         self.assertEqual(raw[:2], b"\xbe\xef")
         self.assertEqual(raw[2:].hex(), sent[0][2:].hex())

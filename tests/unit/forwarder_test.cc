@@ -27,12 +27,12 @@ Bytes answerTo(const Bytes& query, size_t txtStrings = 1) {
 }
 
 class ForwarderTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { base_.reset(event_base_new()); }
 
-    std::unique_ptr<Forwarder> makeForwarder(std::vector<net::SocketAddress> upstreams,
-                                             std::chrono::milliseconds timeout =
-                                                 std::chrono::milliseconds(600)) {
+    std::unique_ptr<Forwarder> makeForwarder(
+        std::vector<net::SocketAddress> upstreams,
+        std::chrono::milliseconds timeout = std::chrono::milliseconds(600)) {
         Forwarder::Settings settings;
         settings.upstreams = std::move(upstreams);
         settings.timeout = timeout;
@@ -53,9 +53,8 @@ TEST_F(ForwarderTest, OnlyTheIdChangesOnTheWayUpAndTheClientIdComesBack) {
         MessageBuilder().id(0xbeef).question("Example.COM", dns::type::TXT).opt(4096, true).build();
 
     std::optional<Bytes> answer;
-    ASSERT_TRUE(forwarder->forward(query, [&](std::span<const uint8_t> a) {
-        answer = Bytes(a.begin(), a.end());
-    }));
+    ASSERT_TRUE(forwarder->forward(
+        query, [&](std::span<const uint8_t> a) { answer = Bytes(a.begin(), a.end()); }));
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
 
     ASSERT_EQ(upstream.udpQueries().size(), 1u);
@@ -84,8 +83,8 @@ TEST_F(ForwarderTest, IdenticalQueriesInFlightGoUpstreamOnce) {
     upstream.setResponder([](const Bytes& q, bool) { return answerTo(q); });
     // Answer the held query by hand through a fresh UDP socket is not possible (c-ares checks
     // the source), so let the retry carry it: c-ares re-sends after its per-try timeout.
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return ids.size() == 2; },
-                               std::chrono::milliseconds(4000)));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return ids.size() == 2; }, std::chrono::milliseconds(4000)));
     EXPECT_EQ(ids, (std::vector<uint16_t>{1, 2}));
 }
 
@@ -96,8 +95,8 @@ TEST_F(ForwarderTest, ASilentUpstreamFailsWithinTheTimeout) {
     std::optional<size_t> answerSize;
     const auto start = std::chrono::steady_clock::now();
     forwarder->forward(query, [&](std::span<const uint8_t> a) { answerSize = a.size(); });
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answerSize.has_value(); },
-                               std::chrono::milliseconds(3000)));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return answerSize.has_value(); }, std::chrono::milliseconds(3000)));
     EXPECT_EQ(*answerSize, 0u);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
     EXPECT_EQ(forwarder->stats().failed, 1u);
@@ -106,14 +105,16 @@ TEST_F(ForwarderTest, ASilentUpstreamFailsWithinTheTimeout) {
 TEST_F(ForwarderTest, ATruncatedUdpAnswerIsFetchedWholeOverTcp) {
     test::MockDnsServer upstream(base_.get(), [](const Bytes& q, bool tcp) {
         Bytes whole = answerTo(q, 10);  // ~2 KB
-        if (tcp) return whole;
+        if (tcp)
+            return whole;
         auto parsed = dns::test::parseOrDie(whole);
         return dns::truncated(whole, parsed);
     });
     auto forwarder = makeForwarder({upstream.address()});
     const Bytes query = MessageBuilder().question("big.example", dns::type::TXT).build();
     std::optional<Bytes> answer;
-    forwarder->forward(query, [&](std::span<const uint8_t> a) { answer = Bytes(a.begin(), a.end()); });
+    forwarder->forward(query,
+                       [&](std::span<const uint8_t> a) { answer = Bytes(a.begin(), a.end()); });
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
     EXPECT_GT(answer->size(), 2000u);
     EXPECT_FALSE(dns::readHeader(*answer)->tc());
@@ -127,7 +128,8 @@ TEST_F(ForwarderTest, TheInFlightBoundRefusesMore) {
     for (int i = 0; i < 10; ++i) {
         const Bytes query =
             MessageBuilder().question("n" + std::to_string(i) + ".example", dns::type::A).build();
-        if (!forwarder->forward(query, [](std::span<const uint8_t>) {})) ++refused;
+        if (!forwarder->forward(query, [](std::span<const uint8_t>) {}))
+            ++refused;
     }
     EXPECT_EQ(refused, 2);  // maxInFlight is 8
     EXPECT_EQ(forwarder->inFlight(), 8u);

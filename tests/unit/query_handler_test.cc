@@ -27,12 +27,13 @@ Bytes aAnswer(const Bytes& query, uint32_t ttl) {
 }
 
 class QueryHandlerTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         base_.reset(event_base_new());
         upstream_ = std::make_unique<test::MockDnsServer>(
             base_.get(), [this](const Bytes& q, bool) -> std::optional<Bytes> {
-                if (silent_) return std::nullopt;
+                if (silent_)
+                    return std::nullopt;
                 return aAnswer(q, 300);
             });
         config_.upstreams = {upstream_->address()};
@@ -46,21 +47,21 @@ protected:
         auto forwarder =
             Forwarder::create(base_.get(), QueryHandler::forwarderSettings(config_), &error);
         ASSERT_TRUE(forwarder) << error;
-        handler_ = std::make_unique<QueryHandler>(config_, std::move(forwarder),
-                                                  [this] { return now_; },
-                                                  std::vector<net::IpAddress>{});
+        handler_ = std::make_unique<QueryHandler>(
+            config_, std::move(forwarder), [this] { return now_; }, std::vector<net::IpAddress>{});
     }
 
     // Sends one query and waits for its answer; nullopt when the handler dropped it.
     std::optional<Bytes> ask(const Bytes& query, Transport transport = Transport::Udp,
                              const char* client = "127.0.0.1") {
         std::optional<Bytes> answer;
-        const QueryContext context{
-            net::SocketAddress(*net::IpAddress::parse(client), 40000), kLocal, transport};
+        const QueryContext context{net::SocketAddress(*net::IpAddress::parse(client), 40000),
+                                   kLocal, transport};
         const bool accepted = handler_->handle(query, context, [&](std::span<const uint8_t> a) {
             answer = Bytes(a.begin(), a.end());
         });
-        if (!accepted) return std::nullopt;
+        if (!accepted)
+            return std::nullopt;
         EXPECT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
         return answer;
     }
@@ -83,8 +84,8 @@ TEST_F(QueryHandlerTest, ResponsesAndRuntsAreDropped) {
 }
 
 TEST_F(QueryHandlerTest, ClientsOutsideTheAccessListAreRefused) {
-    auto answer = ask(MessageBuilder().question("a.example", dns::type::A).build(),
-                      Transport::Udp, "203.0.113.9");
+    auto answer = ask(MessageBuilder().question("a.example", dns::type::A).build(), Transport::Udp,
+                      "203.0.113.9");
     ASSERT_TRUE(answer);
     EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::Refused));
     EXPECT_EQ(upstream_->queries(), 0u);
@@ -100,8 +101,8 @@ TEST_F(QueryHandlerTest, GarbageGetsFormErrWithTheClientsId) {
 }
 
 TEST_F(QueryHandlerTest, OtherOpcodesGetNotImp) {
-    auto answer =
-        ask(MessageBuilder().flags(0x2800).question("a.example", dns::type::SOA).build());  // UPDATE
+    auto answer = ask(
+        MessageBuilder().flags(0x2800).question("a.example", dns::type::SOA).build());  // UPDATE
     ASSERT_TRUE(answer);
     EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::NotImp));
 }
@@ -147,7 +148,8 @@ TEST_F(QueryHandlerTest, BigAnswersAreTruncatedForUdpAndWholeForTcp) {
         auto parsed = dns::test::parseOrDie(q);
         MessageBuilder builder;
         builder.id(dns::getId(q)).response().question(parsed.qname, parsed.qtype);
-        for (int i = 0; i < 4; ++i) builder.answer(dns::type::TXT, 60, Bytes(201, 'x'));
+        for (int i = 0; i < 4; ++i)
+            builder.answer(dns::type::TXT, 60, Bytes(201, 'x'));
         return builder.build();  // ~850 bytes: over 512, under c-ares' 4096
     });
     const Bytes query = MessageBuilder().question("big.example", dns::type::TXT).build();

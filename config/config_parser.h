@@ -1,0 +1,96 @@
+#pragma once
+// The parser behind config::parse(), internal to config/. One ConfigParser reads one document:
+// each SPEC §4 section has a read function that fills config_ and reports through reader_, and
+// the checks that need the whole document (forwarding loops, listener clashes) run at the end.
+// Split by section: config.cc (top level, gateway, dynamo, files), dns_section.cc,
+// accounts_section.cc.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "config/yaml_reader.h"
+
+namespace dynamo::config {
+
+inline constexpr uint16_t kDnsPort = 53;
+inline constexpr uint16_t kHttpPort = 80;
+inline constexpr uint16_t kHttpsPort = 443;
+
+// An address with the entry it came from, for messages that point at it.
+struct Located {
+    net::SocketAddress address;
+    Item item;
+    bool explicit_ = true;  // false for a default nobody wrote
+};
+
+class ConfigParser {
+  public:
+    ConfigParser(std::string_view fileName, const Environment& environment);
+    ParseResult run(const YAML::Node& root);
+
+  private:
+    ParseResult finish();
+
+    // dns_section.cc
+    void readDns(const Item& dns);
+    void readAllow(const Item& item);
+    void readIntercept(const Item& intercept);
+    void readInterceptNames(const Item& item);
+    std::optional<std::vector<Located>> readAddresses(const Item& item, uint16_t defaultPort,
+                                                      bool upstream);
+    std::optional<net::SocketAddress> readAddress(const Item& item, uint16_t defaultPort,
+                                                  bool upstream);
+    const std::vector<net::IpAddress>& localAddresses();
+    void checkUpstreams();
+    void checkListenConflicts();
+
+    // config.cc
+    void readGateway(const Item& gateway);
+    void readTls(const Item& tls);
+    void readDynamo(const Item& dynamo);
+    void readUpdateUrl(const Item& item);
+    void readStateDir(const Item& item);
+    void readRunAs(const Item& item);
+    void readLogLevel(const Item& item);
+    std::optional<std::chrono::seconds> readSeconds(const Item& item, std::chrono::seconds min,
+                                                    std::chrono::seconds max);
+    std::string resolve(const std::string& text) const;
+    std::optional<std::string> readOptionalPath(const Item& item, int mode);
+
+    // accounts_section.cc
+    void readAccounts(const Item& item);
+    bool readAccount(const Item& entry, Account& account);
+    std::optional<std::string> readToken(const Item& item);
+
+    YamlReader reader_;
+    const Environment& environment_;
+    std::filesystem::path baseDir_;
+    Config config_;
+    std::vector<Located> upstreams_;
+    std::vector<Located> dnsListen_;
+    std::vector<Located> httpListen_;
+    std::vector<Located> httpsListen_;
+    std::optional<int> upstreamsLine_;
+    int dnsLine_ = 1;
+    int gatewayLine_ = 1;
+    std::optional<std::vector<net::IpAddress>> localAddresses_;
+};
+
+// Shared by the sections.
+std::vector<net::SocketAddress> literalAddresses(std::initializer_list<std::string_view> texts,
+                                                 uint16_t defaultPort);
+net::CidrSet defaultAllow();
+std::string inQuotes(std::string_view text);
+std::string lowerCase(std::string_view text);
+// A DNS name as the resolver and the gateway compare it: lower-case, no trailing dot, an
+// optional "*." in front when allowWildcard; nullopt when it is not a valid name.
+std::optional<std::string> normalizeName(std::string_view text, bool allowWildcard);
+
+}  // namespace dynamo::config

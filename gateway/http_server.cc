@@ -1,0 +1,170 @@
+#include "gateway/http_server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/socket.h>
+
+#include "net/log.h"
+#include "resolver/udp_listener.h"
+
+namespace dynamo::gateway {
+namespace {
+
+const char* reasonPhrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "";
+    }
+}
+
+compat::HttpRequest toCompat(evhttp_request* request) {
+    compat::HttpRequest parsed;
+    switch (evhttp_request_get_command(request)) {
+        case EVHTTP_REQ_GET: parsed.method = "GET"; break;
+        case EVHTTP_REQ_POST: parsed.method = "POST"; break;
+        case EVHTTP_REQ_HEAD: parsed.method = "HEAD"; break;
+        default: parsed.method = "OTHER"; break;
+    }
+    const char* uri = evhttp_request_get_uri(request);
+    std::string target = uri != nullptr ? uri : "";
+    const size_t fragment = target.find('#');
+    if (fragment != std::string::npos) target.resize(fragment);
+    const size_t question = target.find('?');
+    parsed.path = target.substr(0, question);
+    if (question != std::string::npos) parsed.query = target.substr(question + 1);
+
+    evkeyvalq* headers = evhttp_request_get_input_headers(request);
+    if (const char* value = evhttp_find_header(headers, "Authorization")) {
+        parsed.authorization = value;
+    }
+    if (const char* value = evhttp_find_header(headers, "Content-Type")) {
+        parsed.contentType = value;
+    }
+    evbuffer* body = evhttp_request_get_input_buffer(request);
+    const size_t length = evbuffer_get_length(body);
+    parsed.body.resize(length);
+    evbuffer_copyout(body, parsed.body.data(), length);
+
+    char* host = nullptr;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(request), &host, &port);
+    if (host != nullptr) {
+        if (auto ip = net::IpAddress::parse(host)) parsed.client = ip->unmapped();
+    }
+    return parsed;
+}
+
+}  // namespace
+
+HttpExchange::HttpExchange(evhttp_request* request, compat::HttpRequest parsed)
+    : request_(request), parsed_(std::move(parsed)) {
+    evhttp_connection_set_closecb(evhttp_request_get_connection(request_),
+                                  &HttpExchange::onConnectionClosed, this);
+}
+
+HttpExchange::~HttpExchange() {
+    if (request_ != nullptr) {
+        DLOG(Error) << "http: request " << parsed_.path << " ended without an answer";
+        reply({500, "text/plain", "911", {}});
+    }
+}
+
+void HttpExchange::onConnectionClosed(evhttp_connection*, void* arg) {
+    static_cast<HttpExchange*>(arg)->request_ = nullptr;  // libevent frees the request next
+}
+
+void HttpExchange::reply(const HttpResponse& response) {
+    if (request_ == nullptr) return;
+    evhttp_request* request = std::exchange(request_, nullptr);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(request), nullptr, nullptr);
+    evkeyvalq* headers = evhttp_request_get_output_headers(request);
+    evhttp_add_header(headers, "Content-Type", response.contentType.c_str());
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    for (const auto& [name, value] : response.headers) {
+        evhttp_add_header(headers, name.c_str(), value.c_str());
+    }
+    net::Handle<evbuffer, evbuffer_free> body(evbuffer_new());
+    evbuffer_add(body.get(), response.body.data(), response.body.size());
+    evhttp_send_reply(request, response.status, reasonPhrase(response.status), body.get());
+}
+
+std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
+                                               const std::vector<net::SocketAddress>& httpListen,
+                                               const std::vector<net::SocketAddress>& httpsListen,
+                                               SSL_CTX* tls, Router router, std::string* error) {
+    std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router)));
+    server->http_.reset(evhttp_new(base));
+    server->configure(server->http_.get());
+    if (!server->bindAll(server->http_.get(), httpListen, error)) return nullptr;
+
+    if (!httpsListen.empty()) {
+        if (tls == nullptr) {
+            *error = "https_listen is set but no TLS context could be made";
+            return nullptr;
+        }
+        SSL_CTX_up_ref(tls);
+        server->tls_.reset(tls);
+        server->https_.reset(evhttp_new(base));
+        server->configure(server->https_.get());
+        evhttp_set_bevcb(server->https_.get(), &HttpServer::makeTlsBufferEvent, server.get());
+        if (!server->bindAll(server->https_.get(), httpsListen, error)) return nullptr;
+    }
+    return server;
+}
+
+void HttpServer::configure(evhttp* http) {
+    evhttp_set_max_headers_size(http, kMaxHeadersSize);
+    evhttp_set_max_body_size(http, kMaxBodySize);
+    evhttp_set_timeout(http, kRequestTimeoutSeconds);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(http, &HttpServer::onRequest, this);
+}
+
+bool HttpServer::bindAll(evhttp* http, const std::vector<net::SocketAddress>& addresses,
+                         std::string* error) {
+    for (const auto& address : addresses) {
+        net::UniqueFd fd = resolver::bindSocket(address, SOCK_STREAM, error);
+        if (!fd) return false;
+        if (::listen(fd.get(), 64) != 0 ||
+            evhttp_accept_socket_with_handle(http, fd.get()) == nullptr) {
+            *error = "cannot listen on tcp " + address.toString();
+            return false;
+        }
+        fd.release();  // evhttp owns it now
+        DLOG(Info) << "gateway: listening on " << (http == https_.get() ? "https://" : "http://")
+                   << address.toString();
+    }
+    return true;
+}
+
+void HttpServer::setTls(net::SslCtxPtr tls) { tls_ = std::move(tls); }
+
+bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
+    auto* self = static_cast<HttpServer*>(arg);
+    SSL* ssl = SSL_new(self->tls_.get());
+    bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE);
+    // Old device TLS stacks close without close_notify; that is the end of a request, not an
+    // attack on one we already answered.
+    if (bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void HttpServer::onRequest(evhttp_request* request, void* arg) {
+    auto* self = static_cast<HttpServer*>(arg);
+    auto exchange = std::make_shared<HttpExchange>(request, toCompat(request));
+    if (!self->allow_.contains(exchange->request().client)) {
+        exchange->reply({403, "text/plain", "forbidden\n", {}});
+        return;
+    }
+    self->router_(std::move(exchange));
+}
+
+}  // namespace dynamo::gateway
