@@ -2,8 +2,8 @@
 // Device credentials: where a DynDNS client puts them, and how they are checked (SPEC §6).
 //
 // Clients send HTTP Basic (ddclient, inadyn, FRITZ!Box, most routers), some only after a 401
-// challenge (wget-based camera and NAS firmware), and a few put them in the query or form as
-// username/password or user/pass (DD-WRT's custom URLs, scripts written for dyndns.org).
+// challenge (wget-based camera and NAS firmware), and some put them in the query or form as
+// username/password or user/pass (custom update URLs of routers, home-made scripts).
 
 #include <optional>
 #include <span>
@@ -37,7 +37,8 @@ std::optional<Credentials> findCredentials(std::string_view authorizationHeader,
 // is longer: both are hashed (SHA-256) and the fixed-size digests compared with CRYPTO_memcmp.
 bool constantTimeEquals(std::string_view a, std::string_view b);
 
-// The account with this user name and password, or nullptr. Every account's user name and
+// The account with this user name and password (a pointer into accounts), or nullptr. Every
+// account's user name and
 // password are compared, whatever matched before, so the time taken does not tell an attacker
 // whether a user name exists or which account it is.
 const config::Account* findAccount(std::span<const config::Account> accounts,

@@ -2,14 +2,14 @@
 // What a device gets back (SPEC §6), and the mapping from token-API codes to it.
 //
 // Every reply but the credentials challenge is HTTP 200 text/plain: one line per hostname in
-// request order, nothing else. Lines are joined by "\n" with no trailing newline, as
-// members.dyndns.org answered: ddclient splits on newlines, inadyn and most firmware search
-// for a substring ("good", "nochg", "911"), and the odd camera that compares the whole body to
-// "good 1.2.3.4" still matches a single-host reply.
+// request order, nothing else. Lines are joined by "\n" with NO trailing newline: ddclient
+// splits the body into lines, inadyn and most firmware search it for a substring ("good",
+// "nochg", "911"), and a client that compares the whole body to "good 1.2.3.4" still matches
+// a single-host reply, which a trailing newline would break.
 //
 // Never produced: badagent (we have no user-agent policy), and badauth/abuse for anything on
-// the service side: ddclient, inadyn and many routers stop updating for good on those, while
-// they retry after 911.
+// the service side: some clients stop updating for good on those (SPEC §6), while they retry
+// after 911 (inadyn, for one, treats 911 and dnserr as "retry later").
 
 #include <optional>
 #include <string>
@@ -32,7 +32,7 @@ enum class ReplyCode {
     Abuse,
     BadAgent,
     DnsErr,
-    ServerError
+    ServerError,  // "911"
 };
 
 // The code as written on the wire: "good", "nochg", ..., "911" for ServerError.

@@ -29,7 +29,8 @@ class Form {
     // The value of the FIRST pair with this key, keys compared ASCII case-insensitively.
     // First wins because the query is parsed before a POST body: the documented dyndns2
     // interface is the query, so a body cannot override what the URL says.
-    // Case-insensitive because some firmware capitalises ("Hostname=") and nothing is lost.
+    // Case-insensitive so a hand-typed custom update URL ("Hostname=") still works; no two
+    // dyndns2 keys differ only by case, so nothing is lost.
     std::optional<std::string_view> get(std::string_view key) const;
 
     const std::vector<std::pair<std::string, std::string>>& params() const { return params_; }

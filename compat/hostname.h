@@ -21,7 +21,7 @@ namespace dynamo::compat {
 constexpr size_t kMaxHostnames = 20;
 
 // Splits a comma list: each name trimmed and ASCII lower-cased, empty entries dropped (a
-// trailing comma from firmware that joins names in a loop). Stops after kMaxHostnames + 1
+// trailing or doubled comma is a template artefact, not a name). Stops after kMaxHostnames + 1
 // names: one more is enough to answer numhost, and the work stays bounded.
 std::vector<std::string> splitHostnames(std::string_view list);
 

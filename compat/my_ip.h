@@ -1,11 +1,12 @@
 #pragma once
 // The dyndns2 `myip` parameter in every form devices send (SPEC §6):
-//   absent             ddclient with use=web leaves it out, so do many cameras
-//   ""                 firmware whose address detection failed ("myip=")
+//   absent             clients that leave the address to the server
+//   ""                 a template whose address was unknown when it was filled ("myip=")
 //   "1.2.3.4"          the classic form
 //   "2001:db8::1"      IPv6-only clients
-//   "1.2.3.4,2001:db8::1" / the reverse order: dual-stack routers (FRITZ!Box, OpenWrt)
-//   "1.2.3.4/32", "2001:db8::/64": a prefix length appended by some routers' templates
+//   "1.2.3.4,2001:db8::1" / the reverse order: dual-stack update templates such as the
+//                      FRITZ!Box's "<ipaddr>,<ip6addr>"
+//   "1.2.3.4/32", "2001:db8::/56": a prefix, e.g. the FRITZ!Box's "<ip6lanprefix>"
 //   "::ffff:1.2.3.4"   an IPv4-mapped IPv6 address: taken as the IPv4 it carries
 //   garbage            e.g. an unsubstituted template placeholder ("<ipaddr>", "auto")
 // A comma part that does not parse is ignored when another part does.

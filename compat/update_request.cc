@@ -8,8 +8,8 @@ namespace {
 
 enum class Endpoint { None, Update, Legacy };
 
-// A few cameras send the request target in absolute form ("GET http://members.dyndns.org/
-// nic/update?..."), as if talking to a proxy; RFC 9112 §3.2.2 says servers must accept it.
+// A client configured with an HTTP proxy sends the target in absolute form ("GET
+// http://members.dyndns.org/nic/update?..."); RFC 9112 §3.2.2: a server must accept it.
 std::string_view pathOf(std::string_view target) {
     for (const std::string_view scheme : {"http://", "https://"}) {
         if (target.size() >= scheme.size() &&

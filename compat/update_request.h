@@ -35,7 +35,7 @@ struct ParsedUpdate {
 // /nic/statdns of DynDNS's old dynamic/static services, where `host_id` names the host (their
 // `hostname` parameter was a yes/no flag; used only when host_id is absent).
 // GET reads the query; POST reads the query and a form body (Content-Type
-// application/x-www-form-urlencoded, or none: some NAS firmware omits it), query first.
+// application/x-www-form-urlencoded, or none: a hand-rolled client may omit it), query first.
 // system, wildcard, mx, backmx, offline and url are accepted and ignored.
 ParsedUpdate parseUpdate(const HttpRequest& request);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace dynamo::dns {
 
@@ -73,7 +74,11 @@ struct NameResult {
 // Every legal compressor satisfies the rule: a suffix can only be pointed at after it was
 // written. Pointers into the 12-byte header are refused too: no name lives there, and it keeps
 // the question (whose segment starts at 12) free of pointers, so it can be copied verbatim.
-NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* wire) {
+// `borrowed`, when given, receives the byte ranges read through pointers.
+using Ranges = std::vector<std::pair<size_t, size_t>>;
+
+NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* wire,
+                    Ranges* borrowed = nullptr) {
     NameResult result;
     size_t segmentStart = offset;
     size_t position = offset;
@@ -96,6 +101,8 @@ NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* 
             }
             if (!jumped)
                 result.end = position + 2;
+            else if (borrowed)
+                borrowed->emplace_back(segmentStart, position + 2);
             jumped = true;
             segmentStart = target;
             position = target;
@@ -110,6 +117,8 @@ NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* 
         if (length == 0) {
             if (!jumped)
                 result.end = position + 1;
+            else if (borrowed)
+                borrowed->emplace_back(segmentStart, position + 1);
             if (wire)
                 wire->push_back('\0');
             return result;
@@ -171,6 +180,23 @@ uint32_t effectiveTtl(uint32_t ttl) {
     return ttl > 0x7fffffffu ? 0 : ttl;
 }
 
+// Whether a pointer made some name borrow bytes of a TTL field. The RFC only lets pointers
+// target earlier names, but parsers that check nothing more accept a pointer into a TTL; the
+// cache rewrites TTLs in place (decrementTtls, capTtls), which would then rewrite that name,
+// perhaps into one that no longer parses. Refused, as no real compressor produces it.
+// `records` are in message order, so their TTL offsets ascend.
+bool namesOverlapTtls(const Ranges& borrowed, const std::vector<RecordRef>& records) {
+    for (const auto& [start, end] : borrowed) {
+        // The first TTL field ending after `start`; it overlaps when it begins before `end`.
+        const auto ttl = std::lower_bound(
+            records.begin(), records.end(), start,
+            [](const RecordRef& record, size_t offset) { return record.ttlOffset + 4 <= offset; });
+        if (ttl != records.end() && ttl->ttlOffset < end)
+            return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 std::optional<Header> readHeader(std::span<const uint8_t> message) {
@@ -211,13 +237,14 @@ ParseResult parse(std::span<const uint8_t> bytes) {
     const uint32_t total = uint32_t{header->ancount} + header->nscount + header->arcount;
     message.records.reserve(std::min<size_t>(total, bytes.size() / (kFixedRrSize + 1)));
     std::string owner;
+    Ranges borrowed;
     for (uint32_t i = 0; i < total; ++i) {
         const Section section = i < header->ancount ? Section::Answer
                                 : i < uint32_t{header->ancount} + header->nscount
                                     ? Section::Authority
                                     : Section::Additional;
         const size_t start = position;
-        const NameResult name = readName(bytes, position, &owner);
+        const NameResult name = readName(bytes, position, &owner, &borrowed);
         if (name.error)
             return fail(*name.error);
         if (name.end + kFixedRrSize > bytes.size())
@@ -253,6 +280,8 @@ ParseResult parse(std::span<const uint8_t> bytes) {
     }
     if (position != bytes.size())
         return fail(ParseError::TrailingGarbage);
+    if (namesOverlapTtls(borrowed, message.records))
+        return fail(ParseError::BadName);
     return ParseResult{std::move(message), ParseError::TooShort};
 }
 

@@ -18,15 +18,15 @@ emulator=$!
 trap 'kill "$emulator" 2>/dev/null || true' EXIT
 
 cat <<EOT
-Dynamo Gateway (dev): DNS on 127.0.0.1:5353, DynDNS on http://127.0.0.1:8245 and
+Dynamo Gateway (dev): DNS on 127.0.0.1:5053, DynDNS on http://127.0.0.1:8245 and
 https://127.0.0.1:8443, the token-API emulator on http://127.0.0.1:8246. Try, in another shell:
 
-  dig @127.0.0.1 -p 5353 members.dyndns.org A          # answered with this gateway's address
+  dig @127.0.0.1 -p 5053 members.dyndns.org A          # answered with this gateway's address
   curl -u dev-user:dev-pass 'http://127.0.0.1:8245/nic/update?hostname=home.example&myip=198.51.100.7'
   curl -u dev-user:wrong    'http://127.0.0.1:8245/nic/update?hostname=home.example'   # badauth
   curl http://127.0.0.1:8246/_control/calls           # what the emulated service received
 
-Other names are forwarded to dns.upstreams in config/dev.yaml (edit it to name your resolver).
+Other names are forwarded to the nameservers of /etc/resolv.conf (see config/dev.yaml).
 Ctrl-C stops.
 
 EOT

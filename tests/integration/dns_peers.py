@@ -272,7 +272,8 @@ class RecordingUpstream:
                            + rdata for ttl, rdata in self.table[key]]
             else:
                 rcode = 0 if name_known else 3
-                zone = ".".join(qname.rstrip(".").split(".")[-2:]) or "."
+                labels = qname.rstrip(".").split(".")
+                zone = ".".join(labels[1:]) if len(labels) > 1 else (labels[0] or ".")
                 soa = soa_rdata("ns." + zone, "hostmaster." + zone, minimum=60)
                 authority = [encode_name(zone) + struct.pack("!HHIH", 6, 1, 60, len(soa)) + soa]
         flags = 0x8000 | (q.opcode << 11) | 0x0080 | (0x0100 if q.rd else 0) | \

@@ -258,6 +258,31 @@ TEST(DnsParse, TwoPointersPointingAtEachOther) {
     EXPECT_EQ(parseError(answer), ParseError::BadName);
 }
 
+TEST(DnsParse, PointerIntoATtlFieldIsRefused) {
+    // Found by the fuzzer: an owner pointing into the previous record's TTL (offset 33 + 2 + 4
+    // + 2 = 41, its low half) reads "\1," as a label. The cache rewrites TTLs in place, which
+    // would rewrite this name too.
+    const Bytes answer = MessageBuilder()
+                             .response()
+                             .question("www.example.com", type::A)
+                             .answer(type::A, 0x0200012c, kAddress1)
+                             .record(Section::Answer, {0xc0, 41}, type::A, 60, kAddress2)
+                             .build();
+    ASSERT_EQ(answer[41], 0x01);
+    EXPECT_EQ(parseError(answer), ParseError::BadName);
+}
+
+TEST(DnsParse, PointerIntoRdataNameIsAccepted) {
+    // A CNAME target's labels are a legitimate pointer target (the usual CNAME-chain layout).
+    const Bytes answer = MessageBuilder()
+                             .response()
+                             .question("www.example.com", type::A)
+                             .answer(type::CNAME, 60, {3, 'c', 'd', 'n', 0xc0, 0x10})
+                             .record(Section::Answer, {0xc0, 45}, type::A, 60, kAddress1)
+                             .build();
+    EXPECT_TRUE(parse(answer).message);
+}
+
 TEST(DnsParse, PointerIntoHeaderIsRefused) {
     EXPECT_EQ(parseError(answerWithOwner({0xc0, 0x02})), ParseError::BadName);
 }
