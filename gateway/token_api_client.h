@@ -22,18 +22,21 @@
 
 #include <event2/event.h>
 
+#include <chrono>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
 #include "gateway/token_api.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
+
+struct ares_addrinfo;
 
 namespace dynamo::resolver {
 class AresChannel;
@@ -127,7 +130,7 @@ private:
     TokenApiClient(event_base* base, const config::DynamoConfig& config, UpdateUrl url);
 
     static void onTimeout(evutil_socket_t fd, short what, void* arg);
-    static void onResolved(void* arg, int status, int timeouts, struct ares_addrinfo* result);
+    static void onResolved(void* arg, int status, int timeouts, ares_addrinfo* result);
     static void onConnectable(evutil_socket_t fd, short what, void* arg);
     static void onRead(bufferevent* bev, void* arg);
     static void onEvent(bufferevent* bev, short what, void* arg);
@@ -148,7 +151,7 @@ private:
     std::chrono::seconds timeout_;
     net::SslCtxPtr sslCtx_;  // null for http://
     std::unique_ptr<resolver::AresChannel> dns_;  // null when the host is an IP literal
-    std::list<std::unique_ptr<Call>> calls_;
+    std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
     uint64_t nextId_ = 1;
 };
 

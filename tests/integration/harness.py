@@ -54,6 +54,29 @@ def skip_without_daemon(obj):
     return unittest.skipUnless(have_daemon(), "no daemon at %s" % DAEMON)(obj)
 
 
+def have_netns():
+    """True when this process may make a network namespace (root, or CAP_SYS_ADMIN) and iproute2
+    and nsenter are there: the wildcard-bind tests run inside one, never on the host's
+    interfaces."""
+    if not (shutil.which("unshare") and shutil.which("nsenter") and shutil.which("ip")):
+        return False
+    try:
+        return subprocess.run(["unshare", "--net", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def netns_prefix(ipv4=(), ipv6=()):
+    """argv prefix that runs a command in a new network namespace with lo up and the given
+    extra addresses on lo. The command is exec'd, so its PID is the one Popen reports and
+    `nsenter -t PID -n` reaches the namespace."""
+    steps = ["ip link set lo up"]
+    steps += ["ip addr add %s/32 dev lo" % a for a in ipv4]
+    steps += ["ip -6 addr add %s/128 dev lo nodad" % a for a in ipv6]
+    return ["unshare", "--net", "--", "sh", "-c", " && ".join(steps) + ' && exec "$@"', "sh"]
+
+
 def have_ipv6_loopback():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
@@ -276,7 +299,8 @@ class Daemon:
         dig("members.dyndns.org", port=d.dns_port)
     """
 
-    def __init__(self, config=None, workdir=None):
+    def __init__(self, config=None, workdir=None, prefix=()):
+        self.prefix = list(prefix)  # e.g. netns_prefix(): runs the daemon in a namespace
         self.workdir = workdir or tempfile.mkdtemp(prefix="dynamo-e2e-")
         self._own_workdir = workdir is None
         self.state_dir = os.path.join(self.workdir, "state")
@@ -289,10 +313,10 @@ class Daemon:
         self.returncode = None
 
     @classmethod
-    def for_dns(cls, upstreams, listen=None, **dns_overrides):
+    def for_dns(cls, upstreams, listen=None, prefix=(), **dns_overrides):
         """A daemon config with a fresh DNS port; dns_overrides replace dns.<key> (dicts such as
         intercept= are merged one level deep)."""
-        d = cls()
+        d = cls(prefix=prefix)
         port = free_port()
         cfg = base_config(port, upstreams, d.state_dir, listen=listen)
         for key, value in dns_overrides.items():
@@ -320,7 +344,7 @@ class Daemon:
 
     def start(self, timeout=READY_TIMEOUT, extra_args=()):
         self.write_config()
-        self.proc = popen([DAEMON, "--config", self.config_path, *extra_args],
+        self.proc = popen([*self.prefix, DAEMON, "--config", self.config_path, *extra_args],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, cwd=self.workdir)
         self.stderr = LinePump(self.proc.stderr)
@@ -711,12 +735,18 @@ def _parse_dig(text):
     return reply
 
 
+def _in_netns(netns_pid):
+    return ["nsenter", "-t", str(netns_pid), "-n"] if netns_pid else []
+
+
 def dig(name, qtype="A", port=53, server="127.0.0.1", options=(), qclass=None, source=None,
-        tcp=False, timeout=2, tries=1):
+        tcp=False, timeout=2, tries=1, netns_pid=None):
     """Run dig and parse its reply. options are extra '+foo' flags ('+dnssec', '+bufsize=1232',
-    '+ignore', '+notcp', '+noedns', '+norec'…)."""
-    argv = ["dig", "-p", str(port), "@" + server, "+tries=%d" % tries, "+time=%d" % timeout,
-            "+nocmd", "+nomultiline"]
+    '+ignore', '+notcp', '+noedns', '+norec'…). netns_pid: run dig in that process's network
+    namespace."""
+    argv = _in_netns(netns_pid) + [
+        "dig", "-p", str(port), "@" + server, "+tries=%d" % tries, "+time=%d" % timeout,
+        "+nocmd", "+nomultiline"]
     if source:
         argv += ["-b", source]
     if tcp:
@@ -745,10 +775,11 @@ def _kdig_rdata(rr):
 
 
 def kdig(name, qtype="A", port=53, server="127.0.0.1", options=(), source=None, tcp=False,
-         timeout=2, retry=0):
+         timeout=2, retry=0, netns_pid=None):
     """Run kdig +json (RFC 8427 output) and return the same Reply shape as dig()."""
-    argv = ["kdig", "+json", "-p", str(port), "@" + server, "+retry=%d" % retry,
-            "+timeout=%d" % timeout]
+    argv = _in_netns(netns_pid) + [
+        "kdig", "+json", "-p", str(port), "@" + server, "+retry=%d" % retry,
+        "+timeout=%d" % timeout]
     if source:
         argv += ["-b", source]
     if tcp:
