@@ -1,31 +1,111 @@
 #include "gateway/daemon.h"
 
-#include <csignal>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+
+#include "gateway/tls_server.h"
+#include "gateway/token_api_client.h"
 #include "net/log.h"
 
 namespace dynamo::gateway {
+
+void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
+    if (current_ && current_->inFlight > 0) retired_.push_back(std::move(current_));
+    current_ = std::make_shared<Slot>(Slot{std::move(next), 0});
+    dropIdleRetired();
+}
+
+void SwappableTokenApi::update(const std::string& token, const std::optional<net::IpAddress>& ip,
+                               Done done) {
+    dropIdleRetired();
+    std::shared_ptr<Slot> slot = current_;
+    ++slot->inFlight;
+    slot->api->update(token, ip,
+                      [weak = std::weak_ptr<Slot>(slot), done = std::move(done)](
+                          const TokenApiResult& result) {
+                          if (auto owner = weak.lock()) --owner->inFlight;
+                          done(result);
+                      });
+}
+
+void SwappableTokenApi::dropIdleRetired() {
+    std::erase_if(retired_, [](const auto& slot) { return slot->inFlight == 0; });
+}
 
 Daemon::Daemon(std::string configPath, config::Config config)
     : configPath_(std::move(configPath)), config_(std::move(config)), base_(event_base_new()) {}
 
 Daemon::~Daemon() {
-    // Listeners and connections go before the loop they are registered with.
+    // Everything registered with the loop goes before it; listeners first, so no new work
+    // arrives while the rest is taken down.
+    http_.reset();
+    endpoint_.reset();
+    scheduler_.reset();
+    tokenApi_.replace(nullptr);
     dns_.reset();
+}
+
+std::unique_ptr<TokenApi> Daemon::makeTokenApi(const config::Config& config, std::string* error) {
+    return TokenApiClient::create(base_.get(), config.dynamo, config.dns.upstreams, error);
+}
+
+static bool ensureStateDir(const std::string& path, std::string* error) {
+    std::error_code code;
+    std::filesystem::create_directories(path, code);
+    if (code) {
+        *error = "state_dir " + path + ": " + code.message();
+        return false;
+    }
+    // It holds the self-signed key and the queue of updates: the daemon's alone.
+    ::chmod(path.c_str(), 0700);
+    return true;
 }
 
 bool Daemon::start(std::string* error) {
     log::setLevel(config_.logLevel);
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished mid-write is an error code, not death
+    if (!ensureStateDir(config_.stateDir, error)) return false;
 
     dns_ = resolver::DnsServer::create(base_.get(), config_.dns, std::chrono::steady_clock::now,
                                        error);
     if (!dns_) return false;
 
+    auto api = makeTokenApi(config_, error);
+    if (!api) return false;
+    tokenApi_.replace(std::move(api));
+
+    schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
+    UpdateScheduler::Hooks hooks;
+    hooks.onConfirmed = [this](const config::Account& account, const auto&) {
+        forgetCachedNames(account);
+    };
+    hooks.onWakeupChanged = [this] { armSchedulerTimer(); };
+    scheduler_ = std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo,
+                                                   config_.stateDir, tokenApi_,
+                                                   std::chrono::system_clock::now, hooks);
+    endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
+
+    net::SslCtxPtr tls;
+    if (!config_.gateway.httpsListen.empty()) {
+        tls = makeServerContext(config_.gateway, config_.dns.intercept, config_.stateDir, error);
+        if (!tls) return false;
+    }
+    http_ = HttpServer::create(base_.get(), config_.gateway.httpListen,
+                               config_.gateway.httpsListen, tls.get(),
+                               [this](std::shared_ptr<HttpExchange> exchange) { route(exchange); },
+                               error);
+    if (!http_) return false;
+    http_->setAllow(config_.dns.allow);
+
     sigterm_.reset(evsignal_new(base_.get(), SIGTERM, &Daemon::onSignal, this));
     sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
     sighup_.reset(evsignal_new(base_.get(), SIGHUP, &Daemon::onSignal, this));
     for (auto* event : {sigterm_.get(), sigint_.get(), sighup_.get()}) event_add(event, nullptr);
+    armSchedulerTimer();  // updates queued before a restart
     return true;
 }
 
@@ -33,6 +113,39 @@ void Daemon::run() {
     DLOG(Info) << "ready";
     event_base_dispatch(base_.get());
     DLOG(Info) << "stopped";
+}
+
+void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
+    if (endpoint_->handle(exchange)) return;
+    exchange->reply({404, "text/plain", "not found\n", {}});
+}
+
+void Daemon::forgetCachedNames(const config::Account& account) {
+    // Devices such as FRITZ!Box and OpenWrt look their own name up to confirm an update.
+    for (const auto& name : account.hostnames) dns_->handler().forgetName(name);
+    for (const auto& name : endpoint_->recentHostnames(account.username)) {
+        dns_->handler().forgetName(name);
+    }
+}
+
+void Daemon::armSchedulerTimer() {
+    const auto due = scheduler_->nextDue();
+    if (!due) {
+        evtimer_del(schedulerTimer_.get());
+        return;
+    }
+    const auto wait = std::max(std::chrono::system_clock::duration::zero(),
+                               *due - std::chrono::system_clock::now());
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
+    const timeval delay{static_cast<time_t>(micros / 1000000),
+                        static_cast<suseconds_t>(micros % 1000000)};
+    evtimer_add(schedulerTimer_.get(), &delay);
+}
+
+void Daemon::onSchedulerTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    self->scheduler_->runDue();
+    self->armSchedulerTimer();
 }
 
 void Daemon::onSignal(evutil_socket_t signal, short, void* arg) {
@@ -47,20 +160,40 @@ void Daemon::onSignal(evutil_socket_t signal, short, void* arg) {
 
 void Daemon::reload() {
     auto loaded = config::loadFile(configPath_);
+    const auto refuse = [this](const std::string& why) {
+        DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";
+    };
     if (!loaded.config) {
         for (const auto& problem : loaded.errors) DLOG(Error) << problem;
-        DLOG(Error) << "reload refused: " << configPath_
-                    << " is invalid; still serving the previous configuration";
+        refuse(configPath_ + " is invalid");
         return;
     }
+    config::Config& next = *loaded.config;
     std::string error;
-    if (!dns_->reconfigure(loaded.config->dns, &error)) {
-        DLOG(Error) << "reload refused: " << error << "; still serving the previous configuration";
-        return;
+    // Build everything that can fail first; swap only when all of it worked.
+    auto api = makeTokenApi(next, &error);
+    if (!api) return refuse(error);
+    net::SslCtxPtr tls;
+    if (!next.gateway.httpsListen.empty()) {
+        tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error);
+        if (!tls) return refuse(error);
     }
-    config_ = std::move(*loaded.config);
+    if (!dns_->reconfigure(next.dns, &error)) return refuse(error);
+
+    tokenApi_.replace(std::move(api));
+    if (tls) http_->setTls(std::move(tls));
+    http_->setAllow(next.dns.allow);
+    endpoint_->setAccounts(next.accounts);
+    scheduler_->reconfigure(next.accounts, next.dynamo);
+    if (next.gateway.httpListen != config_.gateway.httpListen ||
+        next.gateway.httpsListen != config_.gateway.httpsListen ||
+        next.stateDir != config_.stateDir) {
+        DLOG(Warning) << "gateway listeners or state_dir changed: restart the daemon to apply";
+    }
+    config_ = std::move(next);
     log::setLevel(config_.logLevel);
     for (const auto& warning : config_.warnings) DLOG(Warning) << warning;
+    armSchedulerTimer();
     DLOG(Info) << "reloaded " << configPath_;
 }
 

@@ -1,12 +1,19 @@
 #pragma once
-// The daemon: one event_base, the DNS server, the signals. SIGHUP reloads (a bad new config is
-// refused and the old one keeps serving); SIGTERM and SIGINT stop the loop cleanly.
+// The daemon: one event_base holding the DNS server, the HTTP(S) listeners, the update
+// scheduler and the token-API client. SIGHUP reloads (a bad new config is refused and the old
+// one keeps serving); SIGTERM and SIGINT stop the loop cleanly.
 // One thread, one event_base, no locks.
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
+#include "gateway/http_server.h"
+#include "gateway/token_api.h"
+#include "gateway/update_endpoint.h"
+#include "gateway/update_scheduler.h"
 #include "net/handles.h"
 #include "resolver/dns_server.h"
 
@@ -15,9 +22,29 @@ namespace dynamo::gateway {
 // Exit statuses: systemd's unit keeps a config error from becoming a restart loop
 // (RestartPreventExitStatus=78).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;     // a port that cannot be bound, a runtime failure
-inline constexpr int kExitUsage = 64;      // EX_USAGE: bad command line
-inline constexpr int kExitConfig = 78;     // EX_CONFIG: the configuration is invalid
+inline constexpr int kExitFailure = 1;  // a port that cannot be bound, a runtime failure
+inline constexpr int kExitUsage = 64;   // EX_USAGE: bad command line
+inline constexpr int kExitConfig = 78;  // EX_CONFIG: the configuration is invalid
+
+// The token-API client of the current configuration. A reload that changes dynamo.* or the
+// upstreams makes a new client; the old one finishes the calls it carries and is then dropped.
+class SwappableTokenApi final : public TokenApi {
+public:
+    void replace(std::unique_ptr<TokenApi> next);
+    void update(const std::string& token, const std::optional<net::IpAddress>& ip,
+                Done done) override;
+
+private:
+    struct Slot {
+        std::unique_ptr<TokenApi> api;
+        size_t inFlight = 0;
+    };
+    // Idle retired clients go here, never inside a callback of theirs.
+    void dropIdleRetired();
+
+    std::shared_ptr<Slot> current_;
+    std::vector<std::shared_ptr<Slot>> retired_;
+};
 
 class Daemon {
 public:
@@ -33,12 +60,22 @@ public:
 
 private:
     static void onSignal(evutil_socket_t signal, short what, void* arg);
+    static void onSchedulerTimer(evutil_socket_t, short, void* arg);
     void reload();
+    void route(const std::shared_ptr<HttpExchange>& exchange);
+    void armSchedulerTimer();
+    void forgetCachedNames(const config::Account& account);
+    std::unique_ptr<TokenApi> makeTokenApi(const config::Config& config, std::string* error);
 
     std::string configPath_;
     config::Config config_;
     net::EventBasePtr base_;
     std::unique_ptr<resolver::DnsServer> dns_;
+    SwappableTokenApi tokenApi_;
+    std::unique_ptr<UpdateScheduler> scheduler_;
+    std::unique_ptr<UpdateEndpoint> endpoint_;
+    std::unique_ptr<HttpServer> http_;
+    net::EventPtr schedulerTimer_;
     net::EventPtr sigterm_, sigint_, sighup_;
 };
 

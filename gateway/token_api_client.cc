@@ -56,16 +56,15 @@ int hexValue(char c) {
 }
 
 // A short, printable excerpt of what the service sent, for the log. The token is cut out
-// wherever it appears: an error page may echo the request path back.
+// first: an error page may echo the request path back.
 std::string excerpt(std::string_view body, std::string_view token) {
-    std::string text(body.substr(0, 200));
+    std::string text(body);
     if (!token.empty()) {
         const std::string redacted = compat::redactSecret(token);
-        for (size_t at = text.find(token); at != std::string::npos; at = text.find(token, at))
+        for (size_t at = text.find(token); at != std::string::npos;
+             at = text.find(token, at + redacted.size()))
             text.replace(at, token.size(), redacted);
     }
-    // A token cut in half by the 200-byte limit above could survive whole in no line; still,
-    // keep the excerpt short enough that even a partial token is not useful.
     if (text.size() > 80)
         text = text.substr(0, 80) + "...";
     for (char& c : text) {
@@ -106,18 +105,16 @@ std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* err
         return std::nullopt;
     }
     const size_t pathStart = url.find('/', schemeLength);
-    const std::string_view authority = url.substr(
-        schemeLength, pathStart == std::string_view::npos ? std::string_view::npos
-                                                          : pathStart - schemeLength);
-    const std::string_view path =
-        pathStart == std::string_view::npos ? std::string_view() : url.substr(pathStart);
+    const std::string_view authority =
+        url.substr(schemeLength, pathStart == std::string_view::npos ? std::string_view::npos
+                                                                     : pathStart - schemeLength);
     for (const char c : url) {
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#') {
-            *error = "update_url must not contain a query, a fragment, spaces or control characters";
+            *error =
+                "update_url must not contain a query, a fragment, spaces or control characters";
             return std::nullopt;
         }
     }
-    (void)path;
     if (authority.find('@') != std::string_view::npos) {
         *error = "update_url must not contain user information";
         return std::nullopt;
@@ -187,9 +184,10 @@ std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* err
         // A fully qualified name may end in a dot; SNI and certificates never carry it.
         if (out.host.back() == '.')
             out.host.pop_back();
-        const bool valid = !out.host.empty() && std::all_of(out.host.begin(), out.host.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || isDigit(c) || c == '-' || c == '.';
-        });
+        const bool valid =
+            !out.host.empty() && std::all_of(out.host.begin(), out.host.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || isDigit(c) || c == '-' || c == '.';
+            });
         if (!valid) {
             *error = "update_url: bad host name";
             return std::nullopt;
@@ -290,7 +288,8 @@ bool HttpResponseReader::parseHead(std::string_view head) {
         const std::string name = lowered(line.substr(0, colon));
         const std::string_view value = trimOws(line.substr(colon + 1));
         if (name == "content-length") {
-            if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), isDigit)) {
+            if (value.empty() || value.size() > 18 ||
+                !std::all_of(value.begin(), value.end(), isDigit)) {
                 fail("bad Content-Length");
                 return false;
             }
@@ -341,116 +340,118 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
     std::string line;
     while (true) {
         switch (phase_) {
-        case Phase::Head: {
-            const size_t crlf = pending_.find("\r\n\r\n");
-            const size_t lf = pending_.find("\n\n");
-            size_t end = std::string::npos;
-            if (crlf != std::string::npos)
-                end = crlf + 4;
-            if (lf != std::string::npos)
-                end = std::min(end, lf + 2);
-            if (end == std::string::npos) {
-                if (pending_.size() > kMaxHeaderBytes)
+            case Phase::Head: {
+                const size_t crlf = pending_.find("\r\n\r\n");
+                const size_t lf = pending_.find("\n\n");
+                size_t end = std::string::npos;
+                if (crlf != std::string::npos)
+                    end = crlf + 4;
+                if (lf != std::string::npos)
+                    end = std::min(end, lf + 2);
+                if (end == std::string::npos) {
+                    if (pending_.size() > kMaxHeaderBytes)
+                        return fail("header section longer than 16 KiB");
+                    return state_;
+                }
+                if (end > kMaxHeaderBytes)
                     return fail("header section longer than 16 KiB");
-                return state_;
-            }
-            if (end > kMaxHeaderBytes)
-                return fail("header section longer than 16 KiB");
-            const std::string head = pending_.substr(0, end);
-            pending_.erase(0, end);
-            if (!parseHead(head))
-                return state_;
-            if (status_ >= 100 && status_ < 200) {
-                // RFC 9110 §15.2: an interim response; the real one follows. 101 would switch
-                // protocols, which we never asked for.
-                if (status_ == 101)
-                    return fail("unexpected 101 Switching Protocols");
-                status_ = 0;
+                const std::string head = pending_.substr(0, end);
+                pending_.erase(0, end);
+                if (!parseHead(head))
+                    return state_;
+                if (status_ >= 100 && status_ < 200) {
+                    // RFC 9110 §15.2: an interim response; the real one follows. 101 would switch
+                    // protocols, which we never asked for.
+                    if (status_ == 101)
+                        return fail("unexpected 101 Switching Protocols");
+                    status_ = 0;
+                    continue;
+                }
+                if (status_ == 204 || status_ == 304)
+                    return complete();
+                if (phase_ == Phase::IdentityBody && remaining_ == 0)
+                    return complete();
                 continue;
             }
-            if (status_ == 204 || status_ == 304)
-                return complete();
-            if (phase_ == Phase::IdentityBody && remaining_ == 0)
-                return complete();
-            continue;
-        }
-        case Phase::IdentityBody: {
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
-            if (!appendBody(std::string_view(pending_).substr(0, n)))
-                return complete();
-            pending_.erase(0, n);
-            remaining_ -= n;
-            return remaining_ == 0 ? complete() : state_;
-        }
-        case Phase::UntilClose:
-            if (!appendBody(pending_))
-                return complete();
-            pending_.clear();
-            return state_;
-        case Phase::ChunkSize: {
-            if (!takeLine(&line)) {
-                if (pending_.size() > 1024)
-                    return fail("chunk-size line too long");
+            case Phase::IdentityBody: {
+                const size_t n =
+                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
+                if (!appendBody(std::string_view(pending_).substr(0, n)))
+                    return complete();
+                pending_.erase(0, n);
+                remaining_ -= n;
+                return remaining_ == 0 ? complete() : state_;
+            }
+            case Phase::UntilClose:
+                if (!appendBody(pending_))
+                    return complete();
+                pending_.clear();
                 return state_;
-            }
-            framingBytes_ += line.size() + 2;
-            if (framingBytes_ > kMaxHeaderBytes)
-                return fail("chunked framing longer than 16 KiB");
-            // chunk-size [ chunk-ext ] (RFC 9112 §7.1): hex digits, extensions ignored.
-            uint64_t size = 0;
-            size_t digits = 0;
-            for (; digits < line.size() && hexValue(line[digits]) >= 0; ++digits) {
-                if (digits >= 15)
-                    return fail("chunk size too large");
-                size = size * 16 + static_cast<uint64_t>(hexValue(line[digits]));
-            }
-            const std::string_view rest = trimOws(std::string_view(line).substr(digits));
-            if (digits == 0 || (!rest.empty() && rest.front() != ';'))
-                return fail("bad chunk size");
-            if (size == 0) {
-                phase_ = Phase::Trailers;
+            case Phase::ChunkSize: {
+                if (!takeLine(&line)) {
+                    if (pending_.size() > 1024)
+                        return fail("chunk-size line too long");
+                    return state_;
+                }
+                framingBytes_ += line.size() + 2;
+                if (framingBytes_ > kMaxHeaderBytes)
+                    return fail("chunked framing longer than 16 KiB");
+                // chunk-size [ chunk-ext ] (RFC 9112 §7.1): hex digits, extensions ignored.
+                uint64_t size = 0;
+                size_t digits = 0;
+                for (; digits < line.size() && hexValue(line[digits]) >= 0; ++digits) {
+                    if (digits >= 15)
+                        return fail("chunk size too large");
+                    size = size * 16 + static_cast<uint64_t>(hexValue(line[digits]));
+                }
+                const std::string_view rest = trimOws(std::string_view(line).substr(digits));
+                if (digits == 0 || (!rest.empty() && rest.front() != ';'))
+                    return fail("bad chunk size");
+                if (size == 0) {
+                    phase_ = Phase::Trailers;
+                    continue;
+                }
+                if (body_.size() + size > kMaxBodyBytes) {
+                    bodyTooLarge_ = true;
+                    return complete();
+                }
+                remaining_ = size;
+                phase_ = Phase::ChunkData;
                 continue;
             }
-            if (body_.size() + size > kMaxBodyBytes) {
-                bodyTooLarge_ = true;
-                return complete();
+            case Phase::ChunkData: {
+                const size_t n =
+                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
+                appendBody(std::string_view(pending_).substr(0, n));  // size checked at chunk-size
+                pending_.erase(0, n);
+                remaining_ -= n;
+                if (remaining_ > 0)
+                    return state_;
+                phase_ = Phase::ChunkDataEnd;
+                continue;
             }
-            remaining_ = size;
-            phase_ = Phase::ChunkData;
-            continue;
-        }
-        case Phase::ChunkData: {
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
-            appendBody(std::string_view(pending_).substr(0, n));  // size checked at chunk-size
-            pending_.erase(0, n);
-            remaining_ -= n;
-            if (remaining_ > 0)
-                return state_;
-            phase_ = Phase::ChunkDataEnd;
-            continue;
-        }
-        case Phase::ChunkDataEnd:
-            if (!takeLine(&line)) {
-                if (pending_.size() > 2)
+            case Phase::ChunkDataEnd:
+                if (!takeLine(&line)) {
+                    if (pending_.size() > 2)
+                        return fail("chunk data not followed by CRLF");
+                    return state_;
+                }
+                if (!line.empty())
                     return fail("chunk data not followed by CRLF");
-                return state_;
-            }
-            if (!line.empty())
-                return fail("chunk data not followed by CRLF");
-            phase_ = Phase::ChunkSize;
-            continue;
-        case Phase::Trailers:
-            if (!takeLine(&line)) {
-                if (framingBytes_ + pending_.size() > kMaxHeaderBytes)
+                phase_ = Phase::ChunkSize;
+                continue;
+            case Phase::Trailers:
+                if (!takeLine(&line)) {
+                    if (framingBytes_ + pending_.size() > kMaxHeaderBytes)
+                        return fail("trailer section longer than 16 KiB");
+                    return state_;
+                }
+                if (line.empty())
+                    return complete();
+                framingBytes_ += line.size() + 2;
+                if (framingBytes_ > kMaxHeaderBytes)
                     return fail("trailer section longer than 16 KiB");
-                return state_;
-            }
-            if (line.empty())
-                return complete();
-            framingBytes_ += line.size() + 2;
-            if (framingBytes_ > kMaxHeaderBytes)
-                return fail("trailer section longer than 16 KiB");
-            continue;
+                continue;
         }
     }
 }
@@ -573,8 +574,7 @@ void TokenApiClient::update(const std::string& token, const std::optional<net::I
     const std::string url = compat::buildUpdateUrl(updateUrl_, token, ip);
     call.target = url.substr(url_.origin.size());
     call.logUrl = compat::buildUpdateUrl(updateUrl_, "", ip);
-    call.logUrl.insert(call.logUrl.find('?') == std::string::npos ? call.logUrl.size()
-                                                                  : call.logUrl.find('?'),
+    call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()),
                        compat::redactSecret(token));
     call.timer.reset(evtimer_new(base_, &TokenApiClient::onTimeout, &call));
     call.finishEvent.reset(evtimer_new(base_, &TokenApiClient::onFinish, &call));
@@ -726,9 +726,8 @@ void TokenApiClient::startSession(Call& call, net::UniqueFd socket) {
     // With BEV_OPT_CLOSE_ON_FREE the bufferevent owns the SSL and the socket from here on; on
     // failure libevent versions disagree on who frees them, so a (never seen) leak beats a
     // double free.
-    call.bev.reset(bufferevent_openssl_socket_new(base_, socket.release(), ssl.release(),
-                                                  BUFFEREVENT_SSL_CONNECTING,
-                                                  BEV_OPT_CLOSE_ON_FREE));
+    call.bev.reset(bufferevent_openssl_socket_new(
+        base_, socket.release(), ssl.release(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
     if (!call.bev) {
         call.ssl = nullptr;
         TokenApiResult failed;
@@ -776,7 +775,8 @@ void TokenApiClient::readResponse(Call& call) {
     if (call.reader.state() == HttpResponseReader::State::Error) {
         // Not an HTTP answer we can read: to the scheduler it is a failed exchange like a reset.
         result.transport = TokenApiResult::Transport::ConnectFailed;
-        result.detail = "bad HTTP answer from " + call.current.toString() + ": " + call.reader.error();
+        result.detail =
+            "bad HTTP answer from " + call.current.toString() + ": " + call.reader.error();
         finish(call, std::move(result));
         return;
     }
@@ -822,11 +822,12 @@ void TokenApiClient::onPeerClosed(Call& call, short what) {
             failed.detail = "certificate of " + url_.host + " (" + call.current.toString() +
                             ") not trusted: " + X509_verify_cert_error_string(verify);
         } else if (sslError != 0) {
-            failed.detail = "TLS handshake with " + call.current.toString() + ": " +
-                            opensslErrorText(sslError);
+            failed.detail =
+                "TLS handshake with " + call.current.toString() + ": " + opensslErrorText(sslError);
         } else {
-            failed.detail = "TLS handshake with " + call.current.toString() + ": connection " +
-                            ((what & BEV_EVENT_EOF) ? std::string("closed") : errnoText(savedErrno));
+            failed.detail =
+                "TLS handshake with " + call.current.toString() + ": connection " +
+                ((what & BEV_EVENT_EOF) ? std::string("closed") : errnoText(savedErrno));
         }
         finish(call, std::move(failed));
         return;
@@ -843,7 +844,8 @@ void TokenApiClient::onPeerClosed(Call& call, short what) {
     const unsigned long sslError = call.ssl ? bufferevent_get_openssl_error(call.bev.get()) : 0;
     if (sslError != 0) {
         failed.transport = TokenApiResult::Transport::TlsFailed;
-        failed.detail = "TLS error from " + call.current.toString() + ": " + opensslErrorText(sslError);
+        failed.detail =
+            "TLS error from " + call.current.toString() + ": " + opensslErrorText(sslError);
     } else {
         failed.transport = TokenApiResult::Transport::ConnectFailed;
         failed.detail = "connection to " + call.current.toString() + ": " + errnoText(savedErrno);
@@ -855,24 +857,24 @@ void TokenApiClient::onTimeout(evutil_socket_t, short, void* arg) {
     Call& call = *static_cast<Call*>(arg);
     std::string stage;
     switch (call.phase) {
-    case Call::Phase::Resolving:
-        stage = "resolving " + call.client->url_.host;
-        break;
-    case Call::Phase::Connecting:
-        stage = "connecting to " + call.current.toString();
-        break;
-    case Call::Phase::Handshaking:
-        stage = "in the TLS handshake with " + call.current.toString();
-        break;
-    case Call::Phase::Exchanging:
-    case Call::Phase::Finished:
-        stage = "waiting for the answer from " + call.current.toString();
-        break;
+        case Call::Phase::Resolving:
+            stage = "resolving " + call.client->url_.host;
+            break;
+        case Call::Phase::Connecting:
+            stage = "connecting to " + call.current.toString();
+            break;
+        case Call::Phase::Handshaking:
+            stage = "in the TLS handshake with " + call.current.toString();
+            break;
+        case Call::Phase::Exchanging:
+        case Call::Phase::Finished:
+            stage = "waiting for the answer from " + call.current.toString();
+            break;
     }
     TokenApiResult failed;
     failed.transport = TokenApiResult::Transport::Timeout;
-    failed.detail = "no answer within " + std::to_string(call.client->timeout_.count()) + "s (" +
-                    stage + ")";
+    failed.detail =
+        "no answer within " + std::to_string(call.client->timeout_.count()) + "s (" + stage + ")";
     call.client->finish(call, std::move(failed));
 }
 

@@ -46,11 +46,11 @@ namespace dynamo::gateway {
 
 // The parts of dynamo.update_url a request needs.
 struct UpdateUrl {
-    bool tls = true;          // https
-    std::string host;         // lower-case; an IP literal without brackets
+    bool tls = true;   // https
+    std::string host;  // lower-case; an IP literal without brackets
     uint16_t port = 443;
-    std::string hostHeader;   // "host", "host:port", "[::1]:port"
-    std::string origin;       // "https://host[:port]", what precedes the path in a full URL
+    std::string hostHeader;  // "host", "host:port", "[::1]:port"
+    std::string origin;      // "https://host[:port]", what precedes the path in a full URL
     std::optional<net::IpAddress> literal;  // the host when it is an IP address
 
     // http:// or https://, a host, an optional port, an optional path; no user info, no query,
@@ -63,7 +63,7 @@ struct UpdateUrl {
 // most kMaxBodyBytes of body. Content-Length, chunked transfer coding and read-until-close
 // bodies; interim 1xx responses are skipped.
 class HttpResponseReader {
-public:
+  public:
     static constexpr size_t kMaxHeaderBytes = 16 * 1024;
     static constexpr size_t kMaxBodyBytes = 4 * 1024;
 
@@ -83,8 +83,16 @@ public:
     // The body was longer than kMaxBodyBytes: status() is meaningful, body() is not the body.
     bool bodyTooLarge() const { return bodyTooLarge_; }
 
-private:
-    enum class Phase { Head, IdentityBody, UntilClose, ChunkSize, ChunkData, ChunkDataEnd, Trailers };
+  private:
+    enum class Phase {
+        Head,
+        IdentityBody,
+        UntilClose,
+        ChunkSize,
+        ChunkData,
+        ChunkDataEnd,
+        Trailers
+    };
 
     State fail(std::string message);
     State complete();
@@ -97,7 +105,7 @@ private:
     Phase phase_ = Phase::Head;
     std::string pending_;  // bytes received and not parsed yet
     int status_ = 0;
-    uint64_t remaining_ = 0;  // of a Content-Length body or of the current chunk
+    uint64_t remaining_ = 0;   // of a Content-Length body or of the current chunk
     size_t framingBytes_ = 0;  // chunk-size lines and trailers, bounded like the head
     std::string body_;
     std::string error_;
@@ -105,7 +113,7 @@ private:
 };
 
 class TokenApiClient final : public TokenApi {
-public:
+  public:
     // nullptr and *error set for a bad update_url, an unreadable ca_file or upstreams c-ares
     // refuses. dnsServers: where the update host is resolved (config dns.upstreams).
     static std::unique_ptr<TokenApiClient> create(event_base* base,
@@ -123,7 +131,7 @@ public:
     // Calls started and not yet called back (for the status page and tests).
     size_t inFlight() const { return calls_.size(); }
 
-private:
+  private:
     struct Call;
     struct AresQuery;
 
@@ -149,7 +157,7 @@ private:
     std::string updateUrl_;  // as configured, for building URLs and for the log
     UpdateUrl url_;
     std::chrono::seconds timeout_;
-    net::SslCtxPtr sslCtx_;  // null for http://
+    net::SslCtxPtr sslCtx_;                       // null for http://
     std::unique_ptr<resolver::AresChannel> dns_;  // null when the host is an IP literal
     std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
     uint64_t nextId_ = 1;

@@ -62,6 +62,7 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
     const std::optional<net::IpAddress> publish = compat::addressToPublish(update.myip);
     DLOG(Info) << "update from " << request.client.toString() << " for '" << account->username
                << "': " << (publish ? publish->toString() : "no public myip, service decides");
+    recentHostnames_[account->username] = accepted;
     const config::Account accountCopy = *account;  // accounts_ may be replaced by a reload
     scheduler_.submit(
         *account, publish, accepted,
@@ -73,6 +74,13 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
             exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
         });
     return true;
+}
+
+const std::vector<std::string>& UpdateEndpoint::recentHostnames(
+    const std::string& username) const {
+    static const std::vector<std::string> kNone;
+    const auto it = recentHostnames_.find(username);
+    return it == recentHostnames_.end() ? kNone : it->second;
 }
 
 void UpdateEndpoint::count(compat::UpdateOutcome outcome) {

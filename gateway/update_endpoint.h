@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ public:
     // True when the path is an update path and the exchange was taken (answered now or later).
     bool handle(const std::shared_ptr<HttpExchange>& exchange);
     void setAccounts(std::vector<config::Account> accounts) { accounts_ = std::move(accounts); }
+    // The names the account's devices last updated: for an account without an allow-list,
+    // the names whose cached answers an accepted update makes stale.
+    const std::vector<std::string>& recentHostnames(const std::string& username) const;
 
     struct Stats {
         uint64_t requests = 0;
@@ -61,6 +65,7 @@ private:
     UpdateScheduler& scheduler_;
     AuthThrottle throttle_;
     std::list<DelayedReply> delayed_;
+    std::map<std::string, std::vector<std::string>> recentHostnames_;  // by user name
     Stats stats_;
 };
 

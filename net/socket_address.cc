@@ -125,8 +125,11 @@ std::optional<SocketAddress> SocketAddress::fromSockaddr(const sockaddr* sa, soc
         return SocketAddress(IpAddress::fromV4(sin->sin_addr), ntohs(sin->sin_port));
     }
     if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        return SocketAddress(IpAddress::fromV6(sin6->sin6_addr), ntohs(sin6->sin6_port));
+        // Copied whole: a link-local client (fe80::/10) is only reachable through the
+        // interface its sin6_scope_id names.
+        SocketAddress address;
+        std::memcpy(&address.storage_, sa, sizeof(sockaddr_in6));
+        return address;
     }
     return std::nullopt;
 }

@@ -66,14 +66,14 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     if (interceptor_.matches(query->qname)) {
         ++stats_.intercepted;
-        answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), *query, context,
-               reply);
+        answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
+               context, reply);
         return true;
     }
 
     if (auto cached = cache_.lookup(packet, *query)) {
         ++stats_.cacheHits;
-        answer(*cached, *query, context, reply);
+        answer(*cached, packet, *query, context, reply);
         return true;
     }
 
@@ -111,17 +111,18 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream,
         ++stats_.servFail;
     }
     cache_.store(*query.message, upstream, *parsed.message);
-    answer(upstream, *query.message, context, reply);
+    answer(upstream, queryBytes, *query.message, context, reply);
 }
 
-void QueryHandler::answer(std::span<const uint8_t> response, const dns::Message& query,
-                          const QueryContext& context, const Reply& reply) {
+void QueryHandler::answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
+                          const dns::Message& query, const QueryContext& context,
+                          const Reply& reply) {
     if (context.transport == Transport::Udp && response.size() > dns::maxUdpAnswerSize(query)) {
         ++stats_.truncated;
-        if (auto parsed = dns::parse(response); parsed.message) {
-            reply(dns::truncated(response, *parsed.message));
-            return;
-        }
+        const auto parsed = dns::parse(response);
+        reply(parsed.message ? dns::truncated(response, *parsed.message)
+                             : dns::errorResponse(queryBytes, &query, dns::Rcode::ServFail));
+        return;
     }
     reply(response);
 }

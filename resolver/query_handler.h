@@ -74,8 +74,9 @@ public:
     static Forwarder::Settings forwarderSettings(const config::DnsConfig& config);
 
 private:
-    void answer(std::span<const uint8_t> response, const dns::Message& query,
-                const QueryContext& context, const Reply& reply);
+    // Sends `response`, cut to TC=1 when a UDP client cannot take it whole.
+    void answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
+                const dns::Message& query, const QueryContext& context, const Reply& reply);
     void onUpstreamAnswer(std::span<const uint8_t> answer, const std::vector<uint8_t>& query,
                           const QueryContext& context, const Reply& reply);
 

@@ -201,6 +201,32 @@ class InterceptConfigTest(DaemonTestCase):
         # Forwarding works over the IPv6 listener as well.
         self.assertEqual(dig("a.test", port=port, server="::1").answers("A"), ["192.0.2.7"])
 
+    @unittest.skipUnless(harness.have_netns(), "cannot make a network namespace (needs root)")
+    def test_wildcard_listener_replies_from_and_with_the_address_queried(self):
+        # SPEC §5: on 0.0.0.0 / [::] the reply leaves from the address the query was sent to
+        # (IP_PKTINFO / IPV6_RECVPKTINFO) and `auto` answers with it. Run in a namespace of our
+        # own so the wildcard bind touches no real interface. dig drops a reply that comes from
+        # another address than it asked, so a wrong source shows as a timeout.
+        v4, v6 = ("10.53.0.1", "10.53.0.2"), ("fd53::1",)
+        d = Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()],
+                           listen=["0.0.0.0:53", "[::]:53"],
+                           allow=["127.0.0.0/8", "10.53.0.0/24", "::1/128", "fd53::/64"],
+                           intercept={"answer_ipv6": "auto"},
+                           prefix=harness.netns_prefix(v4, v6))
+        self.addCleanup(d.stop)
+        d.start()
+        pid = d.proc.pid
+        for address in v4 + ("127.0.0.1",):
+            for tcp in (False, True):
+                with self.subTest(server=address, tcp=tcp):
+                    self.assertIntercepted(dig("members.dyndns.org", "A", port=53, server=address,
+                                               tcp=tcp, netns_pid=pid), address)
+        for address in v6 + ("::1",):
+            for tcp in (False, True):
+                with self.subTest(server=address, tcp=tcp):
+                    self.assertIntercepted(dig("members.dyndns.org", "AAAA", port=53,
+                                               server=address, tcp=tcp, netns_pid=pid), address)
+
 
 # ---------------------------------------------------------------------------------------------
 # Forwarding to a real server (knotd, signed zone)
@@ -243,6 +269,17 @@ class ForwardTest(DaemonTestCase):
         self.assertIn("tc", reply.flags, reply)
         self.assertEqual(reply.transport, "UDP")
         self.assertLessEqual(reply.size, 1232, reply)
+
+    def test_truncated_reply_keeps_id_question_and_opt(self):
+        query = build_query("Big.Test", "TXT", qid=0x7777, edns={"bufsize": 1232})
+        raw = udp_exchange(query, self.port)
+        self.assertIsNotNone(raw, "no reply")
+        reply = parse_message(raw)
+        self.assertTrue(reply.tc)
+        self.assertEqual(reply.id, 0x7777)
+        self.assertEqual(raw[12:reply.question_end], query[12:parse_message(query).question_end])
+        self.assertIsNotNone(reply.opt, "OPT dropped from the truncated reply")
+        self.assertLessEqual(len(raw), 1232)
 
     def test_client_bufsize_above_1232_is_capped(self):
         # SPEC §5: the client's EDNS size, capped at 1232 (DNS flag day 2020 / RFC 9715).
@@ -406,6 +443,63 @@ class RecordingForwardTest(DaemonTestCase):
         self.assertLess(reply.elapsed, 1.0 + SERVFAIL_MARGIN)
         # The cached answer is still served and the daemon still answers.
         self.assertEqual(dig("x.test", port=d.dns_port).answers("A"), ["192.0.2.10"])
+
+    def test_servfail_within_timeout_when_every_upstream_is_silent(self):
+        # The budget is dns.upstream_timeout for the client, not per upstream or per retry.
+        second = self.recording_upstream()
+        second.mode = self.up.mode = "drop"
+        d = self.start_daemon(self.upstreams + ["127.0.0.1:%d" % second.port],
+                              upstream_timeout="1s")
+        reply = dig("x.test", port=d.dns_port, timeout=6)
+        self.assertEqual(reply.rcode, "SERVFAIL", reply)
+        self.assertLess(reply.elapsed, 1.0 + SERVFAIL_MARGIN, "SERVFAIL came too late")
+
+    def test_upstream_servfail_is_answered_and_not_cached_for_long(self):
+        self.up.mode = "servfail"
+        d = self.start_daemon(self.upstreams)
+        self.assertEqual(dig("x.test", port=d.dns_port, timeout=4).rcode, "SERVFAIL")
+        self.up.mode = "answer"
+        # SPEC §5: SERVFAIL is cached for seconds at most. Poll (bounded) for the recovery.
+        deadline = time.monotonic() + 12.0
+        reply = None
+        while time.monotonic() < deadline:
+            reply = dig("x.test", port=d.dns_port)
+            if reply.answers("A") == ["192.0.2.10"]:
+                break
+            threading.Event().wait(0.25)
+        self.assertEqual(reply.answers("A"), ["192.0.2.10"], "still failing after 12s")
+
+    def test_many_concurrent_queries_each_get_their_own_answer(self):
+        d = self.start_daemon(self.upstreams)
+        # 150 different names and 50 copies of one uncached name (coalescing must still answer
+        # each client with its own ID and question), all in flight at once.
+        queries = {}
+        for i in range(150):
+            queries[i] = build_query("n%d.test" % i, "A", qid=i)
+        for i in range(150, 200):
+            queries[i] = build_query("X.test" if i % 2 else "x.test", "A", qid=i)
+        replies = {}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            for q in queries.values():
+                s.sendto(q, ("127.0.0.1", d.dns_port))
+            s.settimeout(0.5)
+            deadline = time.monotonic() + 8.0
+            while len(replies) < len(queries) and time.monotonic() < deadline:
+                try:
+                    m = parse_message(s.recv(65535))
+                except socket.timeout:
+                    continue
+                replies[m.id] = m
+        self.assertEqual(sorted(set(queries) - set(replies)), [], "unanswered IDs")
+        for qid, m in replies.items():
+            with self.subTest(qid=qid):
+                q = parse_message(queries[qid])
+                self.assertEqual(m.raw[12:m.question_end], queries[qid][12:q.question_end])
+                if qid < 150:
+                    self.assertEqual(m.rcode, "NXDOMAIN")
+                else:
+                    self.assertEqual([rr.rdata for rr in m.answer], [a_rdata("192.0.2.10")])
 
     def test_second_upstream_used_when_first_is_dead(self):
         dead = harness.free_port()
@@ -627,6 +721,47 @@ class ReloadTest(DaemonTestCase):
         self.assertEqual(d.reload(text="dns: [unclosed\n"), "refused")
         self.assertIntercepted(dig("members.dyndns.org", port=d.dns_port, tcp=True), "192.0.2.1")
         self.assertEqual(d.stop(), 0, d.stderr_text()[-2000:])
+
+    def test_reload_drops_no_queries_and_keeps_tcp_connections(self):
+        d = self.start_daemon(intercept={"answer_ipv4": "192.0.2.1"})
+        conn = tcp_connect(d.dns_port)
+        self.addCleanup(conn.close)
+        conn.sendall(frame(build_query("a.test", qid=1)))
+        self.assertEqual(parse_message(recv_frame(conn)).id, 1)
+
+        lost, answered = [], []
+        done = threading.Event()
+
+        def client():  # bounded: at most 3000 queries, each waiting at most 2s
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(2)
+                for i in range(3000):
+                    if done.is_set():
+                        break
+                    name = "members.dyndns.org" if i % 2 else "a.test"
+                    s.sendto(build_query(name, qid=i), ("127.0.0.1", d.dns_port))
+                    try:
+                        while parse_message(s.recv(4096)).id != i:
+                            pass
+                        answered.append(i)
+                    except socket.timeout:
+                        lost.append(i)
+
+        worker = threading.Thread(target=client, daemon=True)
+        worker.start()
+        try:
+            for n in range(3):
+                d.config["dns"]["intercept"]["ttl"] = 30 + n
+                self.assertEqual(d.reload(d.config), "reloaded")
+        finally:
+            done.set()
+            worker.join(10)
+        self.assertGreater(len(answered), 0)
+        self.assertEqual(lost, [], "queries lost around SIGHUP")
+        # The TCP connection opened before the reloads still works, with the new config.
+        conn.sendall(frame(build_query("members.dyndns.org", qid=2)))
+        reply = parse_message(recv_frame(conn))
+        self.assertEqual((reply.id, reply.answer[0].ttl), (2, 32))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+#include "gateway/state_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace dynamo::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kToken = "1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456";
+
+net::IpAddress ip(std::string_view text) {
+    return *net::IpAddress::parse(text);
+}
+
+std::string readFile(const fs::path& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void writeFile(const fs::path& path, std::string_view text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+// Time is injected and whole seconds, as the file stores them.
+class StateStoreTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string pattern = ::testing::TempDir() + "state_store_XXXXXX";
+        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+        dir_ = pattern;
+    }
+    void TearDown() override {
+        std::error_code ignored;
+        fs::permissions(dir_, fs::perms::owner_all, ignored);
+        fs::remove_all(dir_, ignored);
+    }
+
+    StateStore store() { return StateStore(dir_.string(), clock_); }
+    fs::path statePath() const { return dir_ / "state.yaml"; }
+
+    static TokenStates sample(TimePoint now) {
+        TokenState withQueue;
+        withQueue.lastCall = now - 10s;
+        withQueue.lastResult = "TF";
+        withQueue.confirmedIp = ip("1.2.3.4");
+        withQueue.changedAt = now - 3600s;
+        withQueue.consecutiveMissing = 1;
+        withQueue.queued = QueuedUpdate{ip("5.6.7.8"), now - 20s, 2, now + 290s};
+        TokenState noIpQueued;
+        noIpQueued.lastCall = now - 400s;
+        noIpQueued.lastResult = "timeout";
+        noIpQueued.queued = QueuedUpdate{std::nullopt, now - 400s, 1, now + 200s};
+        TokenState confirmedOnly;
+        confirmedOnly.lastCall = now - 1000s;
+        confirmedOnly.lastResult = "UP,OK";
+        confirmedOnly.confirmedIp = ip("9.9.9.9");
+        confirmedOnly.changedAt = now - 1000s;
+        return {{tokenKey(kToken), withQueue},
+                {tokenKey("another-token-of-forty-two-characters-xxxx"), noIpQueued},
+                {tokenKey("third"), confirmedOnly}};
+    }
+
+    fs::path dir_;
+    TimePoint now_{std::chrono::seconds(1'700'000'000)};
+    WallClock clock_ = [this] { return now_; };
+};
+
+TEST_F(StateStoreTest, TokenKeyIsSha256HexAndHidesTheToken) {
+    const std::string key = tokenKey(kToken);
+    EXPECT_EQ(key.size(), 64u);
+    EXPECT_EQ(key, tokenKey(kToken));
+    EXPECT_NE(key, tokenKey("1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123457"));
+    EXPECT_EQ(tokenKey(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(key.find("1234"), std::string::npos);
+}
+
+TEST_F(StateStoreTest, MissingFileIsEmptyState) {
+    EXPECT_TRUE(store().load().empty());
+}
+
+TEST_F(StateStoreTest, SaveThenLoadRoundTrips) {
+    const TokenStates saved = sample(now_);
+    std::string error;
+    ASSERT_TRUE(store().save(saved, &error)) << error;
+    EXPECT_EQ(store().load(), saved);
+}
+
+TEST_F(StateStoreTest, FileIsPrivateAtomicAndHoldsNoToken) {
+    // A temp file left by a crash, with a lax mode: the save must not inherit it.
+    writeFile(dir_ / "state.yaml.tmp", "junk");
+    ::chmod((dir_ / "state.yaml.tmp").c_str(), 0644);
+
+    std::string error;
+    ASSERT_TRUE(store().save(sample(now_), &error)) << error;
+
+    struct stat st {};
+    ASSERT_EQ(::stat(statePath().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_FALSE(fs::exists(dir_ / "state.yaml.tmp"));
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_))
+        names.push_back(entry.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{"state.yaml"});
+
+    const std::string text = readFile(statePath());
+    EXPECT_EQ(text.find(std::string(kToken)), std::string::npos);
+    EXPECT_NE(text.find("last_call: " + std::to_string(1'700'000'000 - 10)), std::string::npos);
+    EXPECT_NE(text.find("ip: none"), std::string::npos);
+}
+
+TEST_F(StateStoreTest, CreatesAMissingStateDirectory) {
+    const fs::path nested = dir_ / "state";
+    StateStore nestedStore(nested.string(), clock_);
+    std::string error;
+    ASSERT_TRUE(nestedStore.save(sample(now_), &error)) << error;
+    EXPECT_EQ(nestedStore.load(), sample(now_));
+}
+
+TEST_F(StateStoreTest, CorruptFileIsMovedAsideAndStateStartsEmpty) {
+    const std::string garbage = "tokens: [unterminated\n\x01\x02";
+    for (const std::string_view text :
+         {std::string_view(garbage), std::string_view("just a string\n"),
+          std::string_view("version: 7\ntokens: {}\n"), std::string_view("version: 1\ntokens: [1]\n"),
+          std::string_view("")}) {
+        SCOPED_TRACE(text);
+        writeFile(statePath(), text);
+        ::testing::internal::CaptureStderr();
+        EXPECT_TRUE(store().load().empty());
+        const std::string log = ::testing::internal::GetCapturedStderr();
+        EXPECT_NE(log.find("error: state file"), std::string::npos) << log;
+
+        const fs::path aside = dir_ / "state.yaml.corrupt-1700000000";
+        EXPECT_FALSE(fs::exists(statePath()));
+        ASSERT_TRUE(fs::exists(aside));
+        EXPECT_EQ(readFile(aside), text);
+        fs::remove(aside);
+    }
+}
+
+TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
+    const std::string good = tokenKey(kToken);
+    std::ostringstream yaml;
+    yaml << "version: 1\n"
+         << "tokens:\n"
+         << "  " << good << ":\n"
+         << "    last_call: 99999999999999\n"        // beyond year 9999: dropped
+         << "    last_result: \"<script>\"\n"         // not a result code: dropped
+         << "    confirmed_ip: not-an-address\n"      // dropped
+         << "    changed_at: 1800000000\n"            // in the future: now
+         << "    consecutive_missing: 123456789012\n"  // clamped
+         << "    queued:\n"
+         << "      ip: 5.6.7.8\n"
+         << "      accepted_at: -5\n"                 // dropped: now
+         << "      attempts: -1\n"                    // 0
+         << "      next_attempt: 1900000000\n"        // years ahead: now + 1 day
+         << "  " << tokenKey("b") << ":\n"
+         << "    last_call: 1600000000\n"
+         << "    queued: {ip: 999.1.1.1, next_attempt: 1}\n"  // unreadable address: not sent
+         << "  not-a-key:\n"
+         << "    last_call: 1\n"
+         << "  " << tokenKey("c") << ": [1, 2]\n";
+    writeFile(statePath(), yaml.str());
+
+    const TokenStates states = store().load();
+    ASSERT_EQ(states.size(), 2u);
+    const TokenState& state = states.at(good);
+    EXPECT_FALSE(state.lastCall);
+    EXPECT_EQ(state.lastResult, "");
+    EXPECT_FALSE(state.confirmedIp);
+    EXPECT_EQ(state.changedAt, now_);
+    EXPECT_EQ(state.consecutiveMissing, StateStore::kMaxCounter);
+    ASSERT_TRUE(state.queued);
+    EXPECT_EQ(state.queued->ip, ip("5.6.7.8"));
+    EXPECT_EQ(state.queued->acceptedAt, now_);
+    EXPECT_EQ(state.queued->attempts, 0u);
+    EXPECT_EQ(state.queued->nextAttempt, now_ + 24h);
+
+    const TokenState& other = states.at(tokenKey("b"));
+    EXPECT_EQ(other.lastCall, TimePoint(std::chrono::seconds(1'600'000'000)));
+    EXPECT_FALSE(other.queued);
+    EXPECT_TRUE(fs::exists(statePath()));  // damaged values are not a damaged file
+}
+
+TEST_F(StateStoreTest, TooManyTokensAreCut) {
+    std::ostringstream yaml;
+    yaml << "version: 1\ntokens:\n";
+    for (size_t i = 0; i < StateStore::kMaxTokens + 10; ++i)
+        yaml << "  " << tokenKey(std::to_string(i)) << ": {last_call: 1}\n";
+    writeFile(statePath(), yaml.str());
+    EXPECT_EQ(store().load().size(), StateStore::kMaxTokens);
+}
+
+TEST_F(StateStoreTest, FailedSaveReportsAndKeepsThePreviousFile) {
+    const TokenStates first = sample(now_);
+    std::string error;
+    ASSERT_TRUE(store().save(first, &error)) << error;
+
+    // A directory where the temp file goes: fails even for root, unlike a read-only mode.
+    fs::create_directory(dir_ / "state.yaml.tmp");
+    EXPECT_FALSE(store().save({}, &error));
+    EXPECT_NE(error.find("state.yaml.tmp"), std::string::npos) << error;
+    EXPECT_EQ(store().load(), first);
+}
+
+TEST_F(StateStoreTest, StateDirThatIsAFileFailsToSave) {
+    writeFile(dir_ / "file", "x");
+    StateStore broken((dir_ / "file").string(), clock_);
+    std::string error;
+    EXPECT_FALSE(broken.save(sample(now_), &error));
+    EXPECT_FALSE(error.empty());
+}
+
+TEST_F(StateStoreTest, ReadOnlyDirectoryFailsToSave) {
+    if (::geteuid() == 0)
+        GTEST_SKIP() << "root writes to read-only directories";
+    fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec);
+    std::string error;
+    EXPECT_FALSE(store().save(sample(now_), &error));
+}
+
+}  // namespace
+}  // namespace dynamo::gateway
