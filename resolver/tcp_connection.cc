@@ -7,16 +7,19 @@
 namespace dynamo::resolver {
 
 TcpConnection::TcpConnection(event_base* base, net::UniqueFd fd, QueryContext context,
-                             QueryHandler& handler, OnClosed onClosed)
+                             QueryHandler& handler, TcpLimits limits, OnClosed onClosed)
     : bev_(bufferevent_socket_new(base, fd.release(), BEV_OPT_CLOSE_ON_FREE)),
       context_(context),
       handler_(handler),
+      limits_(limits),
       onClosed_(std::move(onClosed)) {}
 
 void TcpConnection::start() {
     bufferevent_setcb(bev_.get(), &TcpConnection::onRead, &TcpConnection::onWrite,
                       &TcpConnection::onEvent, this);
-    const timeval idle{kIdleTimeout.count(), 0};
+    const auto millis = limits_.idleTimeout.count();
+    const timeval idle{static_cast<time_t>(millis / 1000),
+                       static_cast<suseconds_t>((millis % 1000) * 1000)};
     bufferevent_set_timeouts(bev_.get(), &idle, &idle);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }
@@ -32,7 +35,7 @@ void TcpConnection::readQueries() {
     const std::weak_ptr<TcpConnection> weak = self;
     evbuffer* input = bufferevent_get_input(bev_.get());
     while (state_ != State::Closed) {
-        if (inFlight_ >= kMaxInFlight) {
+        if (inFlight_ >= limits_.maxInFlightPerConnection) {
             bufferevent_disable(bev_.get(), EV_READ);  // resumed by sendAnswer()
             break;
         }

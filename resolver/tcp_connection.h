@@ -19,6 +19,14 @@
 
 namespace dynamo::resolver {
 
+struct TcpLimits {
+    // Past this many open connections new ones are closed at once (RFC 7766 §6.2.2 lets a
+    // server shed load so); a home network needs a handful.
+    size_t maxConnections = 128;
+    size_t maxInFlightPerConnection = 32;
+    std::chrono::milliseconds idleTimeout{10000};
+};
+
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 public:
     enum class State {
@@ -28,11 +36,8 @@ public:
     };
     using OnClosed = std::function<void(TcpConnection*)>;
 
-    static constexpr size_t kMaxInFlight = 32;
-    static constexpr std::chrono::seconds kIdleTimeout{10};
-
     TcpConnection(event_base* base, net::UniqueFd fd, QueryContext context, QueryHandler& handler,
-                  OnClosed onClosed);
+                  TcpLimits limits, OnClosed onClosed);
     void start();
     void close();
     State state() const { return state_; }
@@ -48,6 +53,7 @@ private:
     net::BufferEventPtr bev_;
     QueryContext context_;
     QueryHandler& handler_;
+    TcpLimits limits_;
     OnClosed onClosed_;
     State state_ = State::Reading;
     size_t inFlight_ = 0;

@@ -9,8 +9,9 @@ namespace dynamo::resolver {
 
 std::unique_ptr<TcpListener> TcpListener::create(event_base* base,
                                                  const net::SocketAddress& address,
-                                                 QueryHandler& handler, std::string* error) {
-    std::unique_ptr<TcpListener> self(new TcpListener(base, handler, address));
+                                                 QueryHandler& handler, std::string* error,
+                                                 TcpLimits limits) {
+    std::unique_ptr<TcpListener> self(new TcpListener(base, handler, address, limits));
     net::UniqueFd fd = bindSocket(address, SOCK_STREAM, error);
     if (!fd) return nullptr;
     self->listener_.reset(evconnlistener_new(base, &TcpListener::onAccept, self.get(),
@@ -31,11 +32,20 @@ TcpListener::~TcpListener() {
     for (auto& [raw, connection] : connections) connection->close();
 }
 
+net::SocketAddress TcpListener::boundAddress() const {
+    sockaddr_storage storage{};
+    socklen_t length = sizeof storage;
+    ::getsockname(evconnlistener_get_fd(listener_.get()), reinterpret_cast<sockaddr*>(&storage),
+                  &length);
+    return net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&storage), length)
+        .value_or(address_);
+}
+
 void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, int length,
                            void* arg) {
     auto* self = static_cast<TcpListener*>(arg);
     net::UniqueFd owned(fd);
-    if (self->connections_.size() >= kMaxConnections) return;  // closes it
+    if (self->connections_.size() >= self->limits_.maxConnections) return;  // closes it
     auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
     sockaddr_storage localStorage{};
     socklen_t localLength = sizeof localStorage;
@@ -47,7 +57,7 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
     evutil_make_socket_nonblocking(fd);
     const QueryContext context{*client, local->ip(), Transport::Tcp};
     auto connection = std::make_shared<TcpConnection>(
-        self->base_, std::move(owned), context, self->handler_,
+        self->base_, std::move(owned), context, self->handler_, self->limits_,
         [self](TcpConnection* closed) { self->connections_.erase(closed); });
     self->connections_.emplace(connection.get(), connection);
     connection->start();

@@ -16,25 +16,24 @@ namespace dynamo::resolver {
 
 class TcpListener {
 public:
-    // Past this many open connections new ones are closed at once (RFC 7766 §6.2.2 lets a
-    // server shed load so); a home network needs a handful.
-    static constexpr size_t kMaxConnections = 128;
-
     static std::unique_ptr<TcpListener> create(event_base* base, const net::SocketAddress& address,
-                                               QueryHandler& handler, std::string* error);
+                                               QueryHandler& handler, std::string* error,
+                                               TcpLimits limits = TcpLimits());
     ~TcpListener();
-    const net::SocketAddress& address() const { return address_; }
+    // The bound address (port 0 resolved to the kernel's choice).
+    net::SocketAddress boundAddress() const;
     size_t connections() const { return connections_.size(); }
 
 private:
-    TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address)
-        : base_(base), handler_(handler), address_(address) {}
+    TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address, TcpLimits limits)
+        : base_(base), handler_(handler), address_(address), limits_(limits) {}
     static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* from, int length,
                          void* arg);
 
     event_base* base_;
     QueryHandler& handler_;
     net::SocketAddress address_;
+    TcpLimits limits_;
     net::ListenerPtr listener_;
     std::unordered_map<TcpConnection*, std::shared_ptr<TcpConnection>> connections_;
 };

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -349,7 +348,7 @@ class Daemon:
                           stderr=subprocess.PIPE, cwd=self.workdir)
         self.stderr = LinePump(self.proc.stderr)
         self.stdout = LinePump(self.proc.stdout)
-        line = self.stderr.wait_for(lambda l: "ready" in l and "<6>info:" in l, timeout=timeout)
+        line = self.stderr.wait_for(lambda l: "<6>info: ready" in l, timeout=timeout)
         if line is None:
             status = self.proc.poll()
             if status is None:

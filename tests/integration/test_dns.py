@@ -8,7 +8,6 @@ directory:  DYNAMO_BUILD_DIR=../../build python3 -m unittest -v test_dns
 import os
 import random
 import shutil
-import signal
 import socket
 import struct
 import threading

@@ -1,0 +1,154 @@
+// DNS over TCP (RFC 7766) in process: pipelining, half-close, idle timeout, connection cap.
+
+#include "resolver/tcp_listener.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include "dns_test_util.h"
+#include "event_loop_util.h"
+#include "mock_dns_server.h"
+
+namespace dynamo::resolver {
+namespace {
+
+using dns::test::Bytes;
+using dns::test::MessageBuilder;
+
+class TcpListenerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        base_.reset(event_base_new());
+        upstream_ = std::make_unique<test::MockDnsServer>(
+            base_.get(), [](const Bytes& q, bool) -> std::optional<Bytes> {
+                auto parsed = dns::test::parseOrDie(q);
+                return MessageBuilder()
+                    .id(dns::getId(q))
+                    .response()
+                    .question(parsed.qname, parsed.qtype)
+                    .answer(dns::type::A, 60, {192, 0, 2, 1})
+                    .build();
+            });
+        config_.upstreams = {upstream_->address()};
+        config_.allow = net::CidrSet({*net::Cidr::parse("127.0.0.0/8")});
+        std::string error;
+        auto forwarder =
+            Forwarder::create(base_.get(), QueryHandler::forwarderSettings(config_), &error);
+        ASSERT_TRUE(forwarder) << error;
+        handler_ = std::make_unique<QueryHandler>(config_, std::move(forwarder),
+                                                  std::chrono::steady_clock::now,
+                                                  std::vector<net::IpAddress>{});
+    }
+
+    void listen(TcpLimits limits) {
+        std::string error;
+        listener_ = TcpListener::create(
+            base_.get(), net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), 0), *handler_,
+            &error, limits);
+        ASSERT_TRUE(listener_) << error;
+    }
+
+    net::UniqueFd connectClient() {
+        const net::SocketAddress address = listener_->boundAddress();
+        net::UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+        EXPECT_EQ(::connect(fd.get(), address.sockaddr_ptr(), address.length()), 0);
+        ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
+        return fd;
+    }
+
+    static void sendFramed(int fd, const std::vector<Bytes>& queries) {
+        Bytes wire;
+        for (const auto& query : queries) {
+            wire.push_back(static_cast<uint8_t>(query.size() >> 8));
+            wire.push_back(static_cast<uint8_t>(query.size()));
+            wire.insert(wire.end(), query.begin(), query.end());
+        }
+        ASSERT_EQ(::send(fd, wire.data(), wire.size(), 0), static_cast<ssize_t>(wire.size()));
+    }
+
+    // Reads framed answers until `count` arrived or the server closed; pumps the loop meanwhile.
+    std::vector<Bytes> readAnswers(int fd, size_t count, bool* closed = nullptr) {
+        Bytes buffer;
+        std::vector<Bytes> answers;
+        bool eof = false;
+        test::runUntil(base_.get(), [&] {
+            uint8_t chunk[4096];
+            for (;;) {
+                const ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+                if (n == 0) eof = true;
+                if (n <= 0) break;
+                buffer.insert(buffer.end(), chunk, chunk + n);
+            }
+            while (buffer.size() >= 2) {
+                const size_t length = static_cast<size_t>(buffer[0] << 8 | buffer[1]);
+                if (buffer.size() < 2 + length) break;
+                answers.emplace_back(buffer.begin() + 2, buffer.begin() + 2 + static_cast<long>(length));
+                buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<long>(length));
+            }
+            return answers.size() >= count || eof;
+        });
+        if (closed != nullptr) *closed = eof;
+        return answers;
+    }
+
+    net::EventBasePtr base_;
+    std::unique_ptr<test::MockDnsServer> upstream_;
+    config::DnsConfig config_;
+    std::unique_ptr<QueryHandler> handler_;
+    std::unique_ptr<TcpListener> listener_;
+};
+
+TEST_F(TcpListenerTest, PipelinedQueriesOnOneConnectionAreAllAnswered) {
+    listen({});
+    auto client = connectClient();
+    sendFramed(client.get(),
+               {MessageBuilder().id(1).question("members.dyndns.org", dns::type::A).build(),
+                MessageBuilder().id(2).question("forwarded.example", dns::type::A).build(),
+                MessageBuilder().id(3).question("members.dyndns.org", dns::type::AAAA).build()});
+    auto answers = readAnswers(client.get(), 3);
+    ASSERT_EQ(answers.size(), 3u);
+    std::vector<uint16_t> ids;
+    for (const auto& answer : answers) ids.push_back(dns::getId(answer));
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, (std::vector<uint16_t>{1, 2, 3}));
+    EXPECT_EQ(upstream_->queries(), 1u);
+}
+
+TEST_F(TcpListenerTest, AQueryFollowedByHalfCloseIsStillAnswered) {
+    listen({});
+    auto client = connectClient();
+    sendFramed(client.get(), {MessageBuilder().id(7).question("half.example", dns::type::A).build()});
+    ::shutdown(client.get(), SHUT_WR);
+    bool closed = false;
+    auto answers = readAnswers(client.get(), 2, &closed);  // the answer, then the server's close
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(dns::getId(answers[0]), 7);
+    EXPECT_TRUE(closed);
+}
+
+TEST_F(TcpListenerTest, AnIdleConnectionIsClosedByTheServer) {
+    listen({128, 32, std::chrono::milliseconds(200)});
+    auto client = connectClient();
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return listener_->connections() == 1; }));
+    bool closed = false;
+    readAnswers(client.get(), 1, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(listener_->connections(), 0u);
+}
+
+TEST_F(TcpListenerTest, ConnectionsPastTheCapAreClosedAtOnce) {
+    listen({2, 32, std::chrono::milliseconds(10000)});
+    auto first = connectClient();
+    auto second = connectClient();
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return listener_->connections() == 2; }));
+    auto third = connectClient();
+    bool closed = false;
+    readAnswers(third.get(), 1, &closed);
+    EXPECT_TRUE(closed);
+    sendFramed(first.get(), {MessageBuilder().id(9).question("members.dyndns.org", dns::type::A).build()});
+    EXPECT_EQ(readAnswers(first.get(), 1).size(), 1u);
+}
+
+}  // namespace
+}  // namespace dynamo::resolver

@@ -1,0 +1,546 @@
+#include "gateway/update_scheduler.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace dynamo::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using compat::TokenApiCode;
+using compat::UpdateOutcome;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kTokenA = "AAAA567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456";
+constexpr std::string_view kTokenB = "BBBB567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456";
+
+net::IpAddress ip(std::string_view text) {
+    return *net::IpAddress::parse(text);
+}
+
+// Records every call; the test answers them when it likes (never inside update(), as the real
+// client never does).
+class FakeTokenApi : public TokenApi {
+  public:
+    struct Call {
+        std::string token;
+        std::optional<net::IpAddress> ip;
+        Done done;
+    };
+
+    void update(const std::string& token, const std::optional<net::IpAddress>& address,
+                Done done) override {
+        calls.push_back(Call{token, address, std::move(done)});
+    }
+
+    void answer(size_t index, TokenApiCode code) {
+        TokenApiResult result;
+        result.httpStatus = 200;
+        result.code = code;
+        complete(index, result);
+    }
+
+    void complete(size_t index, const TokenApiResult& result) {
+        ASSERT_LT(index, calls.size());
+        ASSERT_TRUE(calls[index].done) << "call " << index << " already answered";
+        Done done = std::move(calls[index].done);
+        calls[index].done = nullptr;
+        done(result);
+    }
+
+    std::vector<Call> calls;
+};
+
+// Time is injected: the window and the back-off are tested to the second without sleeping.
+class UpdateSchedulerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string pattern = ::testing::TempDir() + "update_scheduler_XXXXXX";
+        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+        dir_ = pattern;
+        // Two device accounts sharing one token, as a router and a camera might.
+        accounts_ = {account("router", kTokenA, {"home.example"}),
+                     account("camera", kTokenA, {"cam.example"}),
+                     account("office", kTokenB, {})};
+        dynamo_.minInterval = 300s;
+        dynamo_.timeout = 15s;
+    }
+    void TearDown() override {
+        scheduler_.reset();
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+
+    static config::Account account(std::string username, std::string_view token,
+                                   std::vector<std::string> hostnames) {
+        config::Account result;
+        result.username = std::move(username);
+        result.password = "secret";
+        result.token = std::string(token);
+        result.hostnames = std::move(hostnames);
+        return result;
+    }
+
+    UpdateScheduler& start(std::string stateDir = {}) {
+        UpdateScheduler::Hooks hooks;
+        hooks.onConfirmed = [this](const config::Account& confirmedAccount,
+                                   const std::optional<net::IpAddress>& address) {
+            confirmed_.emplace_back(confirmedAccount.username, address);
+        };
+        hooks.onWakeupChanged = [this] { ++wakeups_; };
+        scheduler_ = std::make_unique<UpdateScheduler>(
+            accounts_, dynamo_, stateDir.empty() ? dir_.string() : stateDir, api_, clock_, hooks);
+        return *scheduler_;
+    }
+
+    // Submits for accounts_[index]; the outcome lands in outcomes_ whenever it is decided.
+    void submit(size_t index, std::optional<net::IpAddress> publish) {
+        scheduler_->submit(accounts_[index], publish, accounts_[index].hostnames,
+                           [this](UpdateOutcome outcome) { outcomes_.push_back(outcome); });
+    }
+
+    UpdateScheduler::AccountStatus statusOf(size_t index) const {
+        return scheduler_->snapshot().at(index);
+    }
+
+    fs::path dir_;
+    TimePoint start_{std::chrono::seconds(1'700'000'000)};
+    TimePoint now_ = start_;
+    WallClock clock_ = [this] { return now_; };
+    std::vector<config::Account> accounts_;
+    config::DynamoConfig dynamo_;
+    FakeTokenApi api_;
+    std::unique_ptr<UpdateScheduler> scheduler_;
+    std::vector<UpdateOutcome> outcomes_;
+    std::vector<std::pair<std::string, std::optional<net::IpAddress>>> confirmed_;
+    int wakeups_ = 0;
+};
+
+TEST_F(UpdateSchedulerTest, WindowOpenCallsNowAndAnswersFromTheResult) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    ASSERT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(api_.calls[0].token, kTokenA);
+    EXPECT_EQ(api_.calls[0].ip, ip("1.2.3.4"));
+    EXPECT_TRUE(outcomes_.empty()) << "the device waits for the service's answer";
+    EXPECT_TRUE(statusOf(0).callInFlight);
+
+    now_ += 2s;
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Updated});
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[1]), ip("1.2.3.4"));
+    // Both accounts with the token publish the same record: both caches are dropped.
+    using Confirmed = std::pair<std::string, std::optional<net::IpAddress>>;
+    EXPECT_EQ(confirmed_,
+              (std::vector<Confirmed>{{"router", ip("1.2.3.4")}, {"camera", ip("1.2.3.4")}}));
+
+    const auto status = statusOf(0);
+    EXPECT_EQ(status.lastResult, "UP,OK");
+    EXPECT_EQ(status.lastResultText, compat::describe(TokenApiCode::UpOk));
+    EXPECT_EQ(status.changedAt, start_ + 2s);
+    EXPECT_EQ(status.lastCall, start_ + 2s);
+    EXPECT_FALSE(status.queued);
+    EXPECT_FALSE(status.callInFlight);
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt);
+}
+
+TEST_F(UpdateSchedulerTest, UpErIsUpdatedAndNcIsNoChange) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpEr);
+    submit(2, ip("1.2.3.4"));
+    api_.answer(1, TokenApiCode::Nc);
+    EXPECT_EQ(outcomes_, (std::vector{UpdateOutcome::Updated, UpdateOutcome::NoChange}));
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[2]), ip("1.2.3.4"));
+    EXPECT_FALSE(statusOf(2).changedAt) << "NC changed nothing";
+    EXPECT_FALSE(statusOf(2).queued);
+}
+
+TEST_F(UpdateSchedulerTest, ConfirmedAddressIsNoChangeLocallyWithoutACall) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    // Inside the window and long after it: no call either way.
+    now_ += 10s;
+    submit(1, ip("1.2.3.4"));
+    now_ += 1h;
+    submit(0, ip("1.2.3.4"));
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(outcomes_, (std::vector{UpdateOutcome::Updated, UpdateOutcome::NoChange,
+                                      UpdateOutcome::NoChange}));
+    EXPECT_EQ(confirmed_.size(), 2u) << "a local nochg changes nothing to drop from caches";
+}
+
+TEST_F(UpdateSchedulerTest, WindowShutQueuesAndRunDueSendsWhenItOpens) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    now_ += 1s;
+    api_.answer(0, TokenApiCode::UpOk);
+    const TimePoint opens = now_ + 300s;
+
+    now_ += 60s;
+    const int wakeupsBefore = wakeups_;
+    submit(1, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_GT(wakeups_, wakeupsBefore) << "the daemon must re-arm its timer";
+    EXPECT_EQ(scheduler_->nextDue(), opens);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("5.6.7.8"));
+    EXPECT_EQ(statusOf(0).queued->nextAttempt, opens);
+
+    now_ = opens - 1s;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u);
+
+    now_ = opens;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("5.6.7.8"));
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt) << "nothing else waits while it is out";
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 2u) << "one call per token at a time";
+
+    api_.answer(1, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_.size(), 2u) << "the device already had its good";
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[0]), ip("5.6.7.8"));
+    EXPECT_FALSE(statusOf(0).queued);
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt);
+}
+
+TEST_F(UpdateSchedulerTest, TokensHaveIndependentWindows) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    submit(2, ip("1.2.3.4"));
+    EXPECT_EQ(api_.calls.size(), 2u);
+}
+
+TEST_F(UpdateSchedulerTest, TfRestartsTheWindowAndRetriesAfterMinInterval) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    now_ += 3s;
+    api_.answer(0, TokenApiCode::Tf);
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
+    EXPECT_FALSE(scheduler_->confirmedAddress(accounts_[0]));
+    EXPECT_TRUE(confirmed_.empty());
+
+    const auto status = statusOf(0);
+    EXPECT_EQ(status.lastResult, "TF");
+    EXPECT_EQ(status.lastCall, start_ + 3s) << "the window runs from the answer";
+    ASSERT_TRUE(status.queued) << "the update stays queued for retry";
+    EXPECT_EQ(status.queued->attempts, 1u);
+    EXPECT_EQ(scheduler_->nextDue(), start_ + 3s + 300s);
+
+    // A device asking again inside the window is queued, not called.
+    now_ += 100s;
+    submit(0, ip("1.2.3.4"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(api_.calls.size(), 1u);
+}
+
+TEST_F(UpdateSchedulerTest, RetryBacksOffFromMinIntervalDoublingUpToAnHour) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    std::vector<std::chrono::seconds> delays;
+    for (size_t i = 0; i < 7; ++i) {
+        api_.answer(i, TokenApiCode::Er);
+        const std::optional<TimePoint> due = scheduler_->nextDue();
+        ASSERT_TRUE(due);
+        delays.push_back(std::chrono::duration_cast<std::chrono::seconds>(*due - now_));
+        now_ = *due;
+        scheduler_->runDue();
+        ASSERT_EQ(api_.calls.size(), i + 2);
+    }
+    EXPECT_EQ(delays, (std::vector<std::chrono::seconds>{300s, 600s, 1200s, 2400s, 3600s, 3600s,
+                                                         3600s}));
+    EXPECT_EQ(statusOf(0).queued->attempts, 7u);
+
+    api_.answer(7, TokenApiCode::UpOk);
+    EXPECT_FALSE(statusOf(0).queued);
+}
+
+TEST_F(UpdateSchedulerTest, RetryDelayTable) {
+    EXPECT_EQ(retryDelay(1, 300s), 300s);
+    EXPECT_EQ(retryDelay(2, 300s), 600s);
+    EXPECT_EQ(retryDelay(5, 300s), 3600s);
+    EXPECT_EQ(retryDelay(1000000, 300s), 3600s);
+    EXPECT_EQ(retryDelay(3, 7s), 28s);
+    // The window is never violated, even when it is longer than the cap.
+    EXPECT_EQ(retryDelay(1, 2h), 2h);
+    EXPECT_EQ(retryDelay(9, 2h), 2h);
+}
+
+TEST_F(UpdateSchedulerTest, TransportFailuresAndOddAnswersFailAndStayQueued) {
+    start();
+    const std::vector<std::pair<TokenApiResult, std::string>> cases = {
+        {TokenApiResult{TokenApiResult::Transport::Timeout, 0, TokenApiCode::Unknown, ""},
+         "timeout"},
+        {TokenApiResult{TokenApiResult::Transport::TlsFailed, 0, TokenApiCode::Unknown, ""},
+         "tls-failed"},
+        {TokenApiResult{TokenApiResult::Transport::Ok, 503, TokenApiCode::Unknown, ""}, "http-503"},
+        {TokenApiResult{TokenApiResult::Transport::Ok, 200, TokenApiCode::Unknown, ""}, "unknown"},
+        {TokenApiResult{TokenApiResult::Transport::Ok, 200, TokenApiCode::In, ""}, "IN"},
+    };
+    submit(0, ip("1.2.3.4"));
+    for (size_t i = 0; i < cases.size(); ++i) {
+        SCOPED_TRACE(cases[i].second);
+        api_.complete(i, cases[i].first);
+        EXPECT_EQ(outcomes_.back(), UpdateOutcome::Failed);
+        EXPECT_EQ(statusOf(0).lastResult, cases[i].second);
+        EXPECT_FALSE(statusOf(0).lastResultText.empty());
+        ASSERT_TRUE(statusOf(0).queued);
+        now_ += 2h;
+        submit(0, ip("1.2.3.4"));  // the device retries after its 911; the window is open
+    }
+    EXPECT_EQ(statusOf(0).queued->attempts, cases.size()) << "the device did not reset it";
+}
+
+TEST_F(UpdateSchedulerTest, NewerSubmitReplacesTheQueuedOne) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 10s;
+    submit(0, ip("5.5.5.5"));
+    now_ += 10s;
+    submit(1, ip("6.6.6.6"));
+    EXPECT_EQ(outcomes_,
+              (std::vector{UpdateOutcome::Updated, UpdateOutcome::Queued, UpdateOutcome::Queued}));
+    EXPECT_EQ(statusOf(0).queued->ip, ip("6.6.6.6"));
+    EXPECT_EQ(statusOf(0).queued->acceptedAt, now_);
+
+    now_ = start_ + 300s;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("6.6.6.6"));
+}
+
+TEST_F(UpdateSchedulerTest, SubmitWhileACallIsOutKeepsTheNewerUpdateQueued) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    now_ += 1s;
+    submit(0, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Queued});
+
+    now_ += 1s;
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Updated);
+    ASSERT_TRUE(statusOf(0).queued) << "the answer was for the older address";
+    EXPECT_EQ(statusOf(0).queued->ip, ip("5.6.7.8"));
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 300s);
+
+    now_ += 300s;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("5.6.7.8"));
+}
+
+TEST_F(UpdateSchedulerTest, ConfirmedAddressWhileSomethingIsQueuedStillGoesToTheService) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    submit(0, ip("5.6.7.8"));  // queued
+    submit(0, ip("1.2.3.4"));  // back to the published one: the queued one must not win
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("1.2.3.4"));
+}
+
+TEST_F(UpdateSchedulerTest, WithoutAnIpItAlwaysCallsButAQueuedNoIpUpdateJustWaits) {
+    start();
+    submit(0, std::nullopt);
+    ASSERT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(api_.calls[0].ip, std::nullopt);
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Updated);
+    // We never learn the address the service took from our source address.
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[0]), std::nullopt);
+    EXPECT_EQ(confirmed_.back(), (std::pair<std::string, std::optional<net::IpAddress>>{
+                                     "camera", std::nullopt}));
+
+    // No local nochg without an ip: our public address may have changed.
+    now_ += 300s;
+    submit(0, std::nullopt);
+    ASSERT_EQ(api_.calls.size(), 2u);
+    api_.answer(1, TokenApiCode::Er);
+    const auto queued = statusOf(0).queued;
+    ASSERT_TRUE(queued);
+    EXPECT_EQ(queued->attempts, 1u);
+
+    now_ += 100s;
+    submit(1, std::nullopt);
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(statusOf(0).queued->acceptedAt, queued->acceptedAt) << "the same entry stays";
+    EXPECT_EQ(statusOf(0).queued->attempts, 1u);
+}
+
+TEST_F(UpdateSchedulerTest, TwoMissingRecordsInARowRaiseTheSupportWarning) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    ::testing::internal::CaptureStderr();
+    api_.answer(0, TokenApiCode::Nr);
+    EXPECT_FALSE(statusOf(0).missingRecord) << "normal in the first minutes after set-up";
+
+    now_ = *scheduler_->nextDue();
+    scheduler_->runDue();
+    api_.answer(1, TokenApiCode::Nd);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+
+    EXPECT_TRUE(statusOf(0).missingRecord);
+    EXPECT_TRUE(statusOf(1).missingRecord) << "the camera shares the token";
+    EXPECT_FALSE(statusOf(2).missingRecord);
+    EXPECT_EQ(statusOf(0).consecutiveMissing, 2u);
+    const size_t error = log.find("error: ");
+    ASSERT_NE(error, std::string::npos) << log;
+    const std::string line = log.substr(error, log.find('\n', error) - error);
+    EXPECT_NE(line.find("router"), std::string::npos) << line;
+    EXPECT_NE(line.find("KisoLabs support"), std::string::npos) << line;
+    EXPECT_NE(line.find("AAAA\u2026"), std::string::npos) << line;
+    EXPECT_EQ(log.find(std::string(kTokenA)), std::string::npos) << "never the whole token";
+
+    now_ = *scheduler_->nextDue();
+    scheduler_->runDue();
+    api_.answer(2, TokenApiCode::UpOk);
+    EXPECT_FALSE(statusOf(0).missingRecord);
+    EXPECT_EQ(statusOf(0).consecutiveMissing, 0u);
+}
+
+TEST_F(UpdateSchedulerTest, AcceptedUpdateSurvivesARestart) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    now_ += 1s;
+    api_.answer(0, TokenApiCode::UpOk);
+    const TimePoint opens = now_ + 300s;
+    now_ += 30s;
+    submit(1, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+
+    // kill -9 after the device got its good: a new scheduler from the same directory.
+    scheduler_.reset();
+    start();
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[0]), ip("1.2.3.4"));
+    EXPECT_EQ(scheduler_->nextDue(), opens) << "the window survives the restart";
+
+    now_ += 10s;
+    submit(2, ip("7.7.7.7"));  // another token: its window is open
+    submit(0, ip("1.2.3.4"));  // still inside token A's window, and 5.6.7.8 waits
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(api_.calls.size(), 2u);
+
+    now_ = opens;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 3u);
+    EXPECT_EQ(api_.calls[2].token, kTokenA);
+    EXPECT_EQ(api_.calls[2].ip, ip("1.2.3.4"));
+}
+
+TEST_F(UpdateSchedulerTest, CrashWithACallOutKeepsTheUpdateAndTheWindow) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    ASSERT_EQ(api_.calls.size(), 1u);
+    scheduler_.reset();
+    // A late answer to a destroyed scheduler is ignored, and the device's done is dropped.
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_TRUE(outcomes_.empty());
+
+    start();
+    EXPECT_EQ(scheduler_->nextDue(), start_ + 300s) << "the call's time was stored before it";
+    now_ = start_ + 300s;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("1.2.3.4"));
+}
+
+TEST_F(UpdateSchedulerTest, CorruptStateFileStillStarts) {
+    {
+        std::ofstream out(dir_ / "state.yaml");
+        out << "{{{ not yaml";
+    }
+    ::testing::internal::CaptureStderr();
+    start();
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(fs::exists(dir_ / "state.yaml.corrupt-1700000000"));
+    submit(0, ip("1.2.3.4"));
+    EXPECT_EQ(api_.calls.size(), 1u);
+}
+
+TEST_F(UpdateSchedulerTest, UpdateThatCannotBeStoredFailsWithoutACall) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 10s;
+    submit(0, ip("5.5.5.5"));  // queued and stored
+
+    fs::create_directory(dir_ / "state.yaml.tmp");  // every save fails now, even as root
+    ::testing::internal::CaptureStderr();
+    now_ += 400s;
+    submit(0, ip("6.6.6.6"));
+    submit(2, ip("6.6.6.6"));
+    const std::string log = ::testing::internal::GetCapturedStderr();
+
+    EXPECT_EQ(outcomes_, (std::vector{UpdateOutcome::Updated, UpdateOutcome::Queued,
+                                      UpdateOutcome::Failed, UpdateOutcome::Failed}));
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_NE(log.find("error: "), std::string::npos);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("5.5.5.5")) << "the stored update is not lost";
+    EXPECT_FALSE(statusOf(2).queued) << "the refused one was not accepted";
+    EXPECT_FALSE(statusOf(2).lastCall);
+}
+
+TEST_F(UpdateSchedulerTest, ReadOnlyStateDirFails) {
+    if (::geteuid() == 0)
+        GTEST_SKIP() << "root writes to read-only directories; see UpdateThatCannotBeStored...";
+    fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec);
+    start();
+    submit(0, ip("1.2.3.4"));
+    fs::permissions(dir_, fs::perms::owner_all);
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
+    EXPECT_TRUE(api_.calls.empty());
+}
+
+TEST_F(UpdateSchedulerTest, ClockGoingBackwardsDelaysByAtMostOneWindow) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ = start_ - 24h * 365;  // a Raspberry Pi without RTC, before NTP
+    submit(0, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 300s);
+}
+
+TEST_F(UpdateSchedulerTest, QueuedUpdatesOfRemovedAccountsAreNotSent) {
+    start();
+    submit(2, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::Er);
+    scheduler_->reconfigure({accounts_[0]}, dynamo_);
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt);
+    now_ += 2h;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(scheduler_->snapshot().size(), 1u);
+}
+
+TEST_F(UpdateSchedulerTest, SnapshotNeverShowsTheWholeToken) {
+    start();
+    const auto statuses = scheduler_->snapshot();
+    ASSERT_EQ(statuses.size(), 3u);
+    EXPECT_EQ(statuses[0].username, "router");
+    EXPECT_EQ(statuses[0].maskedToken, "AAAA\u2026");
+    EXPECT_EQ(statuses[0].lastResult, "");
+    EXPECT_FALSE(statuses[0].queued);
+}
+
+TEST(ResultCode, NamesEveryWayACallEnds) {
+    EXPECT_EQ(resultCode({TokenApiResult::Transport::DnsFailed, 0, TokenApiCode::Unknown, ""}),
+              "dns-failed");
+    EXPECT_EQ(
+        resultCode({TokenApiResult::Transport::ConnectFailed, 0, TokenApiCode::Unknown, ""}),
+        "connect-failed");
+    EXPECT_EQ(resultCode({TokenApiResult::Transport::Ok, 200, TokenApiCode::UpEr, ""}), "UP,ER");
+    EXPECT_EQ(describeResult("NR"), compat::describe(TokenApiCode::Nr));
+    EXPECT_EQ(describeResult("http-502"), "the service answered HTTP 502 (a service problem)");
+    EXPECT_EQ(describeResult(""), "");
+}
+
+}  // namespace
+}  // namespace dynamo::gateway
