@@ -1,12 +1,14 @@
 #include "gateway/daemon.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 
+#include "gateway/privileges.h"
 #include "gateway/tls_server.h"
 #include "gateway/token_api_client.h"
 #include "net/log.h"
@@ -105,14 +107,55 @@ bool Daemon::start(std::string* error) {
     sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
     sighup_.reset(evsignal_new(base_.get(), SIGHUP, &Daemon::onSignal, this));
     for (auto* event : {sigterm_.get(), sigint_.get(), sighup_.get()}) event_add(event, nullptr);
+    if (!dropRoot(error)) return false;
     armSchedulerTimer();  // updates queued before a restart
     return true;
 }
 
+bool Daemon::dropRoot(std::string* error) {
+    const bool root = ::geteuid() == 0;
+    if (!config_.runAs) {
+        if (root) {
+            DLOG(Warning) << "running as root: set run_as to a dedicated user";
+        }
+        return true;
+    }
+    if (!root) return true;  // systemd's User= already did it; nothing left to drop
+    if (!handOver(config_.stateDir, *config_.runAs, error)) return false;
+    if (!dropPrivileges(*config_.runAs, error)) return false;
+    DLOG(Info) << "running as " << *config_.runAs;
+    return true;
+}
+
+std::string Daemon::statusLine() const {
+    size_t queued = 0;
+    for (const auto& account : scheduler_->snapshot()) queued += account.queued ? 1 : 0;
+    const auto& dns = dns_->handler().stats();
+    return "STATUS=" + std::to_string(config_.accounts.size()) + " accounts, " +
+           std::to_string(queued) + " updates queued, " +
+           std::to_string(dns.udpQueries + dns.tcpQueries) + " DNS queries";
+}
+
 void Daemon::run() {
+    const auto heartbeat = systemd_.watchdogInterval().value_or(std::chrono::seconds(30));
+    heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onHeartbeat, this));
+    const timeval every{static_cast<time_t>(heartbeat.count() / 1000000),
+                        static_cast<suseconds_t>(heartbeat.count() % 1000000)};
+    event_add(heartbeat_.get(), &every);
+
     DLOG(Info) << "ready";
+    systemd_.notify("READY=1\n" + statusLine());
     event_base_dispatch(base_.get());
+    systemd_.notify("STOPPING=1");
     DLOG(Info) << "stopped";
+}
+
+void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    // From the loop itself: a wedged loop stops the heartbeat and systemd restarts us.
+    std::string state = self->statusLine();
+    if (self->systemd_.watchdogInterval()) state = "WATCHDOG=1\n" + state;
+    self->systemd_.notify(state);
 }
 
 void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
@@ -159,6 +202,12 @@ void Daemon::onSignal(evutil_socket_t signal, short, void* arg) {
 }
 
 void Daemon::reload() {
+    systemd_.notify("RELOADING=1");
+    reloadConfig();
+    systemd_.notify("READY=1\n" + statusLine());
+}
+
+void Daemon::reloadConfig() {
     auto loaded = config::loadFile(configPath_);
     const auto refuse = [this](const std::string& why) {
         DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "gateway/http_server.h"
+#include "gateway/systemd_notify.h"
 #include "gateway/token_api.h"
 #include "gateway/update_endpoint.h"
 #include "gateway/update_scheduler.h"
@@ -61,7 +62,11 @@ public:
 private:
     static void onSignal(evutil_socket_t signal, short what, void* arg);
     static void onSchedulerTimer(evutil_socket_t, short, void* arg);
+    static void onHeartbeat(evutil_socket_t, short, void* arg);
+    bool dropRoot(std::string* error);
+    std::string statusLine() const;
     void reload();
+    void reloadConfig();
     void route(const std::shared_ptr<HttpExchange>& exchange);
     void armSchedulerTimer();
     void forgetCachedNames(const config::Account& account);
@@ -76,6 +81,8 @@ private:
     std::unique_ptr<UpdateEndpoint> endpoint_;
     std::unique_ptr<HttpServer> http_;
     net::EventPtr schedulerTimer_;
+    SystemdNotifier systemd_;
+    net::EventPtr heartbeat_;  // WATCHDOG=1 and a fresh STATUS= line
     net::EventPtr sigterm_, sigint_, sighup_;
 };
 

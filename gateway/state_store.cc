@@ -79,8 +79,8 @@ bool isResultText(std::string_view text) {
     if (text.size() > kMaxResultLength)
         return false;
     for (const char c : text) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == ',' || c == '-';
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == ',' || c == '-';
         if (!ok)
             return false;
     }
@@ -171,8 +171,9 @@ std::optional<TokenStates> parseState(const std::string& text, TimePoint now,
 
 std::string emit(const TokenStates& states) {
     YAML::Emitter out;
-    out << YAML::Comment("Dynamo Gateway update state, rewritten on every change. Tokens are "
-                         "keyed by their SHA-256.");
+    out << YAML::Comment(
+        "Dynamo Gateway update state, rewritten on every change. Tokens are "
+        "keyed by their SHA-256.");
     out << YAML::BeginMap;
     out << YAML::Key << "version" << YAML::Value << kFormatVersion;
     out << YAML::Key << "tokens" << YAML::Value << YAML::BeginMap;

@@ -60,7 +60,7 @@ using TokenStates = std::map<std::string, TokenState>;
 std::string tokenKey(std::string_view token);
 
 class StateStore {
-public:
+  public:
     static constexpr std::string_view kFileName = "state.yaml";
     // Bounds applied on load, so a damaged or hand-edited file cannot make the daemon wait
     // for years or hold unbounded memory.
@@ -80,7 +80,7 @@ public:
 
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string stateDir_;
     std::string path_;
     WallClock clock_;

@@ -17,8 +17,8 @@ using compat::UpdateOutcome;
 constexpr uint32_t kMissingRecordThreshold = 2;
 
 constexpr std::array<TokenApiCode, 10> kAllCodes{
-    TokenApiCode::UpOk, TokenApiCode::UpEr, TokenApiCode::Nc, TokenApiCode::Nr,
-    TokenApiCode::Nd,   TokenApiCode::Tf,   TokenApiCode::Nt, TokenApiCode::In,
+    TokenApiCode::UpOk, TokenApiCode::UpEr,   TokenApiCode::Nc, TokenApiCode::Nr,
+    TokenApiCode::Nd,   TokenApiCode::Tf,     TokenApiCode::Nt, TokenApiCode::In,
     TokenApiCode::Er,   TokenApiCode::Unknown};
 
 std::string ipText(const std::optional<net::IpAddress>& ip) {
@@ -87,9 +87,9 @@ std::string describeResult(std::string_view code) {
     return std::string(compat::describe(TokenApiCode::Unknown));
 }
 
-UpdateScheduler::UpdateScheduler(std::vector<config::Account> accounts,
-                                 config::DynamoConfig dynamo, const std::string& stateDir,
-                                 TokenApi& api, WallClock clock, Hooks hooks)
+UpdateScheduler::UpdateScheduler(std::vector<config::Account> accounts, config::DynamoConfig dynamo,
+                                 const std::string& stateDir, TokenApi& api, WallClock clock,
+                                 Hooks hooks)
     : accounts_(std::move(accounts)),
       dynamo_(std::move(dynamo)),
       store_(stateDir, clock),
@@ -331,6 +331,8 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
         if (sentEntryWaiting)
             state.queued.reset();
     } else {
+        // "In a row" counts NR/ND answers only: a TF or a timeout in between says nothing
+        // about the record, so it neither counts nor resets; only a confirmation resets.
         if (isMissingRecord(result))
             state.consecutiveMissing =
                 std::min(state.consecutiveMissing + 1, StateStore::kMaxCounter);
@@ -339,9 +341,9 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
             queued.attempts = std::min(queued.attempts + 1, StateStore::kMaxCounter);
             // TF: the service only wants the window respected, no back-off beyond it.
             const bool tooFrequent = result.answered() && result.code == TokenApiCode::Tf;
-            queued.nextAttempt = now + (tooFrequent ? dynamo_.minInterval
-                                                    : retryDelay(queued.attempts,
-                                                                 dynamo_.minInterval));
+            queued.nextAttempt =
+                now + (tooFrequent ? dynamo_.minInterval
+                                   : retryDelay(queued.attempts, dynamo_.minInterval));
         }
     }
     saveOrLog("after a token-API answer");
@@ -353,14 +355,14 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
         DLOG(Info) << "token API for " << names << " (" << masked << "): " << state.lastResult
                    << " with " << ipText(call.ip);
     } else {
-        DLOG(Info) << "token API for " << names << " (" << masked << "): " << state.lastResult
-                   << (result.detail.empty() ? "" : " (" + result.detail + ")")
-                   << "; retrying at the earliest in "
-                   << (state.queued ? std::chrono::ceil<std::chrono::seconds>(
-                                          dueAt(state, now) - now)
-                                          .count()
-                                    : 0)
-                   << "s";
+        DLOG(Info)
+            << "token API for " << names << " (" << masked << "): " << state.lastResult
+            << (result.detail.empty() ? "" : " (" + result.detail + ")")
+            << "; retrying at the earliest in "
+            << (state.queued
+                    ? std::chrono::ceil<std::chrono::seconds>(dueAt(state, now) - now).count()
+                    : 0)
+            << "s";
     }
     if (isMissingRecord(result) && state.consecutiveMissing >= kMissingRecordThreshold) {
         DLOG(Error) << "the DNS Dynamo service answered " << state.lastResult << " "

@@ -45,7 +45,7 @@ std::string resultCode(const TokenApiResult& result);
 std::string describeResult(std::string_view code);
 
 class UpdateScheduler {
-public:
+  public:
     using Done = std::function<void(compat::UpdateOutcome)>;
 
     struct Hooks {
@@ -114,7 +114,7 @@ public:
 
     std::vector<AccountStatus> snapshot() const;
 
-private:
+  private:
     struct Call {
         std::optional<net::IpAddress> ip;
         Done waiter;  // the device that triggered it; empty for a retry from the queue

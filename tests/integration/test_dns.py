@@ -309,6 +309,38 @@ class ForwardTest(DaemonTestCase):
         self.assertEqual(len(reply.answers("TXT")), 6, reply)
         self.assertGreater(reply.size, 512)
 
+    def test_cached_big_answer_is_truncated_again_for_each_udp_client(self):
+        # Fetch whole over TCP (cached whole), then ask over UDP: the cache must cut per client.
+        whole = dig("big.test", "TXT", port=self.port, tcp=True)
+        self.assertEqual(len(whole.answers("TXT")), 20)
+        for options, limit in ((["+bufsize=1232"], 1232), (["+noedns"], 512)):
+            with self.subTest(options=options):
+                reply = dig("big.test", "TXT", port=self.port,
+                            options=options + ["+ignore", "+notcp"])
+                self.assertIn("tc", reply.flags, reply)
+                self.assertLessEqual(reply.size, limit)
+
+    def test_cached_answer_follows_the_current_clients_edns(self):
+        # Cached from an EDNS query, asked again without EDNS: no OPT back (RFC 6891 §7: "the
+        # responder MUST NOT include an OPT record"), and the 512-byte limit applies, not the
+        # first client's size.
+        for name, qtype in (("a.test", "A"), ("medium.test", "TXT")):
+            with self.subTest(name=name):
+                first = dig(name, qtype, port=self.port, options=["+bufsize=1232"])
+                self.assertIsNotNone(first.edns)
+                self.assertNotIn("tc", first.flags)
+                again = dig(name, qtype, port=self.port, options=["+noedns", "+ignore"])
+                self.assertIsNone(again.edns, again)
+                self.assertLessEqual(again.size, 512, again)
+                if name == "medium.test":
+                    self.assertIn("tc", again.flags, again)
+        # And the other way round: cached from a plain query, an EDNS client gets its OPT.
+        first = dig("www.test", "A", port=self.port, options=["+noedns"])
+        self.assertIsNone(first.edns, first)
+        again = dig("www.test", "A", port=self.port, options=["+bufsize=1232"])
+        self.assertIsNotNone(again.edns, again)
+        self.assertEqual(again.answers("A"), ["192.0.2.7"])
+
     def test_do_bit_reaches_upstream_signatures_come_back(self):
         # knotd signs test.: RRSIGs come back only when DO=1 reached it (RFC 3225).
         signed = kdig("a.test", "A", port=self.port, options=["+dnssec", "+bufsize=1232"])
@@ -512,7 +544,46 @@ class RecordingForwardTest(DaemonTestCase):
         reply = dig("x.test", port=d.dns_port, timeout=5)
         self.assertEqual(reply.answers("A"), ["192.0.2.10"], reply)
 
+    def test_upstream_ids_are_rewritten_and_random(self):
+        # Every client uses ID 1: the IDs towards the upstream must not be the client's, and
+        # must differ (RFC 5452 §9.2 — guessable IDs invite cache poisoning).
+        d = self.start_daemon(self.upstreams)
+        for i in range(20):
+            raw = udp_exchange(build_query("id%d.test" % i, "A", qid=1), d.dns_port)
+            self.assertEqual(parse_message(raw).id, 1)
+        ids = [q.msg.id for q in self.up.received()]
+        self.assertEqual(len(ids), 20)
+        self.assertGreaterEqual(len(set(ids)), 18, ids)
+        self.assertLess(ids.count(1), 3, ids)
+
+    def test_reply_with_a_different_question_is_not_accepted(self):
+        # An upstream (or spoofer) answering another question must not reach the client.
+        def wrong_question(rec):
+            q = rec.msg
+            if q is None or q.qr:
+                return None
+            question = harness.encode_name("evil.test") + rec.raw[q.question_end - 4:q.question_end]
+            answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + a_rdata("192.0.2.66")
+            return struct.pack("!HHHHHH", q.id, 0x8180, 1, 1, 0, 0) + question + answer
+        self.up.responder = wrong_question
+        d = self.start_daemon(self.upstreams, upstream_timeout="1s")
+        reply = dig("x.test", port=d.dns_port, timeout=5)
+        self.assertNotIn("192.0.2.66", reply.answers("A"), reply)
+        self.assertEqual(reply.rcode, "SERVFAIL", reply)
+        self.up.responder = None
+        # (x.test may now be a cached SERVFAIL for a few seconds: ask other names.)
+        self.up.add("ok.test", "A", a_rdata("192.0.2.11"))
+        self.assertEqual(dig("ok.test", port=d.dns_port).answers("A"), ["192.0.2.11"])
+        self.assertEqual(dig("evil.test", port=d.dns_port).rcode, "NXDOMAIN", "cache poisoned")
+
     # ---- cache
+
+    def test_ttl_zero_answer_is_not_cached(self):
+        self.up.add("zero.test", "A", a_rdata("192.0.2.20"), ttl=0)
+        d = self.start_daemon(self.upstreams)
+        for _ in range(3):
+            self.assertEqual(dig("zero.test", port=d.dns_port).answers("A"), ["192.0.2.20"])
+        self.assertEqual(self.up.count("zero.test"), 3)
 
     def test_cache_hit_does_not_reach_upstream_and_ttl_decrements(self):
         d = self.start_daemon(self.upstreams)
@@ -594,6 +665,14 @@ class RecordingForwardTest(DaemonTestCase):
                 s.sendall(query[5:])
                 reply = parse_message(recv_frame(s))
                 self.assertEqual((reply.id, reply.answer[0].rdata), (qid, a_rdata("192.0.2.10")))
+
+    def test_tcp_query_then_half_close_is_answered(self):
+        d = self.start_daemon(self.upstreams)
+        with tcp_connect(d.dns_port) as s:
+            s.sendall(frame(build_query("x.test", "A", qid=77)))
+            s.shutdown(socket.SHUT_WR)  # RFC 7766 §6.2.4 clients may close their side first
+            reply = parse_message(recv_frame(s))
+        self.assertEqual((reply.id, reply.answer[0].rdata), (77, a_rdata("192.0.2.10")))
 
     def test_garbage_after_header_gets_formerr(self):
         d = self.start_daemon(self.upstreams)

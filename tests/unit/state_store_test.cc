@@ -131,8 +131,8 @@ TEST_F(StateStoreTest, CorruptFileIsMovedAsideAndStateStartsEmpty) {
     const std::string garbage = "tokens: [unterminated\n\x01\x02";
     for (const std::string_view text :
          {std::string_view(garbage), std::string_view("just a string\n"),
-          std::string_view("version: 7\ntokens: {}\n"), std::string_view("version: 1\ntokens: [1]\n"),
-          std::string_view("")}) {
+          std::string_view("version: 7\ntokens: {}\n"),
+          std::string_view("version: 1\ntokens: [1]\n"), std::string_view("")}) {
         SCOPED_TRACE(text);
         writeFile(statePath(), text);
         ::testing::internal::CaptureStderr();
@@ -154,16 +154,16 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
     yaml << "version: 1\n"
          << "tokens:\n"
          << "  " << good << ":\n"
-         << "    last_call: 99999999999999\n"        // beyond year 9999: dropped
-         << "    last_result: \"<script>\"\n"         // not a result code: dropped
-         << "    confirmed_ip: not-an-address\n"      // dropped
-         << "    changed_at: 1800000000\n"            // in the future: now
+         << "    last_call: 99999999999999\n"          // beyond year 9999: dropped
+         << "    last_result: \"<script>\"\n"          // not a result code: dropped
+         << "    confirmed_ip: not-an-address\n"       // dropped
+         << "    changed_at: 1800000000\n"             // in the future: now
          << "    consecutive_missing: 123456789012\n"  // clamped
          << "    queued:\n"
          << "      ip: 5.6.7.8\n"
-         << "      accepted_at: -5\n"                 // dropped: now
-         << "      attempts: -1\n"                    // 0
-         << "      next_attempt: 1900000000\n"        // years ahead: now + 1 day
+         << "      accepted_at: -5\n"           // dropped: now
+         << "      attempts: -1\n"              // 0
+         << "      next_attempt: 1900000000\n"  // years ahead: now + 1 day
          << "  " << tokenKey("b") << ":\n"
          << "    last_call: 1600000000\n"
          << "    queued: {ip: 999.1.1.1, next_attempt: 1}\n"  // unreadable address: not sent

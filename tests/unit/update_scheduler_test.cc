@@ -63,8 +63,7 @@ class UpdateSchedulerTest : public ::testing::Test {
         dir_ = pattern;
         // Two device accounts sharing one token, as a router and a camera might.
         accounts_ = {account("router", kTokenA, {"home.example"}),
-                     account("camera", kTokenA, {"cam.example"}),
-                     account("office", kTokenB, {})};
+                     account("camera", kTokenA, {"cam.example"}), account("office", kTokenB, {})};
         dynamo_.minInterval = 300s;
         dynamo_.timeout = 15s;
     }
@@ -253,8 +252,8 @@ TEST_F(UpdateSchedulerTest, RetryBacksOffFromMinIntervalDoublingUpToAnHour) {
         scheduler_->runDue();
         ASSERT_EQ(api_.calls.size(), i + 2);
     }
-    EXPECT_EQ(delays, (std::vector<std::chrono::seconds>{300s, 600s, 1200s, 2400s, 3600s, 3600s,
-                                                         3600s}));
+    EXPECT_EQ(delays,
+              (std::vector<std::chrono::seconds>{300s, 600s, 1200s, 2400s, 3600s, 3600s, 3600s}));
     EXPECT_EQ(statusOf(0).queued->attempts, 7u);
 
     api_.answer(7, TokenApiCode::UpOk);
@@ -355,8 +354,8 @@ TEST_F(UpdateSchedulerTest, WithoutAnIpItAlwaysCallsButAQueuedNoIpUpdateJustWait
     EXPECT_EQ(outcomes_.back(), UpdateOutcome::Updated);
     // We never learn the address the service took from our source address.
     EXPECT_EQ(scheduler_->confirmedAddress(accounts_[0]), std::nullopt);
-    EXPECT_EQ(confirmed_.back(), (std::pair<std::string, std::optional<net::IpAddress>>{
-                                     "camera", std::nullopt}));
+    EXPECT_EQ(confirmed_.back(),
+              (std::pair<std::string, std::optional<net::IpAddress>>{"camera", std::nullopt}));
 
     // No local nochg without an ip: our public address may have changed.
     now_ += 300s;
@@ -533,9 +532,8 @@ TEST_F(UpdateSchedulerTest, SnapshotNeverShowsTheWholeToken) {
 TEST(ResultCode, NamesEveryWayACallEnds) {
     EXPECT_EQ(resultCode({TokenApiResult::Transport::DnsFailed, 0, TokenApiCode::Unknown, ""}),
               "dns-failed");
-    EXPECT_EQ(
-        resultCode({TokenApiResult::Transport::ConnectFailed, 0, TokenApiCode::Unknown, ""}),
-        "connect-failed");
+    EXPECT_EQ(resultCode({TokenApiResult::Transport::ConnectFailed, 0, TokenApiCode::Unknown, ""}),
+              "connect-failed");
     EXPECT_EQ(resultCode({TokenApiResult::Transport::Ok, 200, TokenApiCode::UpEr, ""}), "UP,ER");
     EXPECT_EQ(describeResult("NR"), compat::describe(TokenApiCode::Nr));
     EXPECT_EQ(describeResult("http-502"), "the service answered HTTP 502 (a service problem)");

@@ -1,0 +1,116 @@
+"""Operations (SPEC §7): the sd_notify protocol towards systemd, the watchdog, and the drop from
+root to run_as. The real daemon, a notify socket the test listens on, /proc for the uid."""
+
+import os
+import pwd
+import socket
+import tempfile
+import time
+import unittest
+
+import harness
+
+
+def _uid_of(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    raise AssertionError("no Uid line")
+
+
+@harness.skip_without_daemon
+class SystemdNotifyTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="dynamo-notify-")
+        self.path = os.path.join(self.dir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.addCleanup(self.sock.close)
+        self.addCleanup(lambda: os.path.exists(self.path) and os.unlink(self.path))
+
+    def start_daemon(self, **environment):
+        saved = {key: os.environ.get(key) for key in environment}
+        os.environ.update(environment)
+        try:
+            daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+            self.addCleanup(daemon.stop)
+            daemon.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        return daemon
+
+    def messages(self, until, timeout=5.0):
+        """Datagrams received until `until(list)` holds, with a deadline."""
+        received = []
+        deadline = time.monotonic() + timeout
+        while not until(received):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                received.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                break
+        return received
+
+    def test_ready_after_the_listeners_are_bound_with_a_status_line(self):
+        daemon = self.start_daemon(NOTIFY_SOCKET=self.path)
+        got = self.messages(lambda m: any("READY=1" in x for x in m))
+        ready = [x for x in got if "READY=1" in x]
+        self.assertTrue(ready, got)
+        self.assertIn("STATUS=", ready[0])
+        # READY came after the listeners: the DNS port answers now.
+        reply = harness.udp_exchange(harness.build_query("members.dyndns.org"), daemon.dns_port)
+        self.assertEqual(harness.parse_message(reply).rcode, 0)
+
+    def test_watchdog_pings_at_half_the_interval(self):
+        self.start_daemon(NOTIFY_SOCKET=self.path, WATCHDOG_USEC="400000")
+        start = time.monotonic()
+        got = self.messages(lambda m: sum("WATCHDOG=1" in x for x in m) >= 4, timeout=5.0)
+        pings = [x for x in got if "WATCHDOG=1" in x]
+        self.assertGreaterEqual(len(pings), 4, got)
+        # Four pings at 200 ms take about 0.8 s; at the 30 s default they would not come at all.
+        self.assertLess(time.monotonic() - start, 3.0)
+
+    def test_reload_says_reloading_then_ready(self):
+        daemon = self.start_daemon(NOTIFY_SOCKET=self.path)
+        self.messages(lambda m: any("READY=1" in x for x in m))
+        self.assertEqual(daemon.reload(), "reloaded")
+        got = self.messages(lambda m: any("READY=1" in x for x in m))
+        self.assertTrue(any("RELOADING=1" in x for x in got), got)
+
+
+@harness.skip_without_daemon
+@unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
+class PrivilegeDropTest(unittest.TestCase):
+    def test_root_start_binds_then_becomes_run_as(self):
+        nobody = pwd.getpwnam("nobody")
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        daemon.config["run_as"] = "nobody"
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        self.assertEqual(_uid_of(daemon.proc.pid), [nobody.pw_uid] * 4)
+        self.assertIn("running as nobody", daemon.stderr_text())
+        # The state directory was handed over, so the daemon can still write its state.
+        self.assertEqual(os.stat(daemon.state_dir).st_uid, nobody.pw_uid)
+        reply = harness.udp_exchange(harness.build_query("members.dyndns.org"), daemon.dns_port)
+        self.assertEqual(harness.parse_message(reply).rcode, 0)
+
+    def test_an_unknown_run_as_user_is_a_config_error(self):
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        daemon.config["run_as"] = "no-such-user-dynamo"
+        self.addCleanup(daemon.stop)
+        with self.assertRaises(harness.DaemonError):
+            daemon.start(timeout=5)
+        self.assertEqual(daemon.returncode, 78)
+        self.assertIn("run_as", daemon.stderr_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
