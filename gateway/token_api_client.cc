@@ -549,7 +549,11 @@ std::unique_ptr<TokenApiClient> TokenApiClient::create(event_base* base,
 }
 
 TokenApiClient::TokenApiClient(event_base* base, const config::DynamoConfig& config, UpdateUrl url)
-    : base_(base), updateUrl_(config.updateUrl), url_(std::move(url)), timeout_(config.timeout) {}
+    : base_(base),
+      updateUrl_(config.updateUrl),
+      url_(std::move(url)),
+      // A zero timeout (config allows "0") would fail every call before it starts.
+      timeout_(std::max(config.timeout, std::chrono::seconds(1))) {}
 
 TokenApiClient::~TokenApiClient() {
     // ares_destroy() runs every pending onResolved with ARES_EDESTRUCTION, which touches

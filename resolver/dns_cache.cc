@@ -11,8 +11,9 @@ constexpr uint8_t kRdBit = 0x01;  // in the high flags byte (offset 2)
 
 size_t DnsCache::KeyHash::operator()(const Key& key) const {
     size_t hash = std::hash<std::string>{}(key.nameWire);
-    const size_t extra = (size_t{key.qtype} << 18) | (size_t{key.qclass} << 2) |
-                         (size_t{key.dnssecOk} << 1) | size_t{key.checkingDisabled};
+    const size_t extra = (size_t{key.qtype} << 19) | (size_t{key.qclass} << 3) |
+                         (size_t{key.edns} << 2) | (size_t{key.dnssecOk} << 1) |
+                         size_t{key.checkingDisabled};
     return hash ^ (extra + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2));
 }
 
@@ -22,7 +23,7 @@ DnsCache::DnsCache(size_t capacity, Clock clock) : capacity_(capacity), clock_(s
 }
 
 DnsCache::Key DnsCache::keyFor(const Message& query) {
-    return Key{query.qnameWire, query.qtype, query.qclass,
+    return Key{query.qnameWire, query.qtype, query.qclass, query.edns.has_value(),
                query.edns.has_value() && query.edns->dnssecOk, query.header.cd()};
 }
 

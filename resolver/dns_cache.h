@@ -57,11 +57,13 @@ class DnsCache {
 
   private:
     // RFC 6891 / RFC 4035 §3.2: DO and CD change what an upstream returns (RRSIGs, unvalidated
-    // data), so they are part of the key. qnameWire is already lower-case.
+    // data), so they are part of the key; so does EDNS itself, because an answer carries OPT
+    // only for a query that had one (RFC 6891 §7). qnameWire is already lower-case.
     struct Key {
         std::string nameWire;
         uint16_t qtype = 0;
         uint16_t qclass = 0;
+        bool edns = false;
         bool dnssecOk = false;
         bool checkingDisabled = false;
         friend bool operator==(const Key&, const Key&) = default;

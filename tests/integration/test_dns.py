@@ -117,7 +117,7 @@ class InterceptTest(DaemonTestCase):
 
     def test_https_svcb_and_other_types_are_nodata(self):
         # HTTPS/SVCB hints (ipv4hint) must not lead a device around the trick (SPEC §5).
-        for qtype in ("HTTPS", "SVCB", "MX", "TXT", "TYPE65280"):
+        for qtype in ("HTTPS", "SVCB", "MX", "TXT", "ANY", "NS", "SOA", "CNAME", "TYPE65280"):
             with self.subTest(qtype=qtype):
                 self.assertNodataWithSoa(dig("members.dyndns.org", qtype, port=self.port))
 

@@ -170,6 +170,14 @@ TEST_F(DnsCacheTest, DoAndCdAreSeparateEntries) {
     EXPECT_TRUE(lookup(cache, query("b.example", type::A, 1, false, true)));
 }
 
+TEST_F(DnsCacheTest, QueriesWithAndWithoutEdnsAreSeparateEntries) {
+    // An answer carries OPT only for a query that had one (RFC 6891 §7).
+    DnsCache cache(100, clock_);
+    store(cache, query("e.example"), positive("e.example", 300));
+    EXPECT_FALSE(lookup(cache, query("e.example", type::A, 1, false, false, false)));
+    EXPECT_TRUE(lookup(cache, query("e.example")));
+}
+
 TEST_F(DnsCacheTest, TypeAndClassArePartOfTheKey) {
     DnsCache cache(100, clock_);
     store(cache, query("a.example"), positive("a.example", 300));
