@@ -86,12 +86,5 @@ std::string buildUpdateUrl(std::string_view baseUrl, std::string_view token,
     return url;
 }
 
-std::string redactSecret(std::string_view secret) {
-    constexpr size_t kShown = 4;
-    // A secret this short would be shown whole; show nothing of it instead.
-    if (secret.size() <= kShown)
-        return "\u2026";
-    return std::string(secret.substr(0, kShown)) + "\u2026";
-}
 
 }  // namespace dynamo::compat

@@ -30,8 +30,5 @@ std::string_view describe(TokenApiCode code);
 std::string buildUpdateUrl(std::string_view baseUrl, std::string_view token,
                            const std::optional<net::IpAddress>& ip);
 
-// A secret for logs (SPEC §6): its first 4 characters, then "…" (only "…" when it has 4 or
-// fewer); the whole thing never appears.
-std::string redactSecret(std::string_view secret);
 
 }  // namespace dynamo::compat

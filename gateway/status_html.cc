@@ -126,8 +126,7 @@ void appendQueued(std::string& out, const UpdateScheduler::AccountStatus& accoun
     out += "</dd>\n";
 }
 
-void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& account,
-                   TimePoint now) {
+void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& account, TimePoint now) {
     const std::string name = escapeHtml(account.username);
     out += "<section class=\"account\" id=\"account-" + name + "\">\n";
     out += "<h3 class=\"username\">" + name + "</h3>\n<dl>\n";
@@ -137,8 +136,8 @@ void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& accou
 
     out += "<dt>Published address</dt>";
     if (account.confirmedIp) {
-        out += "<dd class=\"published-ip\">" + escapeHtml(account.confirmedIp->toString()) +
-               "</dd>\n";
+        out +=
+            "<dd class=\"published-ip\">" + escapeHtml(account.confirmedIp->toString()) + "</dd>\n";
     } else {
         out += "<dd class=\"none\">none confirmed yet</dd>\n";
     }
@@ -234,14 +233,14 @@ std::string renderStatusHtml(const StatusReport& report) {
     out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
     out += "<meta name=\"color-scheme\" content=\"light dark\">\n";
-    out += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(kStatusRefreshSeconds) +
-           "\">\n";
+    out +=
+        "<meta http-equiv=\"refresh\" content=\"" + std::to_string(kStatusRefreshSeconds) + "\">\n";
     out += "<title>Dynamo Gateway status</title>\n<style>";
     out += kStyle;
     out += "</style>\n</head>\n<body>\n<header>\n<h1>Dynamo Gateway</h1>\n";
 
-    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(report.now -
-                                                                         report.startedAt);
+    const auto uptime =
+        std::chrono::duration_cast<std::chrono::seconds>(report.now - report.startedAt);
     out += "<p class=\"meta\">Version <span class=\"version\">" + escapeHtml(report.version) +
            "</span> · up <span class=\"uptime\">" + describeDuration(uptime) +
            "</span> <small>(since " + readableUtc(report.startedAt) + ")</small><br>As of " +
@@ -251,7 +250,8 @@ std::string renderStatusHtml(const StatusReport& report) {
     out += "<h2>Accounts</h2>\n";
     if (report.accounts.empty())
         out += "<p class=\"none\">No accounts are configured.</p>\n";
-    for (const auto& account : report.accounts) appendAccount(out, account, report.now);
+    for (const auto& account : report.accounts)
+        appendAccount(out, account, report.now);
 
     out += "<h2>Updates</h2>\n";
     appendUpdateTable(out, report);

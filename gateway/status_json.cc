@@ -149,19 +149,17 @@ void writeLatency(JsonWriter& json, const resolver::LatencyHistogram& latency) {
     member(json, "count", latency.count());
     json.key("sum_seconds");
     json.raw(formatSeconds(latency.sum()));
-    // Cumulative, as in /metrics; "le" as the same strings, "+Inf" last.
+    // Cumulative counts keyed by the same "le" strings as /metrics, in order, "+Inf" last.
     json.key("buckets");
-    json.beginArray();
+    json.beginObject();
     for (size_t i = 0; i < resolver::LatencyHistogram::kBucketCount; ++i) {
-        json.beginObject();
-        json.key("le");
-        json.string(i < resolver::LatencyHistogram::kBounds.size()
-                        ? formatSeconds(resolver::LatencyHistogram::kBounds[i])
-                        : "+Inf");
-        member(json, "count", latency.cumulativeCount(i));
-        json.endObject();
+        member(json,
+               i < resolver::LatencyHistogram::kBounds.size()
+                   ? formatSeconds(resolver::LatencyHistogram::kBounds[i])
+                   : "+Inf",
+               latency.cumulativeCount(i));
     }
-    json.endArray();
+    json.endObject();
     json.endObject();
 }
 
@@ -223,7 +221,8 @@ std::string renderStatusJson(const StatusReport& report) {
 
     json.key("accounts");
     json.beginArray();
-    for (const auto& account : report.accounts) writeAccount(json, account);
+    for (const auto& account : report.accounts)
+        writeAccount(json, account);
     json.endArray();
 
     json.key("updates");

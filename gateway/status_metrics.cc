@@ -109,10 +109,9 @@ void writeDns(MetricsWriter& metrics, const DnsReport& dns) {
     metrics.single("dns_servfail_total", "counter",
                    "SERVFAIL answers: upstream failure, timeout, overload or upstream SERVFAIL.",
                    queries.servFail);
-    metrics.single("dns_truncated_total", "counter",
-                   "Answers truncated (TC=1) for a UDP client.", queries.truncated);
-    metrics.single("dns_cache_hits_total", "counter", "DNS cache lookups that hit.",
-                   dns.cacheHits);
+    metrics.single("dns_truncated_total", "counter", "Answers truncated (TC=1) for a UDP client.",
+                   queries.truncated);
+    metrics.single("dns_cache_hits_total", "counter", "DNS cache lookups that hit.", dns.cacheHits);
     metrics.single("dns_cache_misses_total", "counter", "DNS cache lookups that missed.",
                    dns.cacheMisses);
     metrics.single("dns_cache_entries", "gauge", "Answers in the DNS cache.", dns.cacheEntries);
@@ -152,7 +151,7 @@ void writeUpdates(MetricsWriter& metrics, const StatusReport& report) {
                    updates.requests);
     metrics.family("updates_total", "counter", "DynDNS update requests by the device's answer.");
     const std::pair<std::string_view, uint64_t> results[] = {
-        {"good", updates.good},  {"nochg", updates.noChange},   {"queued", updates.queued},
+        {"good", updates.good},  {"nochg", updates.noChange},  {"queued", updates.queued},
         {"911", updates.failed}, {"badauth", updates.badAuth},
     };
     for (const auto& [result, value] : results)

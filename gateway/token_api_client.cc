@@ -60,7 +60,7 @@ int hexValue(char c) {
 std::string excerpt(std::string_view body, std::string_view token) {
     std::string text(body);
     if (!token.empty()) {
-        const std::string redacted = compat::redactSecret(token);
+        const std::string redacted = log::maskSecret(token);
         for (size_t at = text.find(token); at != std::string::npos;
              at = text.find(token, at + redacted.size()))
             text.replace(at, token.size(), redacted);
@@ -579,7 +579,7 @@ void TokenApiClient::update(const std::string& token, const std::optional<net::I
     call.target = url.substr(url_.origin.size());
     call.logUrl = compat::buildUpdateUrl(updateUrl_, "", ip);
     call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()),
-                       compat::redactSecret(token));
+                       log::maskSecret(token));
     call.timer.reset(evtimer_new(base_, &TokenApiClient::onTimeout, &call));
     call.finishEvent.reset(evtimer_new(base_, &TokenApiClient::onFinish, &call));
     const timeval limit{static_cast<time_t>(timeout_.count()), 0};

@@ -161,13 +161,13 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     if (!callNow) {
         DLOG(Info) << "update for " << account.username << " (" << joined(hostnames) << ") to "
                    << ipText(publish) << " queued: the rate window for token "
-                   << compat::redactSecret(account.token) << " is shut";
+                   << log::maskSecret(account.token) << " is shut";
         wakeupChanged();
         done(UpdateOutcome::Queued);
         return;
     }
     DLOG(Info) << "update for " << account.username << " (" << joined(hostnames) << "): calling "
-               << "the token API for " << compat::redactSecret(account.token) << " with "
+               << "the token API for " << log::maskSecret(account.token) << " with "
                << ipText(publish);
     startCall(key, account.token, std::move(done));
     wakeupChanged();
@@ -209,7 +209,7 @@ void UpdateScheduler::runDue() {
     saveOrLog("before sending queued updates");
     for (const auto& [key, token] : due) {
         DLOG(Info) << "sending the queued update for " << usernamesFor(key) << " (token "
-                   << compat::redactSecret(token) << ") with " << ipText(states_[key].queued->ip);
+                   << log::maskSecret(token) << ") with " << ipText(states_[key].queued->ip);
         startCall(key, token, nullptr);
     }
     wakeupChanged();
@@ -237,7 +237,7 @@ std::vector<UpdateScheduler::AccountStatus> UpdateScheduler::snapshot() const {
     for (const config::Account& account : accounts_) {
         AccountStatus status;
         status.username = account.username;
-        status.maskedToken = compat::redactSecret(account.token);
+        status.maskedToken = log::maskSecret(account.token);
         const std::string key = tokenKey(account.token);
         status.callInFlight = inFlight_.contains(key);
         if (const auto it = states_.find(key); it != states_.end()) {
@@ -350,7 +350,7 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
 
     const std::string names = usernamesFor(key);
     const std::string* token = tokenFor(key);
-    const std::string masked = token ? compat::redactSecret(*token) : std::string("(removed)");
+    const std::string masked = token ? log::maskSecret(*token) : std::string("(removed)");
     if (confirmed) {
         DLOG(Info) << "token API for " << names << " (" << masked << "): " << state.lastResult
                    << " with " << ipText(call.ip);

@@ -63,7 +63,7 @@ class UpdateScheduler {
     // What the status page shows for one account.
     struct AccountStatus {
         std::string username;
-        std::string maskedToken;  // compat::redactSecret()
+        std::string maskedToken;  // log::maskSecret()
         std::optional<net::IpAddress> confirmedIp;
         std::optional<TimePoint> changedAt;
         std::optional<TimePoint> lastCall;

@@ -38,7 +38,10 @@ std::optional<Level> parseLevel(std::string_view name) {
 }
 
 std::string maskSecret(std::string_view secret) {
-    return std::string(secret.substr(0, 4)) + "\xE2\x80\xA6";  // "…"
+    constexpr size_t kShown = 4;
+    // A secret this short would be shown whole: show nothing of it.
+    if (secret.size() <= kShown) return "\u2026";
+    return std::string(secret.substr(0, kShown)) + "\u2026";  // "…"
 }
 
 }  // namespace dynamo::log

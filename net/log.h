@@ -19,7 +19,8 @@ bool enabled(Level level);
 void write(Level level, std::string_view message);
 std::optional<Level> parseLevel(std::string_view name);
 
-// A token or password as logs may show it: its first 4 characters, then "…".
+// A token or password as logs may show it (SPEC §6): its first 4 characters, then "…";
+// only "…" for a secret of 4 characters or fewer.
 std::string maskSecret(std::string_view secret);
 
 class Line {

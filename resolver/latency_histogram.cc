@@ -17,7 +17,8 @@ void LatencyHistogram::observe(std::chrono::microseconds latency) {
 uint64_t LatencyHistogram::cumulativeCount(size_t bucket) const {
     assert(bucket < kBucketCount);
     uint64_t total = 0;
-    for (size_t i = 0; i <= bucket && i < kBucketCount; ++i) total += perBucket_[i];
+    for (size_t i = 0; i <= bucket && i < kBucketCount; ++i)
+        total += perBucket_[i];
     return total;
 }
 

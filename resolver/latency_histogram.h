@@ -20,11 +20,11 @@ class LatencyHistogram {
     // Inclusive upper bounds of the finite buckets (Prometheus "le": a value equal to a bound
     // counts in that bucket). A last, implicit +Inf bucket takes everything.
     static constexpr std::array<std::chrono::microseconds, 12> kBounds{
-        std::chrono::milliseconds(1),   std::chrono::milliseconds(2),
-        std::chrono::milliseconds(5),   std::chrono::milliseconds(10),
-        std::chrono::milliseconds(25),  std::chrono::milliseconds(50),
-        std::chrono::milliseconds(100), std::chrono::milliseconds(250),
-        std::chrono::milliseconds(500), std::chrono::milliseconds(1000),
+        std::chrono::milliseconds(1),    std::chrono::milliseconds(2),
+        std::chrono::milliseconds(5),    std::chrono::milliseconds(10),
+        std::chrono::milliseconds(25),   std::chrono::milliseconds(50),
+        std::chrono::milliseconds(100),  std::chrono::milliseconds(250),
+        std::chrono::milliseconds(500),  std::chrono::milliseconds(1000),
         std::chrono::milliseconds(2500), std::chrono::milliseconds(5000),
     };
     // Finite buckets plus +Inf.

@@ -15,6 +15,7 @@
 #include "compat/publish_address.h"
 #include "compat/token_api.h"
 #include "compat/update_request.h"
+#include "net/log.h"
 
 namespace dynamo::compat {
 namespace {
@@ -637,9 +638,9 @@ TEST(TokenApi, BuildUpdateUrl) {
 }
 
 TEST(TokenApi, RedactSecret) {
-    EXPECT_EQ(redactSecret("1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456"), "1234\u2026");
-    EXPECT_EQ(redactSecret("abcd"), "\u2026");
-    EXPECT_EQ(redactSecret(""), "\u2026");
+    EXPECT_EQ(log::maskSecret("1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456"), "1234\u2026");
+    EXPECT_EQ(log::maskSecret("abcd"), "\u2026");
+    EXPECT_EQ(log::maskSecret(""), "\u2026");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,9 +22,8 @@ TEST(LatencyHistogram, TheBoundsAreThePrometheusStyleOnesInOrder) {
     EXPECT_EQ(LatencyHistogram::kBounds,
               (std::array<microseconds, 12>{milliseconds(1), milliseconds(2), milliseconds(5),
                                             milliseconds(10), milliseconds(25), milliseconds(50),
-                                            milliseconds(100), milliseconds(250),
-                                            milliseconds(500), seconds(1), milliseconds(2500),
-                                            seconds(5)}));
+                                            milliseconds(100), milliseconds(250), milliseconds(500),
+                                            seconds(1), milliseconds(2500), seconds(5)}));
     EXPECT_EQ(LatencyHistogram::kBucketCount, 13u);
 }
 
@@ -66,13 +65,13 @@ TEST(LatencyHistogram, EveryBoundAndTheValueJustAboveIt) {
 
 TEST(LatencyHistogram, BucketsAreCumulativeAndInfEqualsCount) {
     LatencyHistogram histogram;
-    histogram.observe(microseconds(0));     // le 0.001
-    histogram.observe(microseconds(700));   // le 0.001
-    histogram.observe(milliseconds(3));     // le 0.005
-    histogram.observe(milliseconds(40));    // le 0.05
-    histogram.observe(milliseconds(40));    // le 0.05
-    histogram.observe(seconds(3));          // le 5
-    histogram.observe(seconds(30));         // +Inf only
+    histogram.observe(microseconds(0));    // le 0.001
+    histogram.observe(microseconds(700));  // le 0.001
+    histogram.observe(milliseconds(3));    // le 0.005
+    histogram.observe(milliseconds(40));   // le 0.05
+    histogram.observe(milliseconds(40));   // le 0.05
+    histogram.observe(seconds(3));         // le 5
+    histogram.observe(seconds(30));        // +Inf only
     EXPECT_EQ(cumulative(histogram),
               (std::vector<uint64_t>{2, 2, 3, 3, 3, 5, 5, 5, 5, 5, 5, 6, 7}));
     EXPECT_EQ(histogram.cumulativeCount(kInf), histogram.count());

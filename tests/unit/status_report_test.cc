@@ -1,0 +1,783 @@
+#include "gateway/status_report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <map>
+#include <sstream>
+
+namespace dynamo::gateway {
+namespace {
+
+using namespace std::chrono;
+using testing::HasSubstr;
+using testing::Not;
+
+// 2024-05-01 12:00:00 UTC = 1714564800.
+const TimePoint kNow = sys_days{year{2024} / May / 1} + hours(12);
+const TimePoint kStarted = kNow - hours(3) - minutes(5) - seconds(9);
+
+net::IpAddress ip(std::string_view text) {
+    return *net::IpAddress::parse(text);
+}
+
+UpdateScheduler::AccountStatus healthyAccount() {
+    UpdateScheduler::AccountStatus account;
+    account.username = "home";
+    account.maskedToken = "abcd…";
+    account.confirmedIp = ip("203.0.113.7");
+    account.changedAt = kNow - minutes(3) - seconds(20);
+    account.lastCall = kNow - minutes(3) - seconds(20);
+    account.lastResult = "UP,OK";
+    account.lastResultText = "the record was updated";
+    return account;
+}
+
+UpdateScheduler::AccountStatus troubledAccount() {
+    UpdateScheduler::AccountStatus account;
+    account.username = "cabin";
+    account.maskedToken = "wxyz…";
+    account.lastCall = kNow - seconds(40);
+    account.lastResult = "ND";
+    account.lastResultText = "no record for this token";
+    QueuedUpdate queued;
+    queued.ip = ip("198.51.100.20");
+    queued.acceptedAt = kNow - minutes(10);
+    queued.attempts = 2;
+    queued.nextAttempt = kNow + minutes(4) + seconds(30);
+    account.queued = queued;
+    account.consecutiveMissing = 2;
+    account.missingRecord = true;
+    return account;
+}
+
+StatusReport sampleReport() {
+    StatusReport report;
+    report.version = "0.1.0";
+    report.startedAt = kStarted;
+    report.now = kNow;
+    report.accounts = {healthyAccount(), troubledAccount()};
+    resolver::DnsStats& queries = report.dns.queries;
+    queries.udpQueries = 100;
+    queries.tcpQueries = 7;
+    queries.dropped = 1;
+    queries.refused = 2;
+    queries.formErr = 3;
+    queries.notImp = 4;
+    queries.intercepted = 5;
+    queries.cacheHits = 60;
+    queries.forwarded = 32;
+    queries.servFail = 6;
+    queries.truncated = 8;
+    report.dns.cacheEntries = 40;
+    report.dns.cacheHits = 60;
+    report.dns.cacheMisses = 32;
+    report.dns.forwarder = {.sent = 30, .coalesced = 2, .failed = 3, .overloaded = 1};
+    report.dns.forwarderInFlight = 1;
+    report.dns.tcpConnections = 2;
+    report.dns.upstreamLatency.observe(microseconds(800));
+    report.dns.upstreamLatency.observe(milliseconds(12));
+    report.dns.upstreamLatency.observe(milliseconds(12));
+    report.dns.upstreamLatency.observe(seconds(3));
+    report.updates = {
+        .requests = 20, .badAuth = 1, .good = 9, .noChange = 5, .queued = 3, .failed = 2};
+    return report;
+}
+
+size_t occurrences(std::string_view text, std::string_view needle) {
+    size_t count = 0;
+    for (size_t at = text.find(needle); at != std::string_view::npos;
+         at = text.find(needle, at + 1))
+        ++count;
+    return count;
+}
+
+// ---- building blocks ----
+
+TEST(StatusFormat, ValidUtf8PassesThroughAndInvalidBytesBecomeReplacementCharacters) {
+    EXPECT_EQ(toValidUtf8("plain ä € 😀"), "plain ä € 😀");
+    const std::string fffd = "\xEF\xBF\xBD";
+    EXPECT_EQ(toValidUtf8("a\xFF"
+                          "b"),
+              "a" + fffd + "b");
+    EXPECT_EQ(toValidUtf8("\xC0\xAF"), fffd + fffd);                        // overlong "/"
+    EXPECT_EQ(toValidUtf8("\xED\xA0\x80"), fffd + fffd + fffd);             // a UTF-16 surrogate
+    EXPECT_EQ(toValidUtf8("\xF4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+    EXPECT_EQ(toValidUtf8("x\xE2\x82"), "x" + fffd + fffd);                 // truncated "€"
+}
+
+TEST(StatusFormat, HtmlEscapingCoversTextAndAttributes) {
+    EXPECT_EQ(escapeHtml("<script>alert('x')</script> & \"q\""),
+              "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+    EXPECT_EQ(escapeHtml("Müller"), "Müller");
+}
+
+TEST(StatusFormat, JsonStringsEscapeQuotesBackslashesAndControlCharacters) {
+    EXPECT_EQ(jsonString(""), "\"\"");
+    EXPECT_EQ(jsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    EXPECT_EQ(jsonString("\b\f\n\r\t"), "\"\\b\\f\\n\\r\\t\"");
+    EXPECT_EQ(jsonString(std::string("\x00\x01\x1f", 3)), "\"\\u0000\\u0001\\u001f\"");
+    EXPECT_EQ(jsonString("\x7f/</"), "\"\x7f/</\"");  // DEL and slashes need no escape
+    EXPECT_EQ(jsonString("Grüße €"), "\"Grüße €\"");  // UTF-8 passes through
+    EXPECT_EQ(jsonString("\xFF"), "\"\xEF\xBF\xBD\"");
+}
+
+TEST(StatusFormat, PrometheusLabelValuesEscapeBackslashQuoteAndNewline) {
+    EXPECT_EQ(escapeLabelValue("a\\b\"c\nd\te"), "a\\\\b\\\"c\\nd\te");
+}
+
+TEST(StatusFormat, Rfc3339InUtcWholeSeconds) {
+    EXPECT_EQ(formatRfc3339(kNow), "2024-05-01T12:00:00Z");
+    EXPECT_EQ(formatRfc3339(TimePoint{}), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(formatRfc3339(sys_days{year{2024} / February / 29} + hours(23) + minutes(59) +
+                            seconds(59) + milliseconds(999)),
+              "2024-02-29T23:59:59Z");
+}
+
+TEST(StatusFormat, SecondsWithoutTrailingZeros) {
+    EXPECT_EQ(formatSeconds(microseconds(0)), "0");
+    EXPECT_EQ(formatSeconds(milliseconds(1)), "0.001");
+    EXPECT_EQ(formatSeconds(microseconds(1500)), "0.0015");
+    EXPECT_EQ(formatSeconds(milliseconds(2500)), "2.5");
+    EXPECT_EQ(formatSeconds(seconds(5)), "5");
+    EXPECT_EQ(formatSeconds(microseconds(3024800)), "3.0248");
+    EXPECT_EQ(formatSeconds(microseconds(1)), "0.000001");
+}
+
+TEST(StatusFormat, DurationsShowTheTwoLargestUnits) {
+    EXPECT_EQ(describeDuration(seconds(0)), "0 seconds");
+    EXPECT_EQ(describeDuration(seconds(1)), "1 second");
+    EXPECT_EQ(describeDuration(seconds(42)), "42 seconds");
+    EXPECT_EQ(describeDuration(minutes(5)), "5 minutes");
+    EXPECT_EQ(describeDuration(minutes(1) + seconds(1)), "1 minute 1 second");
+    EXPECT_EQ(describeDuration(hours(3) + minutes(5) + seconds(9)), "3 hours 5 minutes");
+    EXPECT_EQ(describeDuration(days(2) + hours(4) + minutes(59)), "2 days 4 hours");
+    EXPECT_EQ(describeDuration(seconds(-5)), "0 seconds");  // a clock that stepped back
+}
+
+TEST(StatusFormat, RelativeTimesRoundDownToTheLargestUnit) {
+    EXPECT_EQ(describeRelative(kNow, kNow), "just now");
+    EXPECT_EQ(describeRelative(kNow - seconds(1), kNow), "1 second ago");
+    EXPECT_EQ(describeRelative(kNow - minutes(3) - seconds(59), kNow), "3 minutes ago");
+    EXPECT_EQ(describeRelative(kNow - minutes(61), kNow), "1 hour ago");
+    EXPECT_EQ(describeRelative(kNow - days(2) - hours(5), kNow), "2 days ago");
+    EXPECT_EQ(describeRelative(kNow + minutes(4) + seconds(30), kNow), "in 4 minutes");
+    EXPECT_EQ(describeRelative(kNow + seconds(20), kNow), "in 20 seconds");
+    EXPECT_EQ(describeRelative(kNow + hours(1), kNow), "in 1 hour");
+}
+
+TEST(StatusFormat, QueueLengthCountsAccountsWithAQueuedUpdate) {
+    EXPECT_EQ(queueLength(sampleReport()), 1u);
+    EXPECT_EQ(queueLength(StatusReport{}), 0u);
+}
+
+// ---- HTML ----
+
+TEST(StatusHtml, IsASelfContainedPhonePage) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, testing::StartsWith("<!DOCTYPE html>\n"));
+    EXPECT_THAT(html, HasSubstr("<meta name=\"viewport\" content=\"width=device-width, "
+                                "initial-scale=1\">"));
+    EXPECT_THAT(html, HasSubstr("<meta charset=\"utf-8\">"));
+    EXPECT_THAT(html, HasSubstr("<meta http-equiv=\"refresh\" content=\"30\">"));
+    EXPECT_THAT(html, HasSubstr("prefers-color-scheme:dark"));
+    // Nothing to load from elsewhere, nothing to run.
+    EXPECT_THAT(html, Not(HasSubstr("<script")));
+    EXPECT_THAT(html, Not(HasSubstr("src=")));
+    EXPECT_THAT(html, Not(HasSubstr("href=")));
+    EXPECT_THAT(html, Not(HasSubstr("url(")));
+    EXPECT_THAT(html, testing::EndsWith("</html>\n"));
+}
+
+TEST(StatusHtml, HeaderShowsVersionAndUptimeFromTheInjectedTimes) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("Version <span class=\"version\">0.1.0</span>"));
+    EXPECT_THAT(html, HasSubstr("up <span class=\"uptime\">3 hours 5 minutes</span> "
+                                "<small>(since 2024-05-01 08:54:51 UTC)</small>"));
+}
+
+TEST(StatusHtml, AccountCardShowsAddressChangeAndResult) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("<section class=\"account\" id=\"account-home\">"));
+    EXPECT_THAT(html, HasSubstr("<code class=\"token\">abcd…</code>"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"published-ip\">203.0.113.7</dd>"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"changed-at\"><time datetime=\"2024-05-01T11:56:40Z\">"
+                                "3 minutes ago</time> <small>(2024-05-01 11:56:40 UTC)</small>"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"last-result result-ok\"><code>UP,OK</code>: the "
+                                "record was updated</dd>"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"queued none\">nothing</dd>"));
+}
+
+TEST(StatusHtml, QueuedUpdateSaysWhatAndWhen) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("<section class=\"account\" id=\"account-cabin\">"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"none\">none confirmed yet</dd>"));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"last-result result-error\"><code>ND</code>"));
+    EXPECT_THAT(html, HasSubstr("<span class=\"queued-ip\">198.51.100.20</span>, accepted <time "
+                                "datetime=\"2024-05-01T11:50:00Z\">10 minutes ago</time>"));
+    EXPECT_THAT(html, HasSubstr("to be sent <span class=\"next-attempt\"><time "
+                                "datetime=\"2024-05-01T12:04:30Z\">in 4 minutes</time> "
+                                "<small>(2024-05-01 12:04:30 UTC)</small></span>"));
+    EXPECT_THAT(html, HasSubstr("2 attempts failed so far"));
+}
+
+TEST(StatusHtml, QueuedUpdateDueOrBeingSent) {
+    StatusReport report = sampleReport();
+    auto& account = report.accounts[1];
+    account.queued->nextAttempt = kNow - seconds(1);
+    account.queued->ip.reset();
+    EXPECT_THAT(renderStatusHtml(report),
+                HasSubstr("<span class=\"queued-ip\">this network's public address</span>"
+                          ", accepted"));
+    EXPECT_THAT(renderStatusHtml(report), HasSubstr("; due now"));
+    account.callInFlight = true;
+    EXPECT_THAT(renderStatusHtml(report), HasSubstr("; being sent now"));
+    EXPECT_THAT(renderStatusHtml(report), HasSubstr("<small>(a call is in progress)</small>"));
+}
+
+TEST(StatusHtml, MissingRecordWarningOnlyWhereSet) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_EQ(occurrences(html, "class=\"warning missing-record\""), 1u);
+    EXPECT_THAT(html, HasSubstr("<p class=\"warning missing-record\" role=\"alert\">The service "
+                                "does not know this token's record (NR/ND twice in a row): check "
+                                "the token, or contact KisoLabs support.</p>\n</section>"));
+    // It is inside the troubled account's card, not the healthy one's.
+    const size_t cabin = html.find("id=\"account-cabin\"");
+    EXPECT_GT(html.find("missing-record"), cabin);
+
+    StatusReport healthy = sampleReport();
+    healthy.accounts[1].missingRecord = false;
+    EXPECT_THAT(renderStatusHtml(healthy), Not(HasSubstr("missing-record")));
+}
+
+TEST(StatusHtml, EveryDynamicStringIsEscaped) {
+    StatusReport report = sampleReport();
+    report.version = "<b>1</b>";
+    auto& account = report.accounts[0];
+    account.username = "<script>alert(\"pwned\")</script>";
+    account.maskedToken = "<img…";
+    account.lastResult = "<x>";
+    account.lastResultText = "a & b";
+    const std::string html = renderStatusHtml(report);
+    EXPECT_THAT(html, Not(HasSubstr("<script")));
+    EXPECT_THAT(html, Not(HasSubstr("<img")));
+    EXPECT_THAT(html, Not(HasSubstr("<x>")));
+    EXPECT_THAT(html, Not(HasSubstr("<b>")));
+    EXPECT_THAT(html, HasSubstr("<section class=\"account\" id=\"account-&lt;script&gt;alert("
+                                "&quot;pwned&quot;)&lt;/script&gt;\">"));
+    EXPECT_THAT(html, HasSubstr("<h3 class=\"username\">&lt;script&gt;alert(&quot;pwned&quot;)"
+                                "&lt;/script&gt;</h3>"));
+    EXPECT_THAT(html, HasSubstr("<code>&lt;x&gt;</code>: a &amp; b"));
+}
+
+TEST(StatusHtml, NoAccountsSaysSo) {
+    StatusReport report = sampleReport();
+    report.accounts.clear();
+    EXPECT_THAT(renderStatusHtml(report), HasSubstr("No accounts are configured."));
+}
+
+TEST(StatusHtml, CounterTablesShowTheNumbers) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("<table class=\"counters\" id=\"dns-counters\">"));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\">Queries over UDP</th><td>100</td></tr>"));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\">Answered from the cache</th><td>60</td>"));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\">Open TCP connections</th><td>2</td>"));
+    // (0.8 + 12 + 12 + 3000) / 4 ms, to a tenth.
+    EXPECT_THAT(html, HasSubstr("Upstream latency, mean</th><td>756.2 ms</td>"));
+    EXPECT_THAT(html, HasSubstr("Upstream latency, median</th><td>≤ 25 ms</td>"));
+    EXPECT_THAT(html, HasSubstr("Upstream latency, 90%</th><td>≤ 5 s</td>"));
+    EXPECT_THAT(html, HasSubstr("<table class=\"counters\" id=\"update-counters\">"));
+    EXPECT_THAT(html, HasSubstr("Failed, will retry (<code>911</code>)</th><td>2</td>"));
+    EXPECT_THAT(html, HasSubstr("Updates waiting now</th><td>1</td>"));
+}
+
+// ---- JSON ----
+
+// A strict RFC 8259 recogniser: enough to prove the output parses, without a JSON library.
+class JsonChecker {
+  public:
+    explicit JsonChecker(std::string_view text) : text_(text) {}
+    bool valid() {
+        skipSpace();
+        if (!value())
+            return false;
+        skipSpace();
+        return at_ == text_.size();
+    }
+
+  private:
+    bool value() {
+        skipSpace();
+        if (at_ >= text_.size())
+            return false;
+        switch (text_[at_]) {
+            case '{':
+                return object();
+            case '[':
+                return array();
+            case '"':
+                return string();
+            case 't':
+                return literal("true");
+            case 'f':
+                return literal("false");
+            case 'n':
+                return literal("null");
+            default:
+                return number();
+        }
+    }
+    bool object() {
+        ++at_;
+        skipSpace();
+        if (peek('}'))
+            return ++at_, true;
+        for (;;) {
+            skipSpace();
+            if (!peek('"') || !string())
+                return false;
+            skipSpace();
+            if (!peek(':'))
+                return false;
+            ++at_;
+            if (!value())
+                return false;
+            skipSpace();
+            if (peek('}'))
+                return ++at_, true;
+            if (!peek(','))
+                return false;
+            ++at_;
+        }
+    }
+    bool array() {
+        ++at_;
+        skipSpace();
+        if (peek(']'))
+            return ++at_, true;
+        for (;;) {
+            if (!value())
+                return false;
+            skipSpace();
+            if (peek(']'))
+                return ++at_, true;
+            if (!peek(','))
+                return false;
+            ++at_;
+        }
+    }
+    bool string() {
+        ++at_;
+        while (at_ < text_.size()) {
+            const auto c = static_cast<unsigned char>(text_[at_++]);
+            if (c == '"')
+                return true;
+            if (c < 0x20)
+                return false;
+            if (c == '\\') {
+                if (at_ >= text_.size())
+                    return false;
+                const char escape = text_[at_++];
+                if (escape == 'u') {
+                    for (int i = 0; i < 4; ++i) {
+                        if (at_ >= text_.size() ||
+                            !std::isxdigit(static_cast<unsigned char>(text_[at_++])))
+                            return false;
+                    }
+                } else if (std::string_view("\"\\/bfnrt").find(escape) == std::string_view::npos) {
+                    return false;
+                }
+            }
+        }
+        return false;
+    }
+    bool number() {
+        const size_t start = at_;
+        if (peek('-'))
+            ++at_;
+        if (peek('0')) {
+            ++at_;
+        } else if (!digits()) {
+            return false;
+        }
+        if (peek('.')) {
+            ++at_;
+            if (!digits())
+                return false;
+        }
+        if (peek('e') || peek('E')) {
+            ++at_;
+            if (peek('+') || peek('-'))
+                ++at_;
+            if (!digits())
+                return false;
+        }
+        return at_ > start;
+    }
+    bool digits() {
+        const size_t start = at_;
+        while (at_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[at_])))
+            ++at_;
+        return at_ > start;
+    }
+    bool literal(std::string_view word) {
+        if (text_.substr(at_, word.size()) != word)
+            return false;
+        at_ += word.size();
+        return true;
+    }
+    bool peek(char c) const { return at_ < text_.size() && text_[at_] == c; }
+    void skipSpace() {
+        while (at_ < text_.size() &&
+               std::string_view(" \t\r\n").find(text_[at_]) != std::string_view::npos)
+            ++at_;
+    }
+
+    std::string_view text_;
+    size_t at_ = 0;
+};
+
+bool validJson(std::string_view text) {
+    return JsonChecker(text).valid();
+}
+
+TEST(StatusJson, TheCheckerRejectsBrokenJson) {
+    EXPECT_TRUE(validJson(R"({"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}})"));
+    EXPECT_FALSE(validJson(R"({"a": 1,})"));
+    EXPECT_FALSE(validJson(R"({"a" 1})"));
+    EXPECT_FALSE(validJson("\"tab\there\""));
+    EXPECT_FALSE(validJson(R"(["\x"])"));
+    EXPECT_FALSE(validJson("01"));
+    EXPECT_FALSE(validJson("{} {}"));
+}
+
+TEST(StatusJson, TheSampleReportIsValidJsonWithTheExpectedFields) {
+    const std::string json = renderStatusJson(sampleReport());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr("\"version\": \"0.1.0\""));
+    EXPECT_THAT(json, HasSubstr("\"now\": \"2024-05-01T12:00:00Z\""));
+    EXPECT_THAT(json, HasSubstr("\"started_at\": \"2024-05-01T08:54:51Z\""));
+    EXPECT_THAT(json, HasSubstr("\"uptime_seconds\": 11109"));
+    EXPECT_THAT(json, HasSubstr("\"update_queue_length\": 1"));
+    EXPECT_THAT(json, HasSubstr("\"911\": 2"));
+    EXPECT_THAT(json, HasSubstr("\"sum_seconds\": 3.0248"));
+    EXPECT_THAT(json, HasSubstr(R"("buckets": {
+          "0.001": 1,
+          "0.002": 1,
+          "0.005": 1,
+          "0.01": 1,
+          "0.025": 3,
+          "0.05": 3,
+          "0.1": 3,
+          "0.25": 3,
+          "0.5": 3,
+          "1": 3,
+          "2.5": 3,
+          "5": 4,
+          "+Inf": 4
+        })"));
+}
+
+TEST(StatusJson, AccountsInFull) {
+    StatusReport report = sampleReport();
+    report.accounts.erase(report.accounts.begin());
+    const std::string json = renderStatusJson(report);
+    EXPECT_THAT(json, HasSubstr(R"(  "accounts": [
+    {
+      "username": "cabin",
+      "masked_token": "wxyz…",
+      "published_ip": null,
+      "changed_at": null,
+      "last_call": "2024-05-01T11:59:20Z",
+      "last_result": "ND",
+      "last_result_text": "no record for this token",
+      "queued": {
+        "ip": "198.51.100.20",
+        "accepted_at": "2024-05-01T11:50:00Z",
+        "attempts": 2,
+        "next_attempt": "2024-05-01T12:04:30Z"
+      },
+      "call_in_flight": false,
+      "consecutive_missing": 2,
+      "missing_record": true
+    }
+  ],
+)"));
+}
+
+TEST(StatusJson, AnAccountBeforeItsFirstCallHasNulls) {
+    StatusReport report;
+    report.version = "0.1.0";
+    report.now = report.startedAt = kNow;
+    UpdateScheduler::AccountStatus fresh;
+    fresh.username = "new";
+    report.accounts = {fresh};
+    const std::string json = renderStatusJson(report);
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr(R"("last_result": null,
+      "last_result_text": null,
+      "queued": null,)"));
+    EXPECT_THAT(json, HasSubstr("\"sum_seconds\": 0,"));
+}
+
+TEST(StatusJson, HostileStringsAreEscapedAndStayValid) {
+    StatusReport report = sampleReport();
+    report.accounts[0].username = std::string("q\"uote\\back\nline\x01\x1f\xFF ünï ") + "</script>";
+    report.accounts[0].lastResultText = "\t";
+    const std::string json = renderStatusJson(report);
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr("\"username\": \"q\\\"uote\\\\back\\nline\\u0001\\u001f"
+                                "\xEF\xBF\xBD ünï </script>\""));
+    EXPECT_THAT(json, HasSubstr("\"last_result_text\": \"\\t\""));
+}
+
+TEST(StatusJson, EmptyReportIsValid) {
+    const std::string json = renderStatusJson(StatusReport{});
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr("\"accounts\": [],"));
+}
+
+// ---- metrics ----
+
+TEST(StatusMetrics, ContentTypeIsTheTextFormat) {
+    EXPECT_EQ(kMetricsContentType, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST(StatusMetrics, SampleReportExactly) {
+    EXPECT_EQ(renderMetrics(sampleReport()),
+              R"(# HELP dynamo_gateway_build_info The running version; always 1.
+# TYPE dynamo_gateway_build_info gauge
+dynamo_gateway_build_info{version="0.1.0"} 1
+# HELP dynamo_gateway_start_time_seconds When the daemon started, in Unix seconds.
+# TYPE dynamo_gateway_start_time_seconds gauge
+dynamo_gateway_start_time_seconds 1714553691
+# HELP dynamo_gateway_dns_queries_total DNS queries received, by transport.
+# TYPE dynamo_gateway_dns_queries_total counter
+dynamo_gateway_dns_queries_total{transport="udp"} 100
+dynamo_gateway_dns_queries_total{transport="tcp"} 7
+# HELP dynamo_gateway_dns_responses_total DNS queries by how they were handled; one outcome per query.
+# TYPE dynamo_gateway_dns_responses_total counter
+dynamo_gateway_dns_responses_total{outcome="dropped"} 1
+dynamo_gateway_dns_responses_total{outcome="refused"} 2
+dynamo_gateway_dns_responses_total{outcome="formerr"} 3
+dynamo_gateway_dns_responses_total{outcome="notimp"} 4
+dynamo_gateway_dns_responses_total{outcome="intercepted"} 5
+dynamo_gateway_dns_responses_total{outcome="cache_hit"} 60
+dynamo_gateway_dns_responses_total{outcome="forwarded"} 32
+# HELP dynamo_gateway_dns_intercepted_total DNS queries for the update service's names answered with this host.
+# TYPE dynamo_gateway_dns_intercepted_total counter
+dynamo_gateway_dns_intercepted_total 5
+# HELP dynamo_gateway_dns_forwarded_total DNS queries passed to the upstreams.
+# TYPE dynamo_gateway_dns_forwarded_total counter
+dynamo_gateway_dns_forwarded_total 32
+# HELP dynamo_gateway_dns_servfail_total SERVFAIL answers: upstream failure, timeout, overload or upstream SERVFAIL.
+# TYPE dynamo_gateway_dns_servfail_total counter
+dynamo_gateway_dns_servfail_total 6
+# HELP dynamo_gateway_dns_truncated_total Answers truncated (TC=1) for a UDP client.
+# TYPE dynamo_gateway_dns_truncated_total counter
+dynamo_gateway_dns_truncated_total 8
+# HELP dynamo_gateway_dns_cache_hits_total DNS cache lookups that hit.
+# TYPE dynamo_gateway_dns_cache_hits_total counter
+dynamo_gateway_dns_cache_hits_total 60
+# HELP dynamo_gateway_dns_cache_misses_total DNS cache lookups that missed.
+# TYPE dynamo_gateway_dns_cache_misses_total counter
+dynamo_gateway_dns_cache_misses_total 32
+# HELP dynamo_gateway_dns_cache_entries Answers in the DNS cache.
+# TYPE dynamo_gateway_dns_cache_entries gauge
+dynamo_gateway_dns_cache_entries 40
+# HELP dynamo_gateway_dns_upstream_queries_total Queries sent upstream.
+# TYPE dynamo_gateway_dns_upstream_queries_total counter
+dynamo_gateway_dns_upstream_queries_total 30
+# HELP dynamo_gateway_dns_upstream_coalesced_total Queries that joined an identical one already in flight upstream.
+# TYPE dynamo_gateway_dns_upstream_coalesced_total counter
+dynamo_gateway_dns_upstream_coalesced_total 2
+# HELP dynamo_gateway_dns_upstream_failures_total Upstream queries that failed or timed out.
+# TYPE dynamo_gateway_dns_upstream_failures_total counter
+dynamo_gateway_dns_upstream_failures_total 3
+# HELP dynamo_gateway_dns_upstream_overloaded_total Queries refused at the in-flight bound.
+# TYPE dynamo_gateway_dns_upstream_overloaded_total counter
+dynamo_gateway_dns_upstream_overloaded_total 1
+# HELP dynamo_gateway_dns_upstream_in_flight Upstream queries awaiting an answer.
+# TYPE dynamo_gateway_dns_upstream_in_flight gauge
+dynamo_gateway_dns_upstream_in_flight 1
+# HELP dynamo_gateway_dns_upstream_latency_seconds Time from sending a query upstream to its outcome.
+# TYPE dynamo_gateway_dns_upstream_latency_seconds histogram
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.001"} 1
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.002"} 1
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.005"} 1
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.01"} 1
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.025"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.05"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.1"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.25"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.5"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="1"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="2.5"} 3
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="5"} 4
+dynamo_gateway_dns_upstream_latency_seconds_bucket{le="+Inf"} 4
+dynamo_gateway_dns_upstream_latency_seconds_sum 3.0248
+dynamo_gateway_dns_upstream_latency_seconds_count 4
+# HELP dynamo_gateway_dns_tcp_connections Open DNS-over-TCP client connections.
+# TYPE dynamo_gateway_dns_tcp_connections gauge
+dynamo_gateway_dns_tcp_connections 2
+# HELP dynamo_gateway_update_requests_total DynDNS update requests received.
+# TYPE dynamo_gateway_update_requests_total counter
+dynamo_gateway_update_requests_total 20
+# HELP dynamo_gateway_updates_total DynDNS update requests by the device's answer.
+# TYPE dynamo_gateway_updates_total counter
+dynamo_gateway_updates_total{result="good"} 9
+dynamo_gateway_updates_total{result="nochg"} 5
+dynamo_gateway_updates_total{result="queued"} 3
+dynamo_gateway_updates_total{result="911"} 2
+dynamo_gateway_updates_total{result="badauth"} 1
+# HELP dynamo_gateway_update_queue_length Accounts with an update waiting to be sent.
+# TYPE dynamo_gateway_update_queue_length gauge
+dynamo_gateway_update_queue_length 1
+# HELP dynamo_gateway_account_last_change_timestamp_seconds When the service last confirmed a new address for the account's record.
+# TYPE dynamo_gateway_account_last_change_timestamp_seconds gauge
+dynamo_gateway_account_last_change_timestamp_seconds{account="home"} 1714564600
+# HELP dynamo_gateway_account_last_call_timestamp_seconds When the service was last called for the account's token.
+# TYPE dynamo_gateway_account_last_call_timestamp_seconds gauge
+dynamo_gateway_account_last_call_timestamp_seconds{account="home"} 1714564600
+dynamo_gateway_account_last_call_timestamp_seconds{account="cabin"} 1714564760
+# HELP dynamo_gateway_account_queued 1 when the account has an update waiting.
+# TYPE dynamo_gateway_account_queued gauge
+dynamo_gateway_account_queued{account="home"} 0
+dynamo_gateway_account_queued{account="cabin"} 1
+# HELP dynamo_gateway_account_missing_record 1 when the service answered NR/ND twice in a row: the token needs checking.
+# TYPE dynamo_gateway_account_missing_record gauge
+dynamo_gateway_account_missing_record{account="home"} 0
+dynamo_gateway_account_missing_record{account="cabin"} 1
+)");
+}
+
+// Parses the exposition text line by line, as a scraper would.
+struct Sample {
+    std::string name;
+    std::string labels;  // inside the braces, as written
+    std::string value;
+};
+
+std::vector<Sample> parseSamples(const std::string& text, std::string* error) {
+    std::vector<Sample> samples;
+    std::map<std::string, std::string> types;  // family name -> TYPE
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.rfind("# HELP ", 0) == 0)
+            continue;
+        if (line.rfind("# TYPE ", 0) == 0) {
+            const std::string rest = line.substr(7);
+            const size_t space = rest.find(' ');
+            types[rest.substr(0, space)] = rest.substr(space + 1);
+            continue;
+        }
+        Sample sample;
+        const size_t brace = line.find('{');
+        const size_t space = line.rfind(' ');
+        if (brace != std::string::npos) {
+            sample.name = line.substr(0, brace);
+            const size_t close = line.rfind('}');
+            sample.labels = line.substr(brace + 1, close - brace - 1);
+        } else {
+            sample.name = line.substr(0, space);
+        }
+        sample.value = line.substr(space + 1);
+        std::string family = sample.name;
+        for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+            if (!types.contains(family) && family.ends_with(suffix))
+                family.resize(family.size() - suffix.size());
+        }
+        if (!types.contains(family)) {
+            *error = "no TYPE before " + line;
+            return {};
+        }
+        for (const char c : sample.name) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
+                *error = "bad name in " + line;
+                return {};
+            }
+        }
+        if (!sample.name.starts_with("dynamo_gateway_")) {
+            *error = "unprefixed " + line;
+            return {};
+        }
+        samples.push_back(sample);
+    }
+    return samples;
+}
+
+TEST(StatusMetrics, EveryLineIsWellFormedAndEndsWithANewline) {
+    const std::string text = renderMetrics(sampleReport());
+    ASSERT_FALSE(text.empty());
+    EXPECT_EQ(text.back(), '\n');
+    std::string error;
+    const auto samples = parseSamples(text, &error);
+    EXPECT_EQ(error, "");
+    EXPECT_GT(samples.size(), 40u);
+}
+
+TEST(StatusMetrics, ResponseOutcomesAddUpToTheQueries) {
+    std::string error;
+    uint64_t queries = 0;
+    uint64_t outcomes = 0;
+    for (const Sample& sample : parseSamples(renderMetrics(sampleReport()), &error)) {
+        if (sample.name == "dynamo_gateway_dns_queries_total")
+            queries += std::stoull(sample.value);
+        if (sample.name == "dynamo_gateway_dns_responses_total")
+            outcomes += std::stoull(sample.value);
+    }
+    EXPECT_EQ(queries, 107u);
+    EXPECT_EQ(outcomes, queries);
+}
+
+TEST(StatusMetrics, HistogramBucketsAreCumulativeAndInfEqualsCount) {
+    StatusReport report = sampleReport();
+    for (int i = 0; i < 50; ++i)
+        report.dns.upstreamLatency.observe(microseconds(i * 137'000));
+    std::string error;
+    std::vector<uint64_t> buckets;
+    std::string lastLe;
+    uint64_t count = 0;
+    for (const Sample& sample : parseSamples(renderMetrics(report), &error)) {
+        if (sample.name == "dynamo_gateway_dns_upstream_latency_seconds_bucket") {
+            buckets.push_back(std::stoull(sample.value));
+            lastLe = sample.labels;
+        }
+        if (sample.name == "dynamo_gateway_dns_upstream_latency_seconds_count")
+            count = std::stoull(sample.value);
+    }
+    ASSERT_EQ(buckets.size(), resolver::LatencyHistogram::kBucketCount);
+    EXPECT_TRUE(std::is_sorted(buckets.begin(), buckets.end()));
+    EXPECT_EQ(lastLe, "le=\"+Inf\"");
+    EXPECT_EQ(buckets.back(), count);
+    EXPECT_EQ(count, 54u);
+}
+
+TEST(StatusMetrics, AccountLabelsAreEscaped) {
+    StatusReport report = sampleReport();
+    report.accounts.resize(1);
+    report.accounts[0].username = "a\"b\\c\nd ü";
+    report.version = "1\"2";
+    const std::string text = renderMetrics(report);
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_build_info{version=\"1\\\"2\"} 1\n"));
+    EXPECT_THAT(text,
+                HasSubstr("dynamo_gateway_account_queued{account=\"a\\\"b\\\\c\\nd ü\"} 0\n"));
+    std::string error;
+    parseSamples(text, &error);
+    EXPECT_EQ(error, "");
+}
+
+TEST(StatusMetrics, AnAccountThatNeverChangedHasNoTimestampSample) {
+    StatusReport report = sampleReport();
+    const std::string text = renderMetrics(report);
+    EXPECT_THAT(
+        text, HasSubstr("dynamo_gateway_account_last_change_timestamp_seconds{account=\"home\"}"));
+    EXPECT_THAT(
+        text,
+        Not(HasSubstr("dynamo_gateway_account_last_change_timestamp_seconds{account=\"cabin\"}")));
+}
+
+}  // namespace
+}  // namespace dynamo::gateway
