@@ -16,35 +16,40 @@
 #                                                     postinst gives it to group dynamo-gateway.
 #   /var/lib/dynamo-gateway                     0700  made by the postinst, not shipped, so that
 #                                                     dpkg never owns the queue's files.
-include(GNUInstallDirs)
-
-# A system daemon with a packaged unit: the default prefix is /usr, not /usr/local, so that a
-# plain `cmake --install` matches the unit file. GNUInstallDirs then maps sysconfdir to /etc.
+# A system daemon with a packaged unit: the default prefix of a new build tree is /usr, not
+# /usr/local, so that a plain `cmake --install` matches the unit's ExecStart=/usr/sbin/...
 if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
   set(CMAKE_INSTALL_PREFIX /usr CACHE PATH "Install prefix" FORCE)
-  include(GNUInstallDirs)  # recompute the FULL_ paths for the new prefix
 endif()
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(_dynamo_unitdir_default /lib/systemd/system)
-else()
-  set(_dynamo_unitdir_default ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
-endif()
-set(DYNAMO_SYSTEMD_UNITDIR ${_dynamo_unitdir_default} CACHE PATH "Where the systemd unit is installed")
-set(DYNAMO_SYSUSERSDIR ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d CACHE PATH "Where the sysusers.d file is installed")
-set(DYNAMO_CONFIGDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/dynamo-gateway)
 
-install(FILES ${PROJECT_SOURCE_DIR}/systemd/dynamo-gateway.service
-        DESTINATION ${DYNAMO_SYSTEMD_UNITDIR}
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-install(FILES ${PROJECT_SOURCE_DIR}/systemd/dynamo-gateway.sysusers
-        DESTINATION ${DYNAMO_SYSUSERSDIR} RENAME dynamo-gateway.conf
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-install(DIRECTORY DESTINATION ${DYNAMO_CONFIGDIR}
-        DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
-                              WORLD_READ WORLD_EXECUTE)
-install(FILES ${PROJECT_SOURCE_DIR}/config/example.yaml
-        DESTINATION ${DYNAMO_CONFIGDIR} RENAME config.yaml
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+# The paths outside the prefix are chosen when installing, from that run's prefix, the way
+# GNUInstallDirs maps /usr to /etc: prefix /usr -> /etc/dynamo-gateway and /lib/systemd/system,
+# any other prefix P -> P/etc/dynamo-gateway and P/lib/systemd/system. So `cpack`, which installs
+# with the prefix /usr, makes the same package whatever prefix the build tree was configured with.
+# file(INSTALL) honours DESTDIR and records each file in install_manifest.txt.
+install(CODE "set(_dynamo_source \"${PROJECT_SOURCE_DIR}\")")
+install(CODE [[
+  if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+    set(_dynamo_etc /etc)
+    set(_dynamo_unitdir /lib/systemd/system)
+  else()
+    set(_dynamo_etc "${CMAKE_INSTALL_PREFIX}/etc")
+    set(_dynamo_unitdir "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+  endif()
+  set(_dynamo_0644 OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  set(_dynamo_0755 OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+                   WORLD_READ WORLD_EXECUTE)
+  file(INSTALL "${_dynamo_source}/systemd/dynamo-gateway.service"
+       DESTINATION "${_dynamo_unitdir}" PERMISSIONS ${_dynamo_0644}
+       DIR_PERMISSIONS ${_dynamo_0755})
+  file(INSTALL "${_dynamo_source}/systemd/dynamo-gateway.sysusers"
+       DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" RENAME dynamo-gateway.conf
+       PERMISSIONS ${_dynamo_0644} DIR_PERMISSIONS ${_dynamo_0755})
+  # 0640: config.yaml holds device passwords and tokens.
+  file(INSTALL "${_dynamo_source}/config/example.yaml"
+       DESTINATION "${_dynamo_etc}/dynamo-gateway" RENAME config.yaml
+       PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ DIR_PERMISSIONS ${_dynamo_0755})
+]])
 
 # ---- CPack: one .deb -------------------------------------------------------------------------
 set(CPACK_GENERATOR DEB)
@@ -62,10 +67,11 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # dynamo-gateway_0.1.0_amd64.deb
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# /etc and /lib are absolute destinations: install into the staging tree through DESTDIR, never
-# into this machine's /etc.
+# Install into the staging tree through DESTDIR with the prefix /usr, so that the absolute /etc
+# and /lib destinations above land in the package, never in this machine's /etc.
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 # Debian strips binaries; the build tree keeps the debug information.
 set(CPACK_STRIP_FILES ON)
 # The architecture of the binary: amd64 natively, arm64 with cmake/aarch64-linux-gnu.cmake.

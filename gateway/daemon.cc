@@ -12,6 +12,7 @@
 #include "gateway/tls_server.h"
 #include "gateway/token_api_client.h"
 #include "net/log.h"
+#include "version.h"
 
 namespace dynamo::gateway {
 
@@ -159,8 +160,48 @@ void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
 }
 
 void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
-    if (endpoint_->handle(exchange)) return;
+    if (endpoint_->handle(exchange) || serveStatus(exchange)) return;
     exchange->reply({404, "text/plain", "not found\n", {}});
+}
+
+bool Daemon::serveStatus(const std::shared_ptr<HttpExchange>& exchange) {
+    // Only clients in dns.allow get this far (HttpServer answers 403 to the rest).
+    const std::string& path = exchange->request().path;
+    std::string (*render)(const StatusReport&) = nullptr;
+    std::string_view contentType;
+    if (path == "/status" || path == "/status/") {
+        render = renderStatusHtml;
+        contentType = kStatusHtmlContentType;
+    } else if (path == "/status.json") {
+        render = renderStatusJson;
+        contentType = kStatusJsonContentType;
+    } else if (path == "/metrics") {
+        render = renderMetrics;
+        contentType = kMetricsContentType;
+    } else {
+        return false;
+    }
+    exchange->reply({200, std::string(contentType), render(statusReport()), {}});
+    return true;
+}
+
+StatusReport Daemon::statusReport() const {
+    StatusReport report;
+    report.version = kVersion;
+    report.startedAt = startedAt_;
+    report.now = std::chrono::system_clock::now();
+    report.accounts = scheduler_->snapshot();
+    const auto& handler = dns_->handler();
+    report.dns.queries = handler.stats();
+    report.dns.cacheEntries = handler.cache().size();
+    report.dns.cacheHits = handler.cache().hits();
+    report.dns.cacheMisses = handler.cache().misses();
+    report.dns.forwarder = handler.forwarder().stats();
+    report.dns.forwarderInFlight = handler.forwarder().inFlight();
+    report.dns.tcpConnections = dns_->tcpConnections();
+    report.dns.upstreamLatency = handler.forwarder().latency();
+    report.updates = endpoint_->stats();
+    return report;
 }
 
 void Daemon::forgetCachedNames(const config::Account& account) {

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "gateway/http_server.h"
+#include "gateway/status_report.h"
 #include "gateway/systemd_notify.h"
 #include "gateway/token_api.h"
 #include "gateway/update_endpoint.h"
@@ -68,6 +69,8 @@ private:
     void reload();
     void reloadConfig();
     void route(const std::shared_ptr<HttpExchange>& exchange);
+    bool serveStatus(const std::shared_ptr<HttpExchange>& exchange);
+    StatusReport statusReport() const;
     void armSchedulerTimer();
     void forgetCachedNames(const config::Account& account);
     std::unique_ptr<TokenApi> makeTokenApi(const config::Config& config, std::string* error);
@@ -75,6 +78,7 @@ private:
     std::string configPath_;
     config::Config config_;
     net::EventBasePtr base_;
+    std::chrono::system_clock::time_point startedAt_ = std::chrono::system_clock::now();
     std::unique_ptr<resolver::DnsServer> dns_;
     SwappableTokenApi tokenApi_;
     std::unique_ptr<UpdateScheduler> scheduler_;

@@ -2,8 +2,6 @@
 // resources (the appliance may have no Internet when someone needs this page most), inline CSS
 // that follows the device's light or dark setting, and a meta refresh instead of polling.
 
-#include <cstdio>
-
 #include "gateway/status_report.h"
 
 namespace dynamo::gateway {

@@ -21,6 +21,8 @@
 // Per-account series carry account="<username>". account_last_change_timestamp_seconds and
 // account_last_call_timestamp_seconds are absent for an account that never had one.
 
+#include <utility>
+
 #include "gateway/status_report.h"
 
 namespace dynamo::gateway {
@@ -130,7 +132,8 @@ void writeDns(MetricsWriter& metrics, const DnsReport& dns) {
 
     const resolver::LatencyHistogram& latency = dns.upstreamLatency;
     constexpr std::string_view kLatency = "dns_upstream_latency_seconds";
-    metrics.family(kLatency, "histogram", "Time from sending a query upstream to its outcome.");
+    metrics.family(kLatency, "histogram",
+                   "Time from sending a query upstream to its answer; failures are not observed.");
     for (size_t i = 0; i < resolver::LatencyHistogram::kBucketCount; ++i) {
         const std::string bound = i < resolver::LatencyHistogram::kBounds.size()
                                       ? formatSeconds(resolver::LatencyHistogram::kBounds[i])

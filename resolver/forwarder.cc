@@ -98,7 +98,8 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     }
 
     AresChannel* channel = channels_[nextChannel_++ % channels_.size()].get();
-    auto pending = std::make_unique<Pending>(Pending{this, channel, key, {}});
+    auto pending = std::make_unique<Pending>(
+        Pending{this, channel, key, {}, std::chrono::steady_clock::now()});
     pending->waiters.push_back({clientId, std::move(done)});
     Pending* raw = pending.get();
     pending_.emplace(std::move(key), std::move(pending));
@@ -123,6 +124,8 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     std::span<const uint8_t> bytes;
     if (status == ARES_SUCCESS && answer != nullptr && length >= static_cast<int>(dns::kHeaderSize)) {
         bytes = {answer, static_cast<size_t>(length)};
+        self->latency_.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - owned->sentAt));
     } else {
         ++self->stats_.failed;
         DLOG(Debug) << "upstream query failed: " << ares_strerror(status);

@@ -24,6 +24,7 @@
 #include "net/handles.h"
 #include "net/socket_address.h"
 #include "resolver/ares_channel.h"
+#include "resolver/latency_histogram.h"
 
 namespace dynamo::resolver {
 
@@ -60,6 +61,8 @@ public:
 
     size_t inFlight() const { return pending_.size(); }
     const Stats& stats() const { return stats_; }
+    // From send to answer, for answered queries (failures are counted in stats().failed).
+    const LatencyHistogram& latency() const { return latency_; }
 
 private:
     struct Waiter {
@@ -71,6 +74,7 @@ private:
         AresChannel* channel;
         std::string key;
         std::vector<Waiter> waiters;
+        std::chrono::steady_clock::time_point sentAt;
     };
 
     explicit Forwarder(event_base* base) : base_(base) {}
@@ -91,6 +95,7 @@ private:
     net::EventPtr cleanup_;
     bool destroying_ = false;
     Stats stats_;
+    LatencyHistogram latency_;
 };
 
 }  // namespace dynamo::resolver

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <sstream>
@@ -601,7 +602,7 @@ dynamo_gateway_dns_upstream_overloaded_total 1
 # HELP dynamo_gateway_dns_upstream_in_flight Upstream queries awaiting an answer.
 # TYPE dynamo_gateway_dns_upstream_in_flight gauge
 dynamo_gateway_dns_upstream_in_flight 1
-# HELP dynamo_gateway_dns_upstream_latency_seconds Time from sending a query upstream to its outcome.
+# HELP dynamo_gateway_dns_upstream_latency_seconds Time from sending a query upstream to its answer; failures are not observed.
 # TYPE dynamo_gateway_dns_upstream_latency_seconds histogram
 dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.001"} 1
 dynamo_gateway_dns_upstream_latency_seconds_bucket{le="0.002"} 1
