@@ -6,7 +6,8 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test-deps run test test-sanitize fuzz deb clean format
+.PHONY: all build deps test-deps run test test-sanitize fuzz deb cross-deps build-arm64 deb-arm64 \
+        test-arm64 clean format
 
 all: build
 
@@ -37,6 +38,30 @@ test-sanitize: test-deps
 fuzz: test-deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DDYNAMO_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
+
+# The Debian package (README "Installing on a Raspberry Pi"): $(BUILD_DIR)/dynamo-gateway_<v>_amd64.deb
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
+
+# The same for 64-bit Raspberry Pi OS, cross-built with Debian's aarch64 toolchain into
+# build-arm64/; test-arm64 runs its unit tests and fuzz-corpus replays under qemu-aarch64.
+ARM64_DIR ?= build-arm64
+
+cross-deps:
+	@scripts/install-cross-deps.sh
+
+$(ARM64_DIR)/build.ninja:
+	cmake -S . -B $(ARM64_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake $(CMAKE_FLAGS)
+
+build-arm64: deps cross-deps $(ARM64_DIR)/build.ninja
+	cmake --build $(ARM64_DIR) -j $(JOBS)
+
+deb-arm64: build-arm64
+	cd $(ARM64_DIR) && cpack -G DEB
+
+test-arm64: build-arm64
+	cd $(ARM64_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-fuzz

@@ -27,8 +27,8 @@ import selectors
 import shutil
 import signal
 import socket
-import ssl
 import string
+import subprocess
 import tempfile
 import threading
 import time
@@ -436,7 +436,6 @@ class ConnectionCounter:
 
 def run(argv, timeout=60, **kwargs):
     """subprocess.run with a deadline and captured text output; never raises on exit status."""
-    import subprocess
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, **kwargs)

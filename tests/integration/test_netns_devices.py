@@ -21,14 +21,13 @@ also when a test fails. Needs root and `ip netns`; skipped with the reason other
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import unittest
 
 from dns_peers import DnsmasqPeer
 from emulator import Emulator
-from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_B, PUBLIC_C, Gateway,
-                             account, calls_for, make_token, poll_until, run, wait_calls)
+from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_B, Gateway,
+                             account, calls_for, make_token, run, wait_calls)
 
 CLIENT_TIMEOUT = 60
 PID = os.getpid()

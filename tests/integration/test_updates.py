@@ -15,10 +15,8 @@ in the daemon's stderr.
 
 import os
 import shutil
-import signal
-import ssl
+import socket
 import stat
-import subprocess
 import tempfile
 import time
 import unittest
@@ -26,7 +24,7 @@ import urllib.parse
 
 import harness
 import tls_util
-from dns_peers import DnsmasqPeer
+from dns_peers import DnsmasqPeer, RecordingUpstream
 from emulator import Emulator
 from gateway_harness import (DEVICE_PASS, DEVICE_USER, EMULATOR_WINDOW, GAP_TOLERANCE,
                              MIN_INTERVAL, PUBLIC_A, PUBLIC_B, PUBLIC_C, ConnectionCounter,
@@ -650,6 +648,52 @@ class HttpsListener(UpdateCase):
         out = proc.stdout + proc.stderr
         self.assertNotEqual(proc.returncode, 0, "TLS 1.0 accepted with min_version 1.2:\n"
                             + out[-3000:])
+
+
+# ============================================================================================
+# What an update does beyond the reply
+
+def a_rdata(address):
+    return socket.inet_aton(address)
+
+
+class SideEffects(UpdateCase):
+
+    def test_accepted_update_drops_cached_answers_for_the_account_hostnames(self):
+        # SPEC §5: devices (FRITZ!Box, OpenWrt) look their own name up to confirm an update.
+        up = RecordingUpstream().start()
+        self.addCleanup(up.stop)
+        up.add("cam.home.test", "A", a_rdata("192.0.2.10"), ttl=300)
+        up.add("other.home.test", "A", a_rdata("192.0.2.11"), ttl=300)
+        token = make_token("Cache")
+        emu = self.emulator({token: "ok"})
+        gw = self.gateway(emu.url, [account(token, hostnames=["cam.home.test"])],
+                          upstreams=["127.0.0.1:%d" % up.port])
+        for name in ("cam.home.test", "other.home.test"):
+            for _ in range(2):
+                reply = harness.dig(name, port=gw.dns_port)
+                self.assertEqual(reply.rcode, "NOERROR", reply)
+            self.assertEqual(up.count(name, "A"), 1, "the second answer must be cached")
+        self.assertReply(update(gw, "cam.home.test", PUBLIC_A), ["good %s" % PUBLIC_A],
+                         gw, emu, token)
+        wait_calls(emu, token, 1)
+        # The drop happens when the service confirms; poll with a deadline.
+        poll_until(lambda: (harness.dig("cam.home.test", port=gw.dns_port),
+                            up.count("cam.home.test", "A") == 2)[1],
+                   timeout=5, what="cam.home.test asked upstream again after the update")
+        harness.dig("other.home.test", port=gw.dns_port)
+        self.assertEqual(up.count("other.home.test", "A"), 1,
+                         "a name outside the account's hostnames was dropped from the cache")
+
+    def test_two_nr_in_a_row_log_an_error_naming_kisolabs_support(self):
+        emu, gw, token = self.simple("nr")
+        self.assertReply(update(gw, HOST, PUBLIC_A), ["911"], gw, emu, token)
+        calls = wait_calls(emu, token, 2, timeout=RETRY_DEADLINE)
+        self.assertEqual([c["code"] for c in calls[:2]], ["NR", "NR"])
+        line = gw.daemon.stderr.wait_for(
+            lambda l: "<3>error:" in l and "support" in l.lower(), timeout=5)
+        self.assertIsNotNone(line, "SPEC §6: two NR/ND in a row -> an error in the log saying "
+                             "to contact KisoLabs support\n" + self.context(gw, emu, token))
 
 
 # ============================================================================================
