@@ -42,8 +42,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 # The cross compiler also searches the host's /usr/include last: the staged headers
 # (event2/event-config.h is per architecture) must come before it. yaml-cpp's CMake package
 # names no include directory, so this is also how its headers are found.
-set(CMAKE_C_STANDARD_INCLUDE_DIRECTORIES ${DYNAMO_ARM64_SYSROOT}/usr/include)
-set(CMAKE_CXX_STANDARD_INCLUDE_DIRECTORIES ${DYNAMO_ARM64_SYSROOT}/usr/include)
+# usr/include/aarch64-linux-gnu holds the per-architecture headers (openssl/opensslconf.h).
+set(CMAKE_C_STANDARD_INCLUDE_DIRECTORIES
+    ${DYNAMO_ARM64_SYSROOT}/usr/include/aarch64-linux-gnu ${DYNAMO_ARM64_SYSROOT}/usr/include)
+set(CMAKE_CXX_STANDARD_INCLUDE_DIRECTORIES ${CMAKE_C_STANDARD_INCLUDE_DIRECTORIES})
 # -rpath-link: the staged libraries' own dependencies (libevent_openssl -> libssl) resolve at
 # link time. Nothing is baked into the binary: on the Pi the libraries are in the default path.
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-L${_arm64_libdir} -Wl,-rpath-link,${_arm64_libdir}")

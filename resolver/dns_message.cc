@@ -148,11 +148,12 @@ void appendOptCopy(std::vector<uint8_t>& out, std::span<const uint8_t> bytes, co
 }
 
 // Our own OPT (RFC 6891 §6.1): payload kMaxUdpPayload, version 0, DO echoed (RFC 3225 §3).
-void appendOwnOpt(std::vector<uint8_t>& out, bool dnssecOk) {
+// Our OPT (RFC 6891 §6.1.2): root owner, our payload size; TTL = extended rcode, version 0, DO.
+void appendOwnOpt(std::vector<uint8_t>& out, bool dnssecOk, uint8_t extendedRcode = 0) {
     out.push_back(0);
     append16(out, type::OPT);
     append16(out, static_cast<uint16_t>(kMaxUdpPayload));
-    append32(out, dnssecOk ? kEdnsDo : 0);
+    append32(out, (uint32_t{extendedRcode} << 24) | (dnssecOk ? kEdnsDo : 0));
     append16(out, 0);
 }
 
@@ -428,6 +429,16 @@ std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Me
     appendQuestion(out, queryBytes, *query);
     if (query->edns)
         appendOwnOpt(out, query->edns->dnssecOk);
+    return out;
+}
+
+std::vector<uint8_t> badVersResponse(std::span<const uint8_t> queryBytes, const Message& query) {
+    // BADVERS is 16: its upper 8 bits (1) go in OPT, its lower 4 (0) in the header.
+    std::vector<uint8_t> out = errorResponse(queryBytes, nullptr, Rcode::NoError);
+    out[5] = 1;  // QDCOUNT 1
+    out[11] = 1;  // ARCOUNT 1
+    appendQuestion(out, queryBytes, query);
+    appendOwnOpt(out, query.edns && query.edns->dnssecOk, 1);
     return out;
 }
 

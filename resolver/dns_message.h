@@ -147,6 +147,10 @@ std::vector<uint8_t> truncated(std::span<const uint8_t> answer, const Message& p
 std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Message* query,
                                    Rcode rcode);
 
+// BADVERS (RFC 6891 §6.1.3) to a query whose EDNS version we do not implement (> 0): the
+// question echoed and an OPT of version 0, the version we speak.
+std::vector<uint8_t> badVersResponse(std::span<const uint8_t> queryBytes, const Message& query);
+
 // How long an answer may be cached, per RFC 2308 for negative answers: the smallest TTL of its
 // records for a positive answer; for NXDOMAIN or NODATA min(SOA TTL, SOA MINIMUM) of the
 // authority SOA; nullopt when it must not be cached (no SOA on a negative answer, TC set, an

@@ -66,6 +66,12 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     if (interceptor_.matches(query->qname)) {
         ++stats_.intercepted;
+        // We are the authority here, so the EDNS version is ours to check; forwarded queries
+        // leave that to the upstream (RFC 5625: pass EDNS through).
+        if (query->edns && query->edns->version > 0) {
+            reply(dns::badVersResponse(packet, *query));
+            return true;
+        }
         answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
                context, reply);
         return true;

@@ -26,6 +26,9 @@ arm64=(libc-ares-dev libc-ares2
        libssl-dev libssl3
        libyaml-cpp-dev libyaml-cpp0.7
        libgtest-dev libgmock-dev)
+# glibc, libstdc++ and libgcc come with the cross compiler; of their Debian packages only the
+# control information is kept, for the package's Depends (below).
+arm64_info_only=(libc6 libstdc++6 libgcc-s1)
 
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
@@ -51,12 +54,13 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 # Each unpacked package leaves .stamps/<name> holding its version; only packages without a stamp
-# are fetched (rm -rf the staging directory to take newer versions), so a second run asks apt
+# (or without their control information, from an older version of this script) are fetched (rm -rf the staging directory to take newer versions), so a second run asks apt
 # nothing. apt-get download takes each package's candidate version for arm64.
 mkdir -p "$sysroot/.stamps"
 fetch=()
-for pkg in "${arm64[@]}"; do
-    [[ -s "$sysroot/.stamps/$pkg" ]] || fetch+=("$pkg:arm64")
+for pkg in "${arm64[@]}" "${arm64_info_only[@]}"; do
+    [[ -s "$sysroot/.stamps/$pkg" && -s "$sysroot/var/lib/dpkg/control/$pkg/control" ]] ||
+        fetch+=("$pkg:arm64")
 done
 [[ ${#fetch[@]} -eq 0 ]] && exit 0
 $updated || apt-cache policy libc-ares2:arm64 | grep -q 'Candidate: [0-9]' || $sudo apt-get update -qq
@@ -67,8 +71,38 @@ trap 'rm -rf "$downloads"' EXIT
 # apt-get download runs as the invoking user and needs a directory the _apt user can write to.
 chmod 0777 "$downloads"
 (cd "$downloads" && apt-get download -qq "${fetch[@]}")
+info_only=" ${arm64_info_only[*]} "
 for deb in "$downloads"/*.deb; do
-    dpkg-deb -x "$deb" "$sysroot"
     name=$(dpkg-deb -f "$deb" Package)
+    control="$sysroot/var/lib/dpkg/control/$name"
+    rm -rf "$control"
+    mkdir -p "$control"
+    dpkg-deb -e "$deb" "$control"
+    if [[ "$info_only" == *" $name "* ]]; then
+        # Its libraries as the cross toolchain installs them.
+        dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -n 's|^\./\(usr/\)\{0,1\}lib/aarch64-linux-gnu/\([^/]*\.so[^/]*\)$|/usr/aarch64-linux-gnu/lib/\2|p' >"$control/files"
+    else
+        dpkg-deb -x "$deb" "$sysroot"
+        dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -n "s|^\./\(.\{1,\}\)|$sysroot/\1|p" | sed 's|/$||' >"$control/files"
+    fi
     dpkg-deb -f "$deb" Version >"$sysroot/.stamps/$name"
 done
+
+# A dpkg database that describes the staged packages, for `dpkg-shlibdeps --admindir` (see
+# cmake/dpkg-shlibdeps-cross.sh): each staged library belongs to its arm64 package, whose
+# shlibs and symbols files give the Depends entry and its minimum version, exactly as on a Pi.
+admin="$sysroot/var/lib/dpkg"
+rm -rf "$admin/info" "$admin/status" "$admin/updates"
+mkdir -p "$admin/info" "$admin/updates"
+: >"$admin/status"
+for control in "$admin"/control/*; do
+    name=$(basename "$control")
+    info="$admin/info/$name"
+    grep -qx 'Multi-Arch: same' "$control/control" && info="$info:arm64"
+    { sed -n '1p' "$control/control"; echo "Status: install ok installed"; sed '1d' "$control/control"; echo; } >>"$admin/status"
+    cp "$control/files" "$info.list"
+    for part in shlibs symbols; do
+        if [[ -f "$control/$part" ]]; then cp "$control/$part" "$info.$part"; fi
+    done
+done
+touch "$admin/available"

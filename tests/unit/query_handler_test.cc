@@ -119,6 +119,20 @@ TEST_F(QueryHandlerTest, InterceptedNamesAreAnsweredWithTheLocalAddress) {
     EXPECT_EQ(upstream_->queries(), 0u);
 }
 
+TEST_F(QueryHandlerTest, InterceptedNamesAnswerBadVersToEdnsVersionOne) {
+    dns::test::Bytes query =
+        MessageBuilder().question("members.dyndns.org", dns::type::A).opt(1232).build();
+    query[query.size() - 5] = 1;  // OPT TTL: ext-rcode, VERSION = 1, flags
+    auto answer = ask(query);
+    ASSERT_TRUE(answer);
+    auto parsed = dns::test::parseOrDie(*answer);
+    EXPECT_EQ(parsed.header.rcode(), 0);
+    ASSERT_TRUE(parsed.edns);
+    EXPECT_EQ(parsed.edns->extendedRcode, 1);  // BADVERS = 16 = 1 << 4 | 0
+    EXPECT_EQ(parsed.edns->version, 0);
+    EXPECT_TRUE(parsed.records.empty());
+}
+
 TEST_F(QueryHandlerTest, ASecondQueryIsServedFromTheCacheWithItsTtlDecremented) {
     const Bytes query = MessageBuilder().question("cached.example", dns::type::A).build();
     auto first = ask(query);

@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""Dynamo Gateway side by side with dnsmasq, unbound and dnsdist, under dnsperf (SPEC §8).
+
+It measures and prints; it never passes or fails. bench/run.sh installs the packages and
+builds the daemon, then runs this. Standard library only.
+
+One run, in order:
+  1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names
+     and a wildcard): the one upstream every forwarder uses. Nothing leaves loopback.
+  2. For each server in turn (the others are stopped, so they share no CPU): start it on a free
+     loopback port with the upstream above and a 10,000-answer cache, check by hand that it
+     answers the three kinds of query right, then three dnsperf workloads of --duration
+     seconds each, every one also capped in queries:
+       hits       100 names, warmed up by one pass, then repeated: answered from the cache
+       misses     unique names under *.u.bench, each asked once: every query is forwarded
+       intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
+                  configured to do the same)
+     then its memory (VmRSS, VmHWM) and CPU time from /proc/PID, and the server is stopped by
+     its PID.
+  3. One table, servers as columns, with the peers' versions and the machine.
+
+Raw dnsperf outputs (the per-query lines dropped; --keep-verbose keeps them gzipped), server
+logs, Dynamo Gateway's /metrics after each workload, summary.txt and results.json go to
+--results. Every process is one we started, stopped by its PID; the temp dir is removed.
+"""
+
+import argparse
+import collections
+import ctypes
+import datetime
+import gzip
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(BENCH_DIR)
+
+ZONE_NAMES = 10000   # n00000.bench .. n09999.bench
+HIT_NAMES = 100      # the hot set of the cache-hit workload
+CACHE_SIZE = 10000   # answers, for every server that counts in answers
+INTERCEPT_NAME = "members.dyndns.org"
+STOP_TIMEOUT = 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# Processes: each child dies with us (PR_SET_PDEATHSIG), so even a SIGKILLed benchmark leaves
+# nothing bound to a port; normally each is stopped by its PID in stop().
+
+def _die_with_parent():
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def popen(argv, **kwargs):
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def stop_process(proc, timeout=STOP_TIMEOUT):
+    """SIGTERM one process we started, by its PID; SIGKILL if it outlives the deadline.
+    Returns its exit status."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=5)
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (released again; we start right after)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port")
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM in KiB, and CPU seconds (user + system), from /proc/PID."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out[key] = int(value.split()[0])
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        out["cpu"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def fill(template, values):
+    with open(os.path.join(BENCH_DIR, template)) as f:
+        text = f.read()
+    for key, value in values.items():
+        text = text.replace("@%s@" % key, str(value))
+    leftover = re.search(r"@[A-Z_]+@", text)
+    assert leftover is None, "unfilled %s in %s" % (leftover.group(0), template)
+    return text
+
+
+def first_line(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        text = (r.stdout or r.stderr).strip()
+        return text.splitlines()[0] if text else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+# --------------------------------------------------------------------------------------------
+# A little DNS, for readiness polls and the answer checks before each load.
+
+def build_query(name, qtype=1):
+    qid = random.randrange(65536)
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+    return qid, struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", qtype, 1)
+
+
+def _skip_name(msg, pos):
+    while True:
+        length = msg[pos]
+        if length & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + length
+        if length == 0:
+            return pos
+
+
+def ask(port, name, qtype=1, timeout=0.3):
+    """(rcode, [IPv4 strings in the answer]) or None when nothing came back."""
+    qid, query = build_query(name, qtype)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(query, ("127.0.0.1", port))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                raw = s.recv(65535)
+                if len(raw) >= 12 and struct.unpack("!H", raw[:2])[0] == qid:
+                    break
+            else:
+                return None
+        except OSError:
+            return None
+    try:
+        flags, qd, an = struct.unpack("!HHH", raw[2:8])
+        pos = 12
+        for _ in range(qd):
+            pos = _skip_name(raw, pos) + 4
+        addresses = []
+        for _ in range(an):
+            pos = _skip_name(raw, pos)
+            rtype, _, _, rdlen = struct.unpack("!HHIH", raw[pos:pos + 10])
+            pos += 10
+            if rtype == 1 and rdlen == 4:
+                addresses.append(socket.inet_ntoa(raw[pos:pos + 4]))
+            pos += rdlen
+        return flags & 0xF, addresses
+    except (struct.error, IndexError):
+        return None
+
+
+def wait_until_answers(port, name, proc, timeout, qtype=1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("exited with status %d before answering" % proc.returncode)
+        reply = ask(port, name, qtype)
+        if reply is not None and reply[0] == 0:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("no NOERROR answer for %s within %.0f s" % (name, timeout))
+
+
+# --------------------------------------------------------------------------------------------
+# Data: the zone and the query files, made in the temp dir.
+
+def zone_address(i):
+    return "198.51.%d.%d" % (i // 250, i % 250 + 1)
+
+
+def write_zone(path):
+    with open(path, "w") as f:
+        f.write("$ORIGIN bench.\n$TTL 3600\n"
+                "@ SOA ns.bench. hostmaster.bench. 1 3600 600 86400 3600\n"
+                "@ NS ns.bench.\nns A 127.0.0.1\n"
+                "*.u A 192.0.2.2\n")  # the unique names of the miss workload
+        for i in range(ZONE_NAMES):
+            f.write("n%05d A %s\n" % (i, zone_address(i)))
+
+
+def write_queries(directory, max_queries):
+    files = {}
+    files["hits"] = os.path.join(directory, "hits.txt")
+    with open(files["hits"], "w") as f:
+        for i in range(HIT_NAMES):
+            f.write("n%05d.bench A\n" % (i * (ZONE_NAMES // HIT_NAMES)))
+    files["misses"] = os.path.join(directory, "misses.txt")
+    with open(files["misses"], "w") as f:
+        for i in range(max_queries):
+            f.write("q%07d.u.bench A\n" % i)
+    files["intercept"] = os.path.join(directory, "intercept.txt")
+    with open(files["intercept"], "w") as f:
+        f.write(("%s A\n" % INTERCEPT_NAME) * 100)
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# The servers
+
+class Server:
+    name = "?"
+    binary = None
+
+    def __init__(self, workdir, results, upstream_port):
+        self.dir = os.path.join(workdir, self.name)
+        os.makedirs(self.dir)
+        self.results = results
+        self.uport = upstream_port
+        self.port = free_port()
+        self.proc = None
+        self.log = None
+
+    def argv(self):
+        raise NotImplementedError
+
+    def version(self):
+        raise NotImplementedError
+
+    def ready_probe(self):
+        return "n00001.bench"
+
+    def start(self, timeout=30.0):
+        self.log = open(os.path.join(self.results, self.name + ".log"), "wb")
+        self.proc = popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        try:
+            wait_until_answers(self.port, self.ready_probe(), self.proc, timeout)
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError("%s: %s (log: %s)" % (self.name, e, self.log.name))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        status = None
+        if self.proc is not None:
+            status = stop_process(self.proc)
+            self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        return status
+
+
+class Knot(Server):
+    name = "knotd"
+
+    def argv(self):
+        os.makedirs(os.path.join(self.dir, "db"))
+        write_zone(os.path.join(self.dir, "bench.zone"))
+        conf = os.path.join(self.dir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(fill("knot.conf", {"DIR": self.dir, "UPORT": self.port}))
+        return [shutil.which("knotd") or "/usr/sbin/knotd", "-c", conf]
+
+    def version(self):
+        return first_line(["knotd", "--version"])
+
+
+class DynamoGateway(Server):
+    name = "dynamo-gateway"
+
+    def __init__(self, workdir, results, upstream_port, daemon):
+        super().__init__(workdir, results, upstream_port)
+        self.daemon = daemon
+        self.http_port = free_port()
+
+    def argv(self):
+        os.makedirs(os.path.join(self.dir, "state"))
+        conf = os.path.join(self.dir, "dynamo.yaml")
+        with open(conf, "w") as f:
+            f.write(fill("dynamo-gateway.yaml", {
+                "DIR": self.dir, "PORT": self.port, "UPORT": self.uport,
+                "HTTP_PORT": self.http_port, "HTTPS_PORT": free_port(),
+                "UPDATE_PORT": free_port()}))
+        os.chmod(conf, 0o600)  # it holds (dummy) secrets; the daemon warns otherwise
+        return [self.daemon, "--config", conf]
+
+    def version(self):
+        v = first_line([self.daemon, "--version"])
+        try:
+            rev = subprocess.run(["git", "-C", SOURCE_DIR, "describe", "--always", "--dirty"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            rev = ""
+        return "%s (%s)" % (v, rev) if rev else v
+
+    def metrics(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
+                                        timeout=5) as r:
+                return r.read().decode("utf-8", "replace")
+        except OSError as e:
+            return "# could not fetch /metrics: %s\n" % e
+
+
+class Dnsmasq(Server):
+    name = "dnsmasq"
+
+    def argv(self):
+        return [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "-k", "--no-resolv",
+                "--no-hosts", "--conf-file=/dev/null", "--port", str(self.port),
+                "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid"),
+                "--server=127.0.0.1#%d" % self.uport, "--cache-size=%d" % CACHE_SIZE,
+                "--address=/%s/127.0.0.1" % INTERCEPT_NAME]
+
+    def version(self):
+        return first_line(["dnsmasq", "--version"])
+
+
+class Unbound(Server):
+    name = "unbound"
+
+    def argv(self):
+        conf = os.path.join(self.dir, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write(fill("unbound.conf", {"DIR": self.dir, "PORT": self.port,
+                                          "UPORT": self.uport}))
+        return [shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", conf]
+
+    def version(self):
+        out = subprocess.run(["unbound", "-V"], capture_output=True, text=True).stdout
+        m = re.search(r"Version (\S+)", out)
+        return "unbound " + (m.group(1) if m else "?")
+
+
+class Dnsdist(Server):
+    name = "dnsdist"
+
+    def argv(self):
+        conf = os.path.join(self.dir, "dnsdist.conf")
+        with open(conf, "w") as f:
+            f.write(fill("dnsdist.conf", {"PORT": self.port, "UPORT": self.uport}))
+        return [shutil.which("dnsdist") or "/usr/bin/dnsdist", "--supervised",
+                "--disable-syslog", "-C", conf]
+
+    def version(self):
+        return first_line(["dnsdist", "--version"])
+
+
+# --------------------------------------------------------------------------------------------
+# dnsperf
+
+STAT_PATTERNS = {
+    "sent": r"Queries sent:\s+(\d+)",
+    "completed": r"Queries completed:\s+(\d+)",
+    "lost": r"Queries lost:\s+(\d+)",
+    "runtime": r"Run time \(s\):\s+([\d.]+)",
+    "qps": r"Queries per second:\s+([\d.]+)",
+    "avg": r"Average Latency \(s\):\s+([\d.]+)",
+    "min": r"Average Latency \(s\):\s+[\d.]+ \(min ([\d.]+)",
+    "max": r"Average Latency \(s\):.*max ([\d.]+)\)",
+    "stddev": r"Latency StdDev \(s\):\s+([\d.]+)",
+}
+
+
+def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose):
+    """One bounded dnsperf run (-l seconds, -n passes over the file). -v prints one line per
+    answered query with its latency; we keep a microsecond histogram of those for the
+    percentiles dnsperf does not print, and the rest of the output as the raw record."""
+    argv = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", query_file,
+            "-l", str(args.duration), "-n", str(maxruns), "-c", str(args.clients),
+            "-q", str(args.outstanding), "-t", "5", "-v"]
+    verbose_path = out_path + ".verbose"
+    with open(verbose_path, "wb") as out:
+        proc = popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=args.duration + 30)
+        except BaseException:
+            stop_process(proc)
+            raise
+    histogram = collections.Counter()
+    rcodes = collections.Counter()
+    with open(verbose_path, "rb") as verbose, open(out_path, "w") as raw:
+        raw.write("# %s\n" % " ".join(argv))
+        for line in verbose:
+            if line.startswith(b"> "):
+                parts = line.split()
+                rcodes[parts[1].decode()] += 1
+                try:
+                    histogram[int(float(parts[-1]) * 1e6 + 0.5)] += 1
+                except ValueError:
+                    pass
+            else:
+                raw.write(line.decode("utf-8", "replace"))
+    if keep_verbose:
+        with open(verbose_path, "rb") as src, gzip.open(out_path + ".verbose.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    os.unlink(verbose_path)
+    with open(out_path) as f:
+        text = f.read()
+    result = {"exit": proc.returncode}
+    for key, pattern in STAT_PATTERNS.items():
+        m = re.search(pattern, text)
+        if m:
+            result[key] = float(m.group(1))
+    m = re.search(r"Response codes:\s+(.*)", text)
+    result["rcodes"] = m.group(1).strip() if m else ""
+    result["not_noerror"] = sum(n for code, n in rcodes.items() if code != "NOERROR")
+    total = sum(histogram.values())
+    if total:
+        ordered = sorted(histogram.items())
+        for label, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+            rank, seen = q * total, 0
+            for usec, n in ordered:
+                seen += n
+                if seen >= rank:
+                    result[label] = usec / 1e6
+                    break
+    m = re.search(r"Version (\S+)", text)
+    result["dnsperf_version"] = m.group(1) if m else "?"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# One server through the three workloads
+
+WORKLOADS = ("hits", "misses", "intercept")
+
+
+def check_answers(server):
+    """Each kind of query answered right by hand, before any load: what the load measures is
+    the work we think it is. Mismatches are printed, never fatal."""
+    problems = []
+    expected = {"n%05d.bench" % 1: zone_address(1), "check1.u.bench": "192.0.2.2",
+                INTERCEPT_NAME: "127.0.0.1"}
+    for name, address in expected.items():
+        reply = ask(server.port, name, timeout=2.0)
+        if reply is None or reply[0] != 0 or address not in reply[1]:
+            problems.append("%s A -> %r, expected %s" % (name, reply, address))
+    return problems
+
+
+def bench_server(server, args, files, results):
+    row = {"name": server.name, "version": server.version(), "workloads": {}, "notes": []}
+    print("== %s (%s) on 127.0.0.1:%d" % (server.name, row["version"], server.port), flush=True)
+    server.start(timeout=60.0)
+    try:
+        row["notes"] += check_answers(server)
+        for note in row["notes"]:
+            print("   WARNING: " + note, flush=True)
+        row["mem_start"] = proc_status(server.proc.pid)
+        metrics = []
+        if isinstance(server, DynamoGateway):
+            metrics.append(("start", server.metrics()))
+        for workload in WORKLOADS:
+            if workload not in args.workloads:
+                continue
+            if not server.alive():
+                row["notes"].append("not running before %s" % workload)
+                break
+            if workload == "hits":  # one pass to fill the cache
+                run_dnsperf(args, server.port, files["hits"], 1,
+                            os.path.join(results, "%s-hits-warmup.txt" % server.name), False)
+            maxruns = {"hits": max(1, args.max_queries // HIT_NAMES), "misses": 1,
+                       "intercept": max(1, args.max_queries // 100)}[workload]
+            before = proc_status(server.proc.pid)
+            result = run_dnsperf(args, server.port, files[workload], maxruns,
+                                 os.path.join(results, "%s-%s.txt" % (server.name, workload)),
+                                 args.keep_verbose)
+            after = proc_status(server.proc.pid) if server.alive() else {}
+            if "cpu" in before and "cpu" in after and result.get("runtime"):
+                result["cpu_pct"] = 100.0 * (after["cpu"] - before["cpu"]) / result["runtime"]
+            result["mem_after"] = after
+            row["workloads"][workload] = result
+            print("   %-9s %8.0f qps  avg %.3f ms  p99 %s  lost %d  rcodes: %s" % (
+                workload, result.get("qps", 0), result.get("avg", 0) * 1e3,
+                ("%.3f ms" % (result["p99"] * 1e3)) if "p99" in result else "-",
+                result.get("lost", 0), result["rcodes"]), flush=True)
+            if isinstance(server, DynamoGateway):
+                metrics.append((workload, server.metrics()))
+            if not server.alive():
+                row["notes"].append("exited with status %s during %s"
+                                    % (server.proc.returncode, workload))
+        row["mem_end"] = proc_status(server.proc.pid) if server.alive() else {}
+        if metrics:
+            with open(os.path.join(results, "dynamo-gateway-metrics.txt"), "w") as f:
+                for label, text in metrics:
+                    f.write("# ---- after %s\n%s\n" % (label, text))
+            row["counters"] = dynamo_counters(metrics)
+    finally:
+        status = server.stop()
+    if status not in (0, None, -signal.SIGTERM):
+        row["notes"].append("exit status %s on SIGTERM" % status)
+    return row
+
+
+COUNTERS = ("dns_servfail_total", "dns_upstream_failures_total", "dns_upstream_overloaded_total",
+            'dns_responses_total{outcome="dropped"}', "dns_upstream_coalesced_total",
+            "dns_cache_entries", "dns_upstream_in_flight")
+
+
+def dynamo_counters(metrics):
+    """The counters that would show trouble under load, after each workload."""
+    out = []
+    for label, text in metrics:
+        values = {}
+        for line in text.splitlines():
+            for key in COUNTERS:
+                if line.startswith("dynamo_gateway_" + key + " "):
+                    values[key] = line.split()[-1]
+        out.append((label, values))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name") or line.startswith("Model"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    distro = "?"
+    try:
+        with open("/etc/os-release") as f:
+            distro = re.search(r'PRETTY_NAME="([^"]*)"', f.read()).group(1)
+    except (OSError, AttributeError):
+        pass
+    return "%s, %d cores, %d MiB RAM, %s, Linux %s %s" % (
+        model, os.cpu_count(), mem, distro, platform.release(), platform.machine())
+
+
+def format_table(rows, args, knot_version, dnsperf_version):
+    names = [r["name"] for r in rows]
+    width = max(16, max(len(n) for n in names) + 2)
+    lines = []
+
+    def add(label, values):
+        lines.append("%-24s" % label + "".join("%*s" % (width, v) for v in values))
+
+    def ms(value):
+        return "-" if value is None else "%.3f" % (value * 1e3)
+
+    add("", names)
+    titles = {"hits": "cache hits", "misses": "cache misses (forwarded)",
+              "intercept": "interception"}
+    for workload in WORKLOADS:
+        if workload not in args.workloads:
+            continue
+        results = [r["workloads"].get(workload, {}) for r in rows]
+        lines.append(titles[workload])
+        add("  QPS", ["%.0f" % w["qps"] if "qps" in w else "-" for w in results])
+        add("  latency avg ms", [ms(w.get("avg")) for w in results])
+        add("  latency p50 ms", [ms(w.get("p50")) for w in results])
+        add("  latency p99 ms", [ms(w.get("p99")) for w in results])
+        add("  latency max ms", [ms(w.get("max")) for w in results])
+        add("  lost / sent", ["%d/%d" % (w["lost"], w["sent"]) if "sent" in w else "-"
+                              for w in results])
+        add("  not NOERROR", [str(w["not_noerror"]) if "sent" in w else "-" for w in results])
+        add("  server CPU %", ["%.0f" % w["cpu_pct"] if "cpu_pct" in w else "-"
+                               for w in results])
+    lines.append("memory (KiB)")
+    add("  RSS idle (start)", [str(r.get("mem_start", {}).get("VmRSS", "-")) for r in rows])
+    add("  RSS after the run", [str(r.get("mem_end", {}).get("VmRSS", "-")) for r in rows])
+    add("  peak RSS (VmHWM)", [str(r.get("mem_end", {}).get("VmHWM", "-")) for r in rows])
+    lines.append("")
+    lines.append("versions:")
+    for r in rows:
+        lines.append("  %-16s %s" % (r["name"], r["version"]))
+    lines.append("  %-16s %s (upstream, authoritative)" % ("knotd", knot_version))
+    lines.append("  %-16s %s" % ("dnsperf", dnsperf_version))
+    lines.append("load: dnsperf -l %d -c %d -q %d, at most %d queries a run, UDP, loopback"
+                 % (args.duration, args.clients, args.outstanding, args.max_queries))
+    for r in rows:
+        for note in r["notes"]:
+            lines.append("NOTE %s: %s" % (r["name"], note))
+    for r in rows:
+        if r.get("counters"):
+            lines.append("dynamo-gateway counters after each workload (/metrics):")
+            for label, values in r["counters"]:
+                lines.append("  %-10s " % label + "  ".join(
+                    "%s=%s" % (k.replace("dns_", "").replace("_total", ""), v)
+                    for k, v in values.items()))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--daemon", required=True, help="the dynamo-gateway binary")
+    parser.add_argument("--results", required=True, help="directory for raw outputs")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per workload")
+    parser.add_argument("--clients", type=int, default=4, help="dnsperf -c")
+    parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
+    parser.add_argument("--max-queries", type=int, default=1000000,
+                        help="cap on the queries of one run (and the unique names made)")
+    parser.add_argument("--servers", default="dynamo-gateway,dnsmasq,unbound,dnsdist",
+                        help="comma-separated, in this order")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
+    parser.add_argument("--keep-verbose", action="store_true",
+                        help="keep dnsperf's per-query lines (gzipped)")
+    args = parser.parse_args()
+    args.workloads = args.workloads.split(",")
+    classes = {"dynamo-gateway": DynamoGateway, "dnsmasq": Dnsmasq, "unbound": Unbound,
+               "dnsdist": Dnsdist}
+
+    # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C: every server is stopped.
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results = os.path.join(args.results, stamp)
+    os.makedirs(results)
+    latest = os.path.join(args.results, "latest")
+    if os.path.islink(latest):
+        os.unlink(latest)
+    if not os.path.exists(latest):
+        os.symlink(stamp, latest)
+    workdir = tempfile.mkdtemp(prefix="dynamo-bench-")
+    knot = None
+    rows = []
+    started = time.monotonic()
+    try:
+        files = write_queries(workdir, args.max_queries)
+        knot = Knot(workdir, results, None)
+        knot.start()
+        knot_version = knot.version()
+        print("upstream: %s on 127.0.0.1:%d, zone bench. (%d names + wildcard)"
+              % (knot_version, knot.port, ZONE_NAMES), flush=True)
+        for name in args.servers.split(","):
+            cls = classes[name]
+            server = (cls(workdir, results, knot.port, args.daemon) if cls is DynamoGateway
+                      else cls(workdir, results, knot.port))
+            try:
+                rows.append(bench_server(server, args, files, results))
+            except RuntimeError as e:
+                print("   could not run %s: %s" % (name, e), flush=True)
+                rows.append({"name": name, "version": server.version(), "workloads": {},
+                             "notes": [str(e)]})
+        knot_cpu = proc_status(knot.proc.pid).get("cpu")
+    except KeyboardInterrupt:
+        print("interrupted; stopping what was started", file=sys.stderr)
+        return 130
+    except RuntimeError as e:
+        print("benchmark could not run: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        if knot is not None:
+            knot.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    dnsperf_version = next((w["dnsperf_version"] for r in rows
+                            for w in r["workloads"].values()), "?")
+    header = "Dynamo Gateway benchmark, %s\nmachine: %s\n" % (
+        datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine())
+    table = format_table(rows, args, knot_version, dnsperf_version)
+    summary = header + "\n" + table + "\n"
+    print("\n" + summary)
+    print("(%.0f s; knotd used %.1f CPU s; raw outputs in %s)"
+          % (time.monotonic() - started, knot_cpu or 0, results))
+    with open(os.path.join(results, "summary.txt"), "w") as f:
+        f.write(summary)
+    with open(os.path.join(results, "results.json"), "w") as f:
+        json.dump({"machine": machine(), "args": vars(args), "servers": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
