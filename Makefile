@@ -63,6 +63,13 @@ deb-arm64: build-arm64
 test-arm64: build-arm64
 	cd $(ARM64_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
 
+# Benchmark against dnsmasq, unbound and dnsdist under dnsperf (bench/README.md): prints a
+# table, never passes or fails. Installs what it needs, builds build-bench/ first. Extra
+# options: make bench BENCH_ARGS="--duration 5".
+.PHONY: bench
+bench:
+	bench/run.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-fuzz
 

@@ -502,7 +502,10 @@ def bench_server(server, args, files, results):
                                  args.keep_verbose)
             after = proc_status(server.proc.pid) if server.alive() else {}
             if "cpu" in before and "cpu" in after and result.get("runtime"):
-                result["cpu_pct"] = 100.0 * (after["cpu"] - before["cpu"]) / result["runtime"]
+                used = after["cpu"] - before["cpu"]
+                result["cpu_pct"] = 100.0 * used / result["runtime"]
+                if result.get("completed"):
+                    result["cpu_us_per_query"] = 1e6 * used / result["completed"]
             result["mem_after"] = after
             row["workloads"][workload] = result
             print("   %-9s %8.0f qps  avg %.3f ms  p99 %s  lost %d  rcodes: %s" % (
@@ -567,46 +570,74 @@ def machine():
         model, os.cpu_count(), mem, distro, platform.release(), platform.machine())
 
 
-def format_table(rows, args, knot_version, dnsperf_version):
-    names = [r["name"] for r in rows]
-    width = max(16, max(len(n) for n in names) + 2)
-    lines = []
-
-    def add(label, values):
-        lines.append("%-24s" % label + "".join("%*s" % (width, v) for v in values))
+def table_rows(rows, args):
+    """[(label, [value per server])]; a label without values is a section title."""
+    out = []
 
     def ms(value):
         return "-" if value is None else "%.3f" % (value * 1e3)
 
-    add("", names)
+    def kib(mem):
+        return str(mem["VmRSS"]) if mem and "VmRSS" in mem else "-"
+
     titles = {"hits": "cache hits", "misses": "cache misses (forwarded)",
               "intercept": "interception"}
     for workload in WORKLOADS:
         if workload not in args.workloads:
             continue
         results = [r["workloads"].get(workload, {}) for r in rows]
-        lines.append(titles[workload])
-        add("  QPS", ["%.0f" % w["qps"] if "qps" in w else "-" for w in results])
-        add("  latency avg ms", [ms(w.get("avg")) for w in results])
-        add("  latency p50 ms", [ms(w.get("p50")) for w in results])
-        add("  latency p99 ms", [ms(w.get("p99")) for w in results])
-        add("  latency max ms", [ms(w.get("max")) for w in results])
-        add("  lost / sent", ["%d/%d" % (w["lost"], w["sent"]) if "sent" in w else "-"
-                              for w in results])
-        add("  not NOERROR", [str(w["not_noerror"]) if "sent" in w else "-" for w in results])
-        add("  server CPU %", ["%.0f" % w["cpu_pct"] if "cpu_pct" in w else "-"
-                               for w in results])
-    lines.append("memory (KiB)")
-    add("  RSS idle (start)", [str(r.get("mem_start", {}).get("VmRSS", "-")) for r in rows])
-    add("  RSS after the run", [str(r.get("mem_end", {}).get("VmRSS", "-")) for r in rows])
-    add("  peak RSS (VmHWM)", [str(r.get("mem_end", {}).get("VmHWM", "-")) for r in rows])
-    lines.append("")
-    lines.append("versions:")
+        out.append((titles[workload], None))
+        out.append(("QPS", ["%.0f" % w["qps"] if "qps" in w else "-" for w in results]))
+        out.append(("latency avg ms", [ms(w.get("avg")) for w in results]))
+        out.append(("latency p50 ms", [ms(w.get("p50")) for w in results]))
+        out.append(("latency p99 ms", [ms(w.get("p99")) for w in results]))
+        out.append(("latency max ms", [ms(w.get("max")) for w in results]))
+        out.append(("lost / sent", ["%d/%d" % (w["lost"], w["sent"]) if "sent" in w else "-"
+                                    for w in results]))
+        out.append(("answers not NOERROR", [str(w["not_noerror"]) if "sent" in w else "-"
+                                            for w in results]))
+        out.append(("server CPU % of a core", ["%.0f" % w["cpu_pct"] if "cpu_pct" in w else "-"
+                                              for w in results]))
+        out.append(("server CPU µs per answer", ["%.1f" % w["cpu_us_per_query"]
+                                                 if "cpu_us_per_query" in w else "-"
+                                                 for w in results]))
+        out.append(("RSS after, KiB", [kib(w.get("mem_after")) for w in results]))
+    out.append(("memory", None))
+    out.append(("RSS idle at start, KiB", [kib(r.get("mem_start")) for r in rows]))
+    out.append(("peak RSS (VmHWM), KiB", [str(r.get("mem_end", {}).get("VmHWM", "-"))
+                                          for r in rows]))
+    return out
+
+
+def render_text(rows, table):
+    width = max(16, max(len(r["name"]) for r in rows) + 2)
+    lines = ["%-26s" % "" + "".join("%*s" % (width, r["name"]) for r in rows)]
+    for label, values in table:
+        if values is None:
+            lines.append(label)
+        else:
+            lines.append("  %-24s" % label + "".join("%*s" % (width, v) for v in values))
+    return lines
+
+
+def render_markdown(rows, table):
+    lines = ["| | " + " | ".join(r["name"] for r in rows) + " |",
+             "|---|" + "---:|" * len(rows)]
+    for label, values in table:
+        if values is None:
+            lines.append("| **%s** |" % label + " |" * len(rows))
+        else:
+            lines.append("| %s | " % label + " | ".join(values) + " |")
+    return lines
+
+
+def footer(rows, args, knot_version, dnsperf_version):
+    lines = ["versions:"]
     for r in rows:
         lines.append("  %-16s %s" % (r["name"], r["version"]))
-    lines.append("  %-16s %s (upstream, authoritative)" % ("knotd", knot_version))
+    lines.append("  %-16s %s (the upstream, authoritative)" % ("knotd", knot_version))
     lines.append("  %-16s %s" % ("dnsperf", dnsperf_version))
-    lines.append("load: dnsperf -l %d -c %d -q %d, at most %d queries a run, UDP, loopback"
+    lines.append("load: dnsperf -l %d -c %d -q %d -t 5, at most %d queries a run, UDP, loopback"
                  % (args.duration, args.clients, args.outstanding, args.max_queries))
     for r in rows:
         for note in r["notes"]:
@@ -618,7 +649,7 @@ def format_table(rows, args, knot_version, dnsperf_version):
                 lines.append("  %-10s " % label + "  ".join(
                     "%s=%s" % (k.replace("dns_", "").replace("_total", ""), v)
                     for k, v in values.items()))
-    return "\n".join(lines)
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,6 +670,7 @@ def main():
                         help="keep dnsperf's per-query lines (gzipped)")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
+    args.daemon = os.path.abspath(args.daemon)  # servers run with their temp dir as cwd
     classes = {"dynamo-gateway": DynamoGateway, "dnsmasq": Dnsmasq, "unbound": Unbound,
                "dnsdist": Dnsdist}
 
@@ -659,6 +691,7 @@ def main():
     knot = None
     rows = []
     started = time.monotonic()
+    load_before = os.getloadavg()
     try:
         files = write_queries(workdir, args.max_queries)
         knot = Knot(workdir, results, None)
@@ -690,15 +723,22 @@ def main():
 
     dnsperf_version = next((w["dnsperf_version"] for r in rows
                             for w in r["workloads"].values()), "?")
-    header = "Dynamo Gateway benchmark, %s\nmachine: %s\n" % (
-        datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine())
-    table = format_table(rows, args, knot_version, dnsperf_version)
-    summary = header + "\n" + table + "\n"
+    # Other work on the machine skews everything: say how busy it was.
+    header = ("Dynamo Gateway benchmark, %s\nmachine: %s\n"
+              "load average (1 min) before %.2f, after %.2f\n") % (
+        datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine(), load_before[0],
+        os.getloadavg()[0])
+    table = table_rows(rows, args)
+    notes = footer(rows, args, knot_version, dnsperf_version)
+    summary = header + "\n" + "\n".join(render_text(rows, table) + [""] + notes) + "\n"
     print("\n" + summary)
     print("(%.0f s; knotd used %.1f CPU s; raw outputs in %s)"
           % (time.monotonic() - started, knot_cpu or 0, results))
     with open(os.path.join(results, "summary.txt"), "w") as f:
         f.write(summary)
+    with open(os.path.join(results, "summary.md"), "w") as f:  # for bench/README.md
+        f.write(header.replace("\n", "  \n") + "\n" + "\n".join(render_markdown(rows, table))
+                + "\n\n```\n" + "\n".join(notes) + "\n```\n")
     with open(os.path.join(results, "results.json"), "w") as f:
         json.dump({"machine": machine(), "args": vars(args), "servers": rows}, f, indent=1)
     return 0

@@ -12,5 +12,14 @@ export DEB_HOST_ARCH=arm64 DEB_HOST_ARCH_CPU=arm64 DEB_HOST_GNU_TYPE=aarch64-lin
 case "$1" in
 --version | --help) exec dpkg-shlibdeps "$@" ;;
 esac
-exec dpkg-shlibdeps --admindir="$sysroot/var/lib/dpkg" \
-    -l"$sysroot/usr/lib/aarch64-linux-gnu" -l/usr/aarch64-linux-gnu/lib "$@"
+# A library it cannot place is sometimes only a warning and an empty answer: an arm64 package
+# without Depends would install on a Pi and fail to start, so that is an error here.
+out=$(dpkg-shlibdeps --admindir="$sysroot/var/lib/dpkg" \
+    -l"$sysroot/usr/lib/aarch64-linux-gnu" -l/usr/aarch64-linux-gnu/lib "$@")
+case "$out" in
+*"libc6 ("*) printf '%s\n' "$out" ;;
+*)
+    echo "dpkg-shlibdeps-cross.sh: no Depends computed from $* (run scripts/install-cross-deps.sh)" >&2
+    exit 1
+    ;;
+esac

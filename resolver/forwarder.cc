@@ -39,6 +39,15 @@ std::unique_ptr<AresChannel> Forwarder::makeChannel(std::string* error) const {
     // rounds the whole query takes 3·n·timeout at most, which must fit in settings_.timeout.
     const auto rounds = static_cast<long>(3 * std::max<size_t>(1, settings_.upstreams.size()));
     options.timeout = std::max(std::chrono::milliseconds(50), settings_.timeout / rounds);
+    // ARES_FLAG_EDNS: answers up to kUpstreamEdnsPayload are taken over UDP, larger or TC ones
+    // re-asked over TCP, so we always hold the whole answer. The flag's other effect (a FORMERR
+    // without OPT makes c-ares strip 11 bytes and clear the flag channel-wide) is caught in
+    // onAnswer() by lostEdns(). We send the client's bytes, OPT or not, unchanged (RFC 5625).
+    //
+    // No ARES_FLAG_NOCHECKRESP, deliberately: an upstream answering SERVFAIL, REFUSED or
+    // NOTIMP is skipped for the next one, which is what a home network with a flaky ISP
+    // resolver beside a public one wants; when every upstream fails that way the client gets
+    // our SERVFAIL. The cost: an upstream's REFUSED reaches the client as SERVFAIL.
     options.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
     options.ednsPayloadSize = kUpstreamEdnsPayload;
     return AresChannel::create(base_, options, error);

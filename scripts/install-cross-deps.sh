@@ -106,3 +106,4 @@ for control in "$admin"/control/*; do
     done
 done
 touch "$admin/available"
+echo 1 >"$admin/info/format"  # the multiarch layout: info/<package>:arm64.list

@@ -7,7 +7,7 @@ build=(build-essential cmake ninja-build pkg-config
        libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev)
 # The peers the tests talk to: real DNS clients and servers, real DynDNS clients, TLS tools.
 test=(dnsutils knot-dnsutils dnsmasq-base knot curl wget openssl ddclient inadyn python3 iproute2
-      clang libclang-rt-14-dev chromium)
+      clang libclang-rt-14-dev chromium systemd file)
 
 want=("${build[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${test[@]}")

@@ -45,13 +45,13 @@ PUBLIC_A = "1.2.3.4"
 PUBLIC_B = "5.6.7.8"
 PUBLIC_C = "9.8.7.6"
 
-# The daemon's min_interval for tests that see a window open or a retry happen: a few seconds
+# The daemon's min_interval for tests that see a window open or a retry happen: one second
 # instead of five minutes. The emulator's window is a little shorter than the daemon's interval
 # (both run on wall time but measure from slightly different instants: send vs. arrival), so
 # the emulator answers TF only when the daemon really called too early; the gap between calls is
 # asserted separately against MIN_INTERVAL with GAP_TOLERANCE.
-MIN_INTERVAL = 2.0
-EMULATOR_WINDOW = 1.8
+MIN_INTERVAL = 1.0
+EMULATOR_WINDOW = 0.8
 GAP_TOLERANCE = 0.1
 
 
