@@ -28,6 +28,16 @@ std::string likelyHolder(uint16_t port) {
             return "";
     }
 }
+// Writes one control message into msg_control, which has room for it.
+template <typename Info>
+void putControl(msghdr& message, int level, int type, const Info& info) {
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = level;
+    header->cmsg_type = type;
+    header->cmsg_len = CMSG_LEN(sizeof info);
+    std::memcpy(CMSG_DATA(header), &info, sizeof info);
+    message.msg_controllen = CMSG_SPACE(sizeof info);
+}
 }  // namespace
 
 net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::string* error) {
@@ -139,23 +149,15 @@ void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress
     if (wildcard_) {
         // Answer from the address that was asked (RFC 1123 §6.1.3.5 clients check it).
         message.msg_control = control;
-        cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
+        message.msg_controllen = sizeof control;  // CMSG_FIRSTHDR needs it; putControl trims it
         if (address_.family() == AF_INET) {
             in_pktinfo info{};
             std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
-            c->cmsg_level = IPPROTO_IP;
-            c->cmsg_type = IP_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof info);
-            std::memcpy(CMSG_DATA(c), &info, sizeof info);
-            message.msg_controllen = CMSG_SPACE(sizeof info);
+            putControl(message, IPPROTO_IP, IP_PKTINFO, info);
         } else {
             in6_pktinfo info{};
             std::memcpy(&info.ipi6_addr, local.bytes(), 16);
-            c->cmsg_level = IPPROTO_IPV6;
-            c->cmsg_type = IPV6_PKTINFO;
-            c->cmsg_len = CMSG_LEN(sizeof info);
-            std::memcpy(CMSG_DATA(c), &info, sizeof info);
-            message.msg_controllen = CMSG_SPACE(sizeof info);
+            putControl(message, IPPROTO_IPV6, IPV6_PKTINFO, info);
         }
     }
     // A full socket buffer drops the answer; the client retries, as it would after loss.
