@@ -132,6 +132,9 @@ class Gateway:
             upstreams = ["127.0.0.1:%d" % free_port()]
         dns_port = free_port()
         cfg = harness.base_config(dns_port, upstreams, self.state_dir)
+        # Listen keys whose free ports we picked (and may pick again, see start()).
+        self._picked = {"dns": dns_listen is None, "http_listen": http_listen is None,
+                        "https_listen": https_listen is None}
         if dns_listen is not None:
             cfg["dns"]["listen"] = list(dns_listen)
         if allow is not None:
@@ -186,10 +189,32 @@ class Gateway:
         return self.config["accounts"]
 
     # lifetime
-    def start(self, timeout=harness.READY_TIMEOUT):
-        self.daemon = Daemon(config=self.config, workdir=self.workdir)
-        self.daemon.start(timeout=timeout)
+    def start(self, timeout=harness.READY_TIMEOUT, attempts=3):
+        """Start and wait for `ready`. free_port() releases the port before the daemon binds
+        it, so another process (a parallel test run) may take it in between: when the daemon
+        fails with EADDRINUSE on a port we picked, pick new ones and try again."""
+        for attempt in range(attempts):
+            self.daemon = Daemon(config=self.config, workdir=self.workdir)
+            try:
+                self.daemon.start(timeout=timeout)
+                return self
+            except harness.DaemonError as error:
+                text = str(error)
+                self.daemon.stop()
+                self.previous_stderr.append(self.daemon.stderr_text())
+                self.daemon = None
+                if "Address already in use" not in text or attempt + 1 == attempts \
+                        or not any(self._picked.values()):
+                    raise
+                self._repick_ports()
         return self
+
+    def _repick_ports(self):
+        if self._picked["dns"]:
+            self.config["dns"]["listen"] = ["127.0.0.1:%d" % free_port()]
+        for key in ("http_listen", "https_listen"):
+            if self._picked[key]:
+                self.config["gateway"][key] = ["127.0.0.1:%d" % free_port()]
 
     def alive(self):
         return self.daemon is not None and self.daemon.alive()

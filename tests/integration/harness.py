@@ -350,7 +350,12 @@ class Daemon:
         self.stdout = LinePump(self.proc.stdout)
         line = self.stderr.wait_for(lambda l: "<6>info: ready" in l, timeout=timeout)
         if line is None:
-            status = self.proc.poll()
+            try:
+                # stderr ends when the process exits; give the exit a moment to be reaped, so a
+                # daemon that refused to start is reported with its status and reason.
+                status = self.proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                status = None
             if status is None:
                 self.stop()
                 why = "no 'ready' line within %.0fs" % timeout
