@@ -86,5 +86,4 @@ std::string buildUpdateUrl(std::string_view baseUrl, std::string_view token,
     return url;
 }
 
-
 }  // namespace dynamo::compat

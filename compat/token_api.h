@@ -30,5 +30,4 @@ std::string_view describe(TokenApiCode code);
 std::string buildUpdateUrl(std::string_view baseUrl, std::string_view token,
                            const std::optional<net::IpAddress>& ip);
 
-
 }  // namespace dynamo::compat

@@ -15,7 +15,7 @@
 namespace dynamo::gateway {
 
 class AuthThrottle {
-public:
+  public:
     using TimePoint = std::chrono::steady_clock::time_point;
 
     static constexpr uint32_t kFreeFailures = 3;
@@ -28,7 +28,7 @@ public:
     void succeeded(const net::IpAddress& source) { sources_.erase(source.toString()); }
     size_t tracked() const { return sources_.size(); }
 
-private:
+  private:
     struct Source {
         uint32_t failures = 0;
         TimePoint last;

@@ -17,7 +17,8 @@
 namespace dynamo::gateway {
 
 void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
-    if (current_ && current_->inFlight > 0) retired_.push_back(std::move(current_));
+    if (current_ && current_->inFlight > 0)
+        retired_.push_back(std::move(current_));
     current_ = std::make_shared<Slot>(Slot{std::move(next), 0});
     dropIdleRetired();
 }
@@ -27,12 +28,13 @@ void SwappableTokenApi::update(const std::string& token, const std::optional<net
     dropIdleRetired();
     std::shared_ptr<Slot> slot = current_;
     ++slot->inFlight;
-    slot->api->update(token, ip,
-                      [weak = std::weak_ptr<Slot>(slot), done = std::move(done)](
-                          const TokenApiResult& result) {
-                          if (auto owner = weak.lock()) --owner->inFlight;
-                          done(result);
-                      });
+    slot->api->update(
+        token, ip,
+        [weak = std::weak_ptr<Slot>(slot), done = std::move(done)](const TokenApiResult& result) {
+            if (auto owner = weak.lock())
+                --owner->inFlight;
+            done(result);
+        });
 }
 
 void SwappableTokenApi::dropIdleRetired() {
@@ -71,14 +73,17 @@ static bool ensureStateDir(const std::string& path, std::string* error) {
 bool Daemon::start(std::string* error) {
     log::setLevel(config_.logLevel);
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished mid-write is an error code, not death
-    if (!ensureStateDir(config_.stateDir, error)) return false;
+    if (!ensureStateDir(config_.stateDir, error))
+        return false;
 
     dns_ = resolver::DnsServer::create(base_.get(), config_.dns, std::chrono::steady_clock::now,
                                        error);
-    if (!dns_) return false;
+    if (!dns_)
+        return false;
 
     auto api = makeTokenApi(config_, error);
-    if (!api) return false;
+    if (!api)
+        return false;
     tokenApi_.replace(std::move(api));
 
     schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
@@ -87,28 +92,31 @@ bool Daemon::start(std::string* error) {
         forgetCachedNames(account);
     };
     hooks.onWakeupChanged = [this] { armSchedulerTimer(); };
-    scheduler_ = std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo,
-                                                   config_.stateDir, tokenApi_,
-                                                   std::chrono::system_clock::now, hooks);
+    scheduler_ =
+        std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo, config_.stateDir,
+                                          tokenApi_, std::chrono::system_clock::now, hooks);
     endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
 
     net::SslCtxPtr tls;
     if (!config_.gateway.httpsListen.empty()) {
         tls = makeServerContext(config_.gateway, config_.dns.intercept, config_.stateDir, error);
-        if (!tls) return false;
+        if (!tls)
+            return false;
     }
-    http_ = HttpServer::create(base_.get(), config_.gateway.httpListen,
-                               config_.gateway.httpsListen, tls.get(),
-                               [this](std::shared_ptr<HttpExchange> exchange) { route(exchange); },
-                               error);
-    if (!http_) return false;
+    http_ = HttpServer::create(
+        base_.get(), config_.gateway.httpListen, config_.gateway.httpsListen, tls.get(),
+        [this](std::shared_ptr<HttpExchange> exchange) { route(exchange); }, error);
+    if (!http_)
+        return false;
     http_->setAllow(config_.dns.allow);
 
     sigterm_.reset(evsignal_new(base_.get(), SIGTERM, &Daemon::onSignal, this));
     sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
     sighup_.reset(evsignal_new(base_.get(), SIGHUP, &Daemon::onSignal, this));
-    for (auto* event : {sigterm_.get(), sigint_.get(), sighup_.get()}) event_add(event, nullptr);
-    if (!dropRoot(error)) return false;
+    for (auto* event : {sigterm_.get(), sigint_.get(), sighup_.get()})
+        event_add(event, nullptr);
+    if (!dropRoot(error))
+        return false;
     armSchedulerTimer();  // updates queued before a restart
     return true;
 }
@@ -121,16 +129,20 @@ bool Daemon::dropRoot(std::string* error) {
         }
         return true;
     }
-    if (!root) return true;  // systemd's User= already did it; nothing left to drop
-    if (!handOver(config_.stateDir, *config_.runAs, error)) return false;
-    if (!dropPrivileges(*config_.runAs, error)) return false;
+    if (!root)
+        return true;  // systemd's User= already did it; nothing left to drop
+    if (!handOver(config_.stateDir, *config_.runAs, error))
+        return false;
+    if (!dropPrivileges(*config_.runAs, error))
+        return false;
     DLOG(Info) << "running as " << *config_.runAs;
     return true;
 }
 
 std::string Daemon::statusLine() const {
     size_t queued = 0;
-    for (const auto& account : scheduler_->snapshot()) queued += account.queued ? 1 : 0;
+    for (const auto& account : scheduler_->snapshot())
+        queued += account.queued ? 1 : 0;
     const auto& dns = dns_->handler().stats();
     return "STATUS=" + std::to_string(config_.accounts.size()) + " accounts, " +
            std::to_string(queued) + " updates queued, " +
@@ -155,12 +167,14 @@ void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Daemon*>(arg);
     // From the loop itself: a wedged loop stops the heartbeat and systemd restarts us.
     std::string state = self->statusLine();
-    if (self->systemd_.watchdogInterval()) state = "WATCHDOG=1\n" + state;
+    if (self->systemd_.watchdogInterval())
+        state = "WATCHDOG=1\n" + state;
     self->systemd_.notify(state);
 }
 
 void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
-    if (endpoint_->handle(exchange) || serveStatus(exchange)) return;
+    if (endpoint_->handle(exchange) || serveStatus(exchange))
+        return;
     exchange->reply({404, "text/plain", "not found\n", {}});
 }
 
@@ -206,7 +220,8 @@ StatusReport Daemon::statusReport() const {
 
 void Daemon::forgetCachedNames(const config::Account& account) {
     // Devices such as FRITZ!Box and OpenWrt look their own name up to confirm an update.
-    for (const auto& name : account.hostnames) dns_->handler().forgetName(name);
+    for (const auto& name : account.hostnames)
+        dns_->handler().forgetName(name);
     for (const auto& name : endpoint_->recentHostnames(account.username)) {
         dns_->handler().forgetName(name);
     }
@@ -254,7 +269,8 @@ void Daemon::reloadConfig() {
         DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";
     };
     if (!loaded.config) {
-        for (const auto& problem : loaded.errors) DLOG(Error) << problem;
+        for (const auto& problem : loaded.errors)
+            DLOG(Error) << problem;
         refuse(configPath_ + " is invalid");
         return;
     }
@@ -262,16 +278,20 @@ void Daemon::reloadConfig() {
     std::string error;
     // Build everything that can fail first; swap only when all of it worked.
     auto api = makeTokenApi(next, &error);
-    if (!api) return refuse(error);
+    if (!api)
+        return refuse(error);
     net::SslCtxPtr tls;
     if (!next.gateway.httpsListen.empty()) {
         tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error);
-        if (!tls) return refuse(error);
+        if (!tls)
+            return refuse(error);
     }
-    if (!dns_->reconfigure(next.dns, &error)) return refuse(error);
+    if (!dns_->reconfigure(next.dns, &error))
+        return refuse(error);
 
     tokenApi_.replace(std::move(api));
-    if (tls) http_->setTls(std::move(tls));
+    if (tls)
+        http_->setTls(std::move(tls));
     http_->setAllow(next.dns.allow);
     endpoint_->setAccounts(next.accounts);
     scheduler_->reconfigure(next.accounts, next.dynamo);
@@ -282,7 +302,8 @@ void Daemon::reloadConfig() {
     }
     config_ = std::move(next);
     log::setLevel(config_.logLevel);
-    for (const auto& warning : config_.warnings) DLOG(Warning) << warning;
+    for (const auto& warning : config_.warnings)
+        DLOG(Warning) << warning;
     armSchedulerTimer();
     DLOG(Info) << "reloaded " << configPath_;
 }

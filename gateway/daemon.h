@@ -31,12 +31,12 @@ inline constexpr int kExitConfig = 78;  // EX_CONFIG: the configuration is inval
 // The token-API client of the current configuration. A reload that changes dynamo.* or the
 // upstreams makes a new client; the old one finishes the calls it carries and is then dropped.
 class SwappableTokenApi final : public TokenApi {
-public:
+  public:
     void replace(std::unique_ptr<TokenApi> next);
     void update(const std::string& token, const std::optional<net::IpAddress>& ip,
                 Done done) override;
 
-private:
+  private:
     struct Slot {
         std::unique_ptr<TokenApi> api;
         size_t inFlight = 0;
@@ -49,7 +49,7 @@ private:
 };
 
 class Daemon {
-public:
+  public:
     Daemon(std::string configPath, config::Config config);
     ~Daemon();
     Daemon(const Daemon&) = delete;
@@ -60,7 +60,7 @@ public:
     // Runs until SIGTERM or SIGINT.
     void run();
 
-private:
+  private:
     static void onSignal(evutil_socket_t signal, short what, void* arg);
     static void onSchedulerTimer(evutil_socket_t, short, void* arg);
     static void onHeartbeat(evutil_socket_t, short, void* arg);

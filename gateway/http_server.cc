@@ -13,32 +13,50 @@ namespace {
 
 const char* reasonPhrase(int status) {
     switch (status) {
-        case 200: return "OK";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        default: return "";
+        case 200:
+            return "OK";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        default:
+            return "";
     }
 }
 
 compat::HttpRequest toCompat(evhttp_request* request) {
     compat::HttpRequest parsed;
     switch (evhttp_request_get_command(request)) {
-        case EVHTTP_REQ_GET: parsed.method = "GET"; break;
-        case EVHTTP_REQ_POST: parsed.method = "POST"; break;
-        case EVHTTP_REQ_HEAD: parsed.method = "HEAD"; break;
-        default: parsed.method = "OTHER"; break;
+        case EVHTTP_REQ_GET:
+            parsed.method = "GET";
+            break;
+        case EVHTTP_REQ_POST:
+            parsed.method = "POST";
+            break;
+        case EVHTTP_REQ_HEAD:
+            parsed.method = "HEAD";
+            break;
+        default:
+            parsed.method = "OTHER";
+            break;
     }
     const char* uri = evhttp_request_get_uri(request);
     std::string target = uri != nullptr ? uri : "";
     const size_t fragment = target.find('#');
-    if (fragment != std::string::npos) target.resize(fragment);
+    if (fragment != std::string::npos)
+        target.resize(fragment);
     const size_t question = target.find('?');
     parsed.path = target.substr(0, question);
-    if (question != std::string::npos) parsed.query = target.substr(question + 1);
+    if (question != std::string::npos)
+        parsed.query = target.substr(question + 1);
 
     evkeyvalq* headers = evhttp_request_get_input_headers(request);
     if (const char* value = evhttp_find_header(headers, "Authorization")) {
@@ -56,7 +74,8 @@ compat::HttpRequest toCompat(evhttp_request* request) {
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(evhttp_request_get_connection(request), &host, &port);
     if (host != nullptr) {
-        if (auto ip = net::IpAddress::parse(host)) parsed.client = ip->unmapped();
+        if (auto ip = net::IpAddress::parse(host))
+            parsed.client = ip->unmapped();
     }
     return parsed;
 }
@@ -81,7 +100,8 @@ void HttpExchange::onConnectionClosed(evhttp_connection*, void* arg) {
 }
 
 void HttpExchange::reply(const HttpResponse& response) {
-    if (request_ == nullptr) return;
+    if (request_ == nullptr)
+        return;
     evhttp_request* request = std::exchange(request_, nullptr);
     evhttp_connection_set_closecb(evhttp_request_get_connection(request), nullptr, nullptr);
     evkeyvalq* headers = evhttp_request_get_output_headers(request);
@@ -102,7 +122,8 @@ std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
     std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router)));
     server->http_.reset(evhttp_new(base));
     server->configure(server->http_.get());
-    if (!server->bindAll(server->http_.get(), httpListen, error)) return nullptr;
+    if (!server->bindAll(server->http_.get(), httpListen, error))
+        return nullptr;
 
     if (!httpsListen.empty()) {
         if (tls == nullptr) {
@@ -114,7 +135,8 @@ std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
         server->https_.reset(evhttp_new(base));
         server->configure(server->https_.get());
         evhttp_set_bevcb(server->https_.get(), &HttpServer::makeTlsBufferEvent, server.get());
-        if (!server->bindAll(server->https_.get(), httpsListen, error)) return nullptr;
+        if (!server->bindAll(server->https_.get(), httpsListen, error))
+            return nullptr;
     }
     return server;
 }
@@ -131,7 +153,8 @@ bool HttpServer::bindAll(evhttp* http, const std::vector<net::SocketAddress>& ad
                          std::string* error) {
     for (const auto& address : addresses) {
         net::UniqueFd fd = resolver::bindSocket(address, SOCK_STREAM, error);
-        if (!fd) return false;
+        if (!fd)
+            return false;
         if (::listen(fd.get(), 64) != 0 ||
             evhttp_accept_socket_with_handle(http, fd.get()) == nullptr) {
             *error = "cannot listen on tcp " + address.toString();
@@ -144,7 +167,9 @@ bool HttpServer::bindAll(evhttp* http, const std::vector<net::SocketAddress>& ad
     return true;
 }
 
-void HttpServer::setTls(net::SslCtxPtr tls) { tls_ = std::move(tls); }
+void HttpServer::setTls(net::SslCtxPtr tls) {
+    tls_ = std::move(tls);
+}
 
 bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     auto* self = static_cast<HttpServer*>(arg);
@@ -153,7 +178,8 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
                                                       BEV_OPT_CLOSE_ON_FREE);
     // Old device TLS stacks close without close_notify; that is the end of a request, not an
     // attack on one we already answered.
-    if (bev != nullptr) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (bev != nullptr)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;
 }
 

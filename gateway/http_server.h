@@ -32,7 +32,7 @@ struct HttpResponse {
 // Bitcoin Core's HTTPRequest). When the client disconnects first, libevent frees the request:
 // the exchange notices (connection close callback) and its reply goes nowhere.
 class HttpExchange {
-public:
+  public:
     HttpExchange(evhttp_request* request, compat::HttpRequest parsed);
     ~HttpExchange();
     HttpExchange(const HttpExchange&) = delete;
@@ -42,7 +42,7 @@ public:
     void reply(const HttpResponse& response);
     bool replied() const { return request_ == nullptr; }
 
-private:
+  private:
     static void onConnectionClosed(evhttp_connection* connection, void* arg);
 
     evhttp_request* request_;  // libevent's; nullptr once answered or the client is gone
@@ -50,7 +50,7 @@ private:
 };
 
 class HttpServer {
-public:
+  public:
     using Router = std::function<void(std::shared_ptr<HttpExchange>)>;
 
     static constexpr size_t kMaxHeadersSize = 8 * 1024;
@@ -68,7 +68,7 @@ public:
     // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on.
     void setTls(net::SslCtxPtr tls);
 
-private:
+  private:
     HttpServer(event_base* base, Router router) : base_(base), router_(std::move(router)) {}
     bool bindAll(evhttp* http, const std::vector<net::SocketAddress>& addresses,
                  std::string* error);

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
 
     auto loaded = config::loadFile(configPath);
     if (check) {
-        for (const auto& problem : loaded.errors) std::cerr << problem << "\n";
+        for (const auto& problem : loaded.errors)
+            std::cerr << problem << "\n";
         return loaded.config ? gateway::kExitOk : gateway::kExitFailure;
     }
     if (!loaded.config) {
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
     }
 
     log::setLevel(loaded.config->logLevel);
-    for (const auto& warning : loaded.config->warnings) DLOG(Warning) << warning;
+    for (const auto& warning : loaded.config->warnings)
+        DLOG(Warning) << warning;
 
     gateway::Daemon daemon(configPath, std::move(*loaded.config));
     std::string error;

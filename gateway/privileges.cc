@@ -24,10 +24,12 @@ bool lookUp(const std::string& user, uid_t* uid, gid_t* gid, std::string* error)
 }  // namespace
 
 bool handOver(const std::string& path, const std::string& user, std::string* error) {
-    if (::geteuid() != 0) return true;
+    if (::geteuid() != 0)
+        return true;
     uid_t uid;
     gid_t gid;
-    if (!lookUp(user, &uid, &gid, error)) return false;
+    if (!lookUp(user, &uid, &gid, error))
+        return false;
     if (::chown(path.c_str(), uid, gid) != 0) {
         *error = "state_dir " + path + ": chown to " + user + ": " + std::strerror(errno);
         return false;
@@ -43,7 +45,8 @@ bool handOver(const std::string& path, const std::string& user, std::string* err
 bool dropPrivileges(const std::string& user, std::string* error) {
     uid_t uid;
     gid_t gid;
-    if (!lookUp(user, &uid, &gid, error)) return false;
+    if (!lookUp(user, &uid, &gid, error))
+        return false;
     if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
         *error = "cannot become '" + user + "': " + std::strerror(errno);
         return false;

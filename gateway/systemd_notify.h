@@ -13,7 +13,7 @@
 namespace dynamo::gateway {
 
 class SystemdNotifier {
-public:
+  public:
     // Reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID. Without NOTIFY_SOCKET, disabled.
     SystemdNotifier();
 
@@ -24,7 +24,7 @@ public:
     // nullopt when systemd does not watch this process.
     std::optional<std::chrono::microseconds> watchdogInterval() const { return watchdog_; }
 
-private:
+  private:
     net::UniqueFd fd_;
     std::string path_;  // '@' already turned into the abstract namespace's leading NUL
     std::optional<std::chrono::microseconds> watchdog_;

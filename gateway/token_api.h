@@ -28,7 +28,7 @@ struct TokenApiResult {
 };
 
 class TokenApi {
-public:
+  public:
     using Done = std::function<void(const TokenApiResult&)>;
     virtual ~TokenApi() = default;
     // `done` runs exactly once, never before update() returns, and never after the TokenApi is

@@ -578,8 +578,7 @@ void TokenApiClient::update(const std::string& token, const std::optional<net::I
     const std::string url = compat::buildUpdateUrl(updateUrl_, token, ip);
     call.target = url.substr(url_.origin.size());
     call.logUrl = compat::buildUpdateUrl(updateUrl_, "", ip);
-    call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()),
-                       log::maskSecret(token));
+    call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()), log::maskSecret(token));
     call.timer.reset(evtimer_new(base_, &TokenApiClient::onTimeout, &call));
     call.finishEvent.reset(evtimer_new(base_, &TokenApiClient::onFinish, &call));
     const timeval limit{static_cast<time_t>(timeout_.count()), 0};

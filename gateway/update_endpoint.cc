@@ -23,7 +23,8 @@ UpdateEndpoint::UpdateEndpoint(event_base* base, std::vector<config::Account> ac
 bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
     const compat::HttpRequest& request = exchange->request();
     const compat::ParsedUpdate parsed = compat::parseUpdate(request);
-    if (parsed.status == compat::ParsedUpdate::Status::NotFound) return false;
+    if (parsed.status == compat::ParsedUpdate::Status::NotFound)
+        return false;
     ++stats_.requests;
     if (parsed.status == compat::ParsedUpdate::Status::MethodNotAllowed) {
         exchange->reply({405, "text/plain", "method not allowed\n", {{"Allow", "GET, POST"}}});
@@ -55,7 +56,8 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
     std::vector<std::string> accepted;
     if (hosts.request == compat::HostnameCheck::Request::Ok) {
         for (size_t i = 0; i < hosts.hosts.size(); ++i) {
-            if (hosts.hosts[i] == compat::HostnameVerdict::Ok) accepted.push_back(update.hostnames[i]);
+            if (hosts.hosts[i] == compat::HostnameVerdict::Ok)
+                accepted.push_back(update.hostnames[i]);
         }
     }
 
@@ -64,20 +66,18 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
                << "': " << (publish ? publish->toString() : "no public myip, service decides");
     recentHostnames_[account->username] = accepted;
     const config::Account accountCopy = *account;  // accounts_ may be replaced by a reload
-    scheduler_.submit(
-        *account, publish, accepted,
-        [this, exchange, hosts, publish, accountCopy, myip = update.myip](
-            compat::UpdateOutcome outcome) {
-            count(outcome);
-            const auto shown =
-                compat::replyAddress(publish, scheduler_.confirmedAddress(accountCopy), myip);
-            exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
-        });
+    scheduler_.submit(*account, publish, accepted,
+                      [this, exchange, hosts, publish, accountCopy,
+                       myip = update.myip](compat::UpdateOutcome outcome) {
+                          count(outcome);
+                          const auto shown = compat::replyAddress(
+                              publish, scheduler_.confirmedAddress(accountCopy), myip);
+                          exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
+                      });
     return true;
 }
 
-const std::vector<std::string>& UpdateEndpoint::recentHostnames(
-    const std::string& username) const {
+const std::vector<std::string>& UpdateEndpoint::recentHostnames(const std::string& username) const {
     static const std::vector<std::string> kNone;
     const auto it = recentHostnames_.find(username);
     return it == recentHostnames_.end() ? kNone : it->second;
@@ -85,10 +85,18 @@ const std::vector<std::string>& UpdateEndpoint::recentHostnames(
 
 void UpdateEndpoint::count(compat::UpdateOutcome outcome) {
     switch (outcome) {
-        case compat::UpdateOutcome::Updated: ++stats_.good; break;
-        case compat::UpdateOutcome::NoChange: ++stats_.noChange; break;
-        case compat::UpdateOutcome::Queued: ++stats_.queued; break;
-        case compat::UpdateOutcome::Failed: ++stats_.failed; break;
+        case compat::UpdateOutcome::Updated:
+            ++stats_.good;
+            break;
+        case compat::UpdateOutcome::NoChange:
+            ++stats_.noChange;
+            break;
+        case compat::UpdateOutcome::Queued:
+            ++stats_.queued;
+            break;
+        case compat::UpdateOutcome::Failed:
+            ++stats_.failed;
+            break;
     }
 }
 

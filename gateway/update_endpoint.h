@@ -25,7 +25,7 @@
 namespace dynamo::gateway {
 
 class UpdateEndpoint {
-public:
+  public:
     UpdateEndpoint(event_base* base, std::vector<config::Account> accounts,
                    UpdateScheduler& scheduler);
 
@@ -46,7 +46,7 @@ public:
     };
     const Stats& stats() const { return stats_; }
 
-private:
+  private:
     // An answer held back by the throttle; the list owns it and its timer (address-stable).
     struct DelayedReply {
         UpdateEndpoint* owner;

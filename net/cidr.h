@@ -12,25 +12,25 @@
 namespace dynamo::net {
 
 class Cidr {
-public:
+  public:
     static std::optional<Cidr> parse(std::string_view text);  // a bare address is a /32 or /128
     bool contains(const IpAddress& ip) const;
     std::string toString() const;
 
-private:
+  private:
     IpAddress network_;
     unsigned prefixLength_ = 0;
 };
 
 class CidrSet {
-public:
+  public:
     CidrSet() = default;
     explicit CidrSet(std::vector<Cidr> ranges) : ranges_(std::move(ranges)) {}
     // IPv4-mapped IPv6 clients (from a dual-stack socket) match the IPv4 ranges.
     bool contains(const IpAddress& ip) const;
     const std::vector<Cidr>& ranges() const { return ranges_; }
 
-private:
+  private:
     std::vector<Cidr> ranges_;
 };
 

@@ -24,7 +24,7 @@ std::optional<Level> parseLevel(std::string_view name);
 std::string maskSecret(std::string_view secret);
 
 class Line {
-public:
+  public:
     explicit Line(Level level) : level_(level) {}
     Line(const Line&) = delete;
     Line& operator=(const Line&) = delete;
@@ -35,14 +35,14 @@ public:
         return *this;
     }
 
-private:
+  private:
     Level level_;
     std::ostringstream stream_;
 };
 
 }  // namespace dynamo::log
 
-#define DLOG(severity)                                                  \
-    if (!::dynamo::log::enabled(::dynamo::log::Level::severity)) {      \
-    } else                                                              \
+#define DLOG(severity)                                             \
+    if (!::dynamo::log::enabled(::dynamo::log::Level::severity)) { \
+    } else                                                         \
         ::dynamo::log::Line(::dynamo::log::Level::severity)

@@ -9,8 +9,10 @@
 namespace dynamo::net {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-    if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
-    if (text.find('\0') != std::string_view::npos) return std::nullopt;  // inet_pton stops there
+    if (text.empty() || text.size() >= INET6_ADDRSTRLEN)
+        return std::nullopt;
+    if (text.find('\0') != std::string_view::npos)
+        return std::nullopt;  // inet_pton stops there
     std::string buffer(text);
     IpAddress ip;
     if (inet_pton(AF_INET, buffer.c_str(), ip.bytes_.data()) == 1) {
@@ -40,16 +42,20 @@ IpAddress IpAddress::fromV6(const in6_addr& addr) {
 
 bool IpAddress::isUnspecified() const {
     for (size_t i = 0; i < size(); ++i) {
-        if (bytes_[i] != 0) return false;
+        if (bytes_[i] != 0)
+            return false;
     }
     return family_ != AF_UNSPEC;
 }
 
 bool IpAddress::isLoopback() const {
-    if (isV4()) return bytes_[0] == 127;
-    if (!isV6()) return false;
+    if (isV4())
+        return bytes_[0] == 127;
+    if (!isV6())
+        return false;
     for (size_t i = 0; i < 15; ++i) {
-        if (bytes_[i] != 0) return false;
+        if (bytes_[i] != 0)
+            return false;
     }
     return bytes_[15] == 1;
 }
@@ -67,7 +73,8 @@ IpAddress IpAddress::unmapped() const {
 
 std::string IpAddress::toString() const {
     char text[INET6_ADDRSTRLEN] = {};
-    if (family_ == AF_UNSPEC) return "";
+    if (family_ == AF_UNSPEC)
+        return "";
     inet_ntop(family_, bytes_.data(), text, sizeof text);
     return text;
 }
@@ -100,11 +107,13 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text, uint16_
     std::optional<uint16_t> port = defaultPort;
     if (!text.empty() && text.front() == '[') {
         const size_t close = text.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
+        if (close == std::string_view::npos)
+            return std::nullopt;
         host = text.substr(1, close - 1);
         std::string_view rest = text.substr(close + 1);
         if (!rest.empty()) {
-            if (rest.front() != ':') return std::nullopt;
+            if (rest.front() != ':')
+                return std::nullopt;
             port = parsePort(rest.substr(1));
         }
     } else if (std::count(text.begin(), text.end(), ':') == 1) {
@@ -112,14 +121,17 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text, uint16_
         host = text.substr(0, colon);
         port = parsePort(text.substr(colon + 1));
     }
-    if (!port) return std::nullopt;
+    if (!port)
+        return std::nullopt;
     auto ip = IpAddress::parse(host);
-    if (!ip) return std::nullopt;
+    if (!ip)
+        return std::nullopt;
     return SocketAddress(*ip, *port);
 }
 
 std::optional<SocketAddress> SocketAddress::fromSockaddr(const sockaddr* sa, socklen_t len) {
-    if (sa == nullptr) return std::nullopt;
+    if (sa == nullptr)
+        return std::nullopt;
     if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
         const auto* sin = reinterpret_cast<const sockaddr_in*>(sa);
         return SocketAddress(IpAddress::fromV4(sin->sin_addr), ntohs(sin->sin_port));
@@ -155,8 +167,10 @@ uint16_t SocketAddress::port() const {
 }
 
 socklen_t SocketAddress::length() const {
-    if (storage_.ss_family == AF_INET) return sizeof(sockaddr_in);
-    if (storage_.ss_family == AF_INET6) return sizeof(sockaddr_in6);
+    if (storage_.ss_family == AF_INET)
+        return sizeof(sockaddr_in);
+    if (storage_.ss_family == AF_INET6)
+        return sizeof(sockaddr_in6);
     return 0;
 }
 

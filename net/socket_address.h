@@ -14,7 +14,7 @@
 namespace dynamo::net {
 
 class IpAddress {
-public:
+  public:
     IpAddress() = default;
     static std::optional<IpAddress> parse(std::string_view text);  // no brackets, no port
     static IpAddress fromV4(const in_addr& addr);
@@ -36,13 +36,13 @@ public:
         return a.family_ == b.family_ && a.bytes_ == b.bytes_;
     }
 
-private:
+  private:
     int family_ = AF_UNSPEC;
     std::array<uint8_t, 16> bytes_{};
 };
 
 class SocketAddress {
-public:
+  public:
     SocketAddress() = default;
     SocketAddress(const IpAddress& ip, uint16_t port);
     // "1.2.3.4", "1.2.3.4:53", "::1", "[::1]", "[::1]:53"; defaultPort when none is written.
@@ -60,7 +60,7 @@ public:
         return a.ip() == b.ip() && a.port() == b.port();
     }
 
-private:
+  private:
     sockaddr_storage storage_{};
 };
 

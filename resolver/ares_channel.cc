@@ -12,7 +12,8 @@ void initAresLibrary() {
 std::string serversCsv(const std::vector<net::SocketAddress>& servers) {
     std::string csv;
     for (const auto& server : servers) {
-        if (!csv.empty()) csv += ',';
+        if (!csv.empty())
+            csv += ',';
         csv += server.toString();
     }
     return csv;
@@ -62,7 +63,8 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
 }
 
 AresChannel::~AresChannel() {
-    if (channel_ != nullptr) ares_destroy(channel_);
+    if (channel_ != nullptr)
+        ares_destroy(channel_);
     // ares_destroy closed its sockets and reported them through onSocketState; whatever is
     // left in the map goes with it.
     socketEvents_.clear();
@@ -74,10 +76,12 @@ void AresChannel::send(std::span<const uint8_t> query, ares_callback callback, v
 }
 
 bool AresChannel::lostEdns() const {
-    if ((requestedFlags_ & ARES_FLAG_EDNS) == 0) return false;
+    if ((requestedFlags_ & ARES_FLAG_EDNS) == 0)
+        return false;
     ares_options current{};
     int mask = 0;
-    if (ares_save_options(channel_, &current, &mask) != ARES_SUCCESS) return false;
+    if (ares_save_options(channel_, &current, &mask) != ARES_SUCCESS)
+        return false;
     const bool lost = (current.flags & ARES_FLAG_EDNS) == 0;
     ares_destroy_options(&current);
     return lost;
@@ -89,8 +93,8 @@ void AresChannel::onSocketState(void* data, ares_socket_t fd, int readable, int 
         self->socketEvents_.erase(fd);
         return;
     }
-    const short what = static_cast<short>(EV_PERSIST | (readable ? EV_READ : 0) |
-                                          (writable ? EV_WRITE : 0));
+    const short what =
+        static_cast<short>(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
     net::EventPtr event(event_new(self->base_, fd, what, &AresChannel::onSocketEvent, self));
     event_add(event.get(), nullptr);
     self->socketEvents_[fd] = std::move(event);

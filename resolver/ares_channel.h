@@ -26,13 +26,14 @@ namespace dynamo::resolver {
 void initAresLibrary();
 
 class AresChannel {
-public:
+  public:
     struct Options {
-        std::vector<net::SocketAddress> servers;  // never empty: c-ares would fall back to 127.0.0.1
+        std::vector<net::SocketAddress>
+            servers;  // never empty: c-ares would fall back to 127.0.0.1
         std::chrono::milliseconds timeout{1000};  // per try; c-ares doubles it each round
         int tries = 2;
-        int flags = 0;               // ARES_FLAG_*
-        int ednsPayloadSize = 0;     // with ARES_FLAG_EDNS
+        int flags = 0;            // ARES_FLAG_*
+        int ednsPayloadSize = 0;  // with ARES_FLAG_EDNS
     };
 
     // nullptr and *error set when c-ares refuses the options.
@@ -57,7 +58,7 @@ public:
     void queryStarted() { ++pending_; }
     void queryEnded() { --pending_; }
 
-private:
+  private:
     explicit AresChannel(event_base* base) : base_(base) {}
     static void onSocketState(void* data, ares_socket_t fd, int readable, int writable);
     static void onSocketEvent(evutil_socket_t fd, short what, void* arg);

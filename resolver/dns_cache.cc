@@ -23,8 +23,12 @@ DnsCache::DnsCache(size_t capacity, Clock clock) : capacity_(capacity), clock_(s
 }
 
 DnsCache::Key DnsCache::keyFor(const Message& query) {
-    return Key{query.qnameWire, query.qtype, query.qclass, query.edns.has_value(),
-               query.edns.has_value() && query.edns->dnssecOk, query.header.cd()};
+    return Key{query.qnameWire,
+               query.qtype,
+               query.qclass,
+               query.edns.has_value(),
+               query.edns.has_value() && query.edns->dnssecOk,
+               query.header.cd()};
 }
 
 std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> queryBytes,

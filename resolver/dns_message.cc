@@ -435,7 +435,7 @@ std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Me
 std::vector<uint8_t> badVersResponse(std::span<const uint8_t> queryBytes, const Message& query) {
     // BADVERS is 16: its upper 8 bits (1) go in OPT, its lower 4 (0) in the header.
     std::vector<uint8_t> out = errorResponse(queryBytes, nullptr, Rcode::NoError);
-    out[5] = 1;  // QDCOUNT 1
+    out[5] = 1;   // QDCOUNT 1
     out[11] = 1;  // ARCOUNT 1
     appendQuestion(out, queryBytes, query);
     appendOwnOpt(out, query.edns && query.edns->dnssecOk, 1);

@@ -16,7 +16,7 @@
 namespace dynamo::resolver {
 
 class DnsServer {
-public:
+  public:
     // Binds every listener; nullptr and *error (naming the address) when one cannot be bound.
     static std::unique_ptr<DnsServer> create(event_base* base, const config::DnsConfig& config,
                                              dns::Clock clock, std::string* error);
@@ -29,7 +29,7 @@ public:
     const QueryHandler& handler() const { return *handler_; }
     size_t tcpConnections() const;
 
-private:
+  private:
     std::unique_ptr<QueryHandler> handler_;
     std::vector<std::shared_ptr<UdpListener>> udp_;
     std::vector<std::unique_ptr<TcpListener>> tcp_;

@@ -19,7 +19,8 @@ std::unique_ptr<Forwarder> Forwarder::create(event_base* base, const Settings& s
     std::unique_ptr<Forwarder> self(new Forwarder(base));
     self->settings_ = settings;
     self->cleanup_.reset(event_new(base, -1, 0, &Forwarder::onCleanup, self.get()));
-    if (!self->buildChannels(error)) return nullptr;
+    if (!self->buildChannels(error))
+        return nullptr;
     return self;
 }
 
@@ -57,10 +58,12 @@ bool Forwarder::buildChannels(std::string* error) {
     std::vector<std::unique_ptr<AresChannel>> fresh;
     for (size_t i = 0; i < std::max<size_t>(1, settings_.channels); ++i) {
         auto channel = makeChannel(error);
-        if (!channel) return false;
+        if (!channel)
+            return false;
         fresh.push_back(std::move(channel));
     }
-    for (auto& old : channels_) retired_.push_back(std::move(old));
+    for (auto& old : channels_)
+        retired_.push_back(std::move(old));
     channels_ = std::move(fresh);
     nextChannel_ = 0;
     event_active(cleanup_.get(), 0, 0);
@@ -83,7 +86,8 @@ uint16_t Forwarder::randomId() {
         const size_t bytes = randomIds_.size() * sizeof(uint16_t);
         if (getrandom(randomIds_.data(), bytes, 0) != static_cast<ssize_t>(bytes)) {
             // getrandom() on Linux ≥ 3.17 does not fail for this size once the pool is up.
-            for (auto& id : randomIds_) id = static_cast<uint16_t>(std::rand());
+            for (auto& id : randomIds_)
+                id = static_cast<uint16_t>(std::rand());
         }
     }
     const uint16_t id = randomIds_.back();
@@ -128,10 +132,12 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     auto node = self->pending_.extract(pending->key);
     std::unique_ptr<Pending> owned = std::move(node.mapped());
 
-    if (status == ARES_EDESTRUCTION || self->destroying_) return;
+    if (status == ARES_EDESTRUCTION || self->destroying_)
+        return;
 
     std::span<const uint8_t> bytes;
-    if (status == ARES_SUCCESS && answer != nullptr && length >= static_cast<int>(dns::kHeaderSize)) {
+    if (status == ARES_SUCCESS && answer != nullptr &&
+        length >= static_cast<int>(dns::kHeaderSize)) {
         bytes = {answer, static_cast<size_t>(length)};
         self->latency_.observe(std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - owned->sentAt));
@@ -139,14 +145,16 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         ++self->stats_.failed;
         DLOG(Debug) << "upstream query failed: " << ares_strerror(status);
     }
-    if (!bytes.empty() && dns::readHeader(bytes)->rcode() == static_cast<uint8_t>(dns::Rcode::FormErr) &&
+    if (!bytes.empty() &&
+        dns::readHeader(bytes)->rcode() == static_cast<uint8_t>(dns::Rcode::FormErr) &&
         pending->channel->lostEdns()) {
         self->retire(pending->channel);
     }
 
     std::vector<uint8_t> copy(bytes.begin(), bytes.end());
     for (auto& waiter : owned->waiters) {
-        if (!copy.empty()) dns::setId(copy, waiter.clientId);
+        if (!copy.empty())
+            dns::setId(copy, waiter.clientId);
         waiter.done(copy);
     }
 }
@@ -154,7 +162,8 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
 void Forwarder::retire(AresChannel* channel) {
     DLOG(Warning) << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
     for (auto& slot : channels_) {
-        if (slot.get() != channel) continue;
+        if (slot.get() != channel)
+            continue;
         std::string error;
         auto replacement = makeChannel(&error);
         if (!replacement) {

@@ -29,7 +29,7 @@
 namespace dynamo::resolver {
 
 class Forwarder {
-public:
+  public:
     struct Settings {
         std::vector<net::SocketAddress> upstreams;
         std::chrono::milliseconds timeout{3000};  // total, from send to SERVFAIL
@@ -40,10 +40,10 @@ public:
     using Done = std::function<void(std::span<const uint8_t> answer)>;
 
     struct Stats {
-        uint64_t sent = 0;       // queries that went upstream
-        uint64_t coalesced = 0;  // queries that joined one already in flight
-        uint64_t failed = 0;     // timeouts and errors
-        uint64_t overloaded = 0; // refused at the in-flight bound
+        uint64_t sent = 0;        // queries that went upstream
+        uint64_t coalesced = 0;   // queries that joined one already in flight
+        uint64_t failed = 0;      // timeouts and errors
+        uint64_t overloaded = 0;  // refused at the in-flight bound
     };
 
     static std::unique_ptr<Forwarder> create(event_base* base, const Settings& settings,
@@ -64,7 +64,7 @@ public:
     // From send to answer, for answered queries (failures are counted in stats().failed).
     const LatencyHistogram& latency() const { return latency_; }
 
-private:
+  private:
     struct Waiter {
         uint16_t clientId;
         Done done;

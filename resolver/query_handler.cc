@@ -25,7 +25,8 @@ QueryHandler::QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forw
       hostAddresses_(std::move(hostAddresses)) {}
 
 bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* error) {
-    if (!forwarder_->reconfigure(forwarderSettings(config), error)) return false;
+    if (!forwarder_->reconfigure(forwarderSettings(config), error))
+        return false;
     allow_ = config.allow;
     interceptor_ = Interceptor(config.intercept);
     cache_.setCapacity(config.cacheSize);

@@ -38,19 +38,19 @@ struct QueryContext {
 struct DnsStats {
     uint64_t udpQueries = 0;
     uint64_t tcpQueries = 0;
-    uint64_t dropped = 0;      // shorter than a header, or QR=1
-    uint64_t refused = 0;      // outside dns.allow
-    uint64_t formErr = 0;      // did not parse
-    uint64_t notImp = 0;       // opcode other than QUERY
+    uint64_t dropped = 0;  // shorter than a header, or QR=1
+    uint64_t refused = 0;  // outside dns.allow
+    uint64_t formErr = 0;  // did not parse
+    uint64_t notImp = 0;   // opcode other than QUERY
     uint64_t intercepted = 0;
     uint64_t cacheHits = 0;
-    uint64_t forwarded = 0;    // went to the forwarder (cache misses)
-    uint64_t servFail = 0;     // upstream failed, timed out or we were overloaded
-    uint64_t truncated = 0;    // answers cut to TC=1 for a UDP client
+    uint64_t forwarded = 0;  // went to the forwarder (cache misses)
+    uint64_t servFail = 0;   // upstream failed, timed out or we were overloaded
+    uint64_t truncated = 0;  // answers cut to TC=1 for a UDP client
 };
 
 class QueryHandler {
-public:
+  public:
     using Reply = std::function<void(std::span<const uint8_t> answer)>;
 
     QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forwarder> forwarder,
@@ -73,7 +73,7 @@ public:
 
     static Forwarder::Settings forwarderSettings(const config::DnsConfig& config);
 
-private:
+  private:
     // Sends `response`, cut to TC=1 when a UDP client cannot take it whole.
     void answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
                 const dns::Message& query, const QueryContext& context, const Reply& reply);

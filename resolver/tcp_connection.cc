@@ -29,7 +29,8 @@ void TcpConnection::onRead(bufferevent*, void* arg) {
 }
 
 void TcpConnection::readQueries() {
-    if (readingQueries_) return;  // an answer given synchronously re-enters through sendAnswer
+    if (readingQueries_)
+        return;  // an answer given synchronously re-enters through sendAnswer
     readingQueries_ = true;
     const auto self = shared_from_this();  // an answer may close us before this returns
     const std::weak_ptr<TcpConnection> weak = self;
@@ -40,9 +41,11 @@ void TcpConnection::readQueries() {
             break;
         }
         uint8_t prefix[2];
-        if (evbuffer_copyout(input, prefix, 2) != 2) break;
+        if (evbuffer_copyout(input, prefix, 2) != 2)
+            break;
         const size_t length = static_cast<size_t>(prefix[0] << 8 | prefix[1]);
-        if (evbuffer_get_length(input) < 2 + length) break;
+        if (evbuffer_get_length(input) < 2 + length)
+            break;
         evbuffer_drain(input, 2);
         std::vector<uint8_t> query(length);
         evbuffer_remove(input, query.data(), length);
@@ -50,22 +53,26 @@ void TcpConnection::readQueries() {
         ++inFlight_;
         const bool accepted =
             handler_.handle(query, context_, [weak](std::span<const uint8_t> answer) {
-                if (auto connection = weak.lock()) connection->sendAnswer(answer);
+                if (auto connection = weak.lock())
+                    connection->sendAnswer(answer);
             });
-        if (!accepted) --inFlight_;  // dropped (QR=1, runt): no answer will come
+        if (!accepted)
+            --inFlight_;  // dropped (QR=1, runt): no answer will come
     }
     readingQueries_ = false;
     closeIfDone();
 }
 
 void TcpConnection::sendAnswer(std::span<const uint8_t> answer) {
-    if (state_ == State::Closed) return;
+    if (state_ == State::Closed)
+        return;
     --inFlight_;
     const uint8_t prefix[2] = {static_cast<uint8_t>(answer.size() >> 8),
                                static_cast<uint8_t>(answer.size() & 0xff)};
     bufferevent_write(bev_.get(), prefix, 2);
     bufferevent_write(bev_.get(), answer.data(), answer.size());
-    if (state_ == State::Reading) bufferevent_enable(bev_.get(), EV_READ);
+    if (state_ == State::Reading)
+        bufferevent_enable(bev_.get(), EV_READ);
     // Queries buffered while we were at the in-flight bound are not announced again.
     readQueries();
 }
@@ -91,15 +98,19 @@ void TcpConnection::onEvent(bufferevent*, short what, void* arg) {
 }
 
 void TcpConnection::closeIfDone() {
-    if (state_ != State::Draining) return;
-    if (inFlight_ == 0 && evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) close();
+    if (state_ != State::Draining)
+        return;
+    if (inFlight_ == 0 && evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0)
+        close();
 }
 
 void TcpConnection::close() {
-    if (state_ == State::Closed) return;
+    if (state_ == State::Closed)
+        return;
     state_ = State::Closed;
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
-    if (onClosed_) onClosed_(this);  // the listener drops its reference; we may be gone now
+    if (onClosed_)
+        onClosed_(this);  // the listener drops its reference; we may be gone now
 }
 
 }  // namespace dynamo::resolver

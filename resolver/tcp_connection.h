@@ -28,7 +28,7 @@ struct TcpLimits {
 };
 
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
-public:
+  public:
     enum class State {
         Reading,   // reading queries, answering them as they complete
         Draining,  // the client closed its side: finish answers in flight, then close
@@ -42,7 +42,7 @@ public:
     void close();
     State state() const { return state_; }
 
-private:
+  private:
     static void onRead(bufferevent* bev, void* arg);
     static void onWrite(bufferevent* bev, void* arg);
     static void onEvent(bufferevent* bev, short what, void* arg);

@@ -13,7 +13,8 @@ std::unique_ptr<TcpListener> TcpListener::create(event_base* base,
                                                  TcpLimits limits) {
     std::unique_ptr<TcpListener> self(new TcpListener(base, handler, address, limits));
     net::UniqueFd fd = bindSocket(address, SOCK_STREAM, error);
-    if (!fd) return nullptr;
+    if (!fd)
+        return nullptr;
     self->listener_.reset(evconnlistener_new(base, &TcpListener::onAccept, self.get(),
                                              LEV_OPT_CLOSE_ON_FREE, 64, fd.get()));
     if (!self->listener_) {
@@ -29,7 +30,8 @@ TcpListener::~TcpListener() {
     // a moved-out copy.
     auto connections = std::move(connections_);
     connections_.clear();
-    for (auto& [raw, connection] : connections) connection->close();
+    for (auto& [raw, connection] : connections)
+        connection->close();
 }
 
 net::SocketAddress TcpListener::boundAddress() const {
@@ -45,14 +47,16 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
                            void* arg) {
     auto* self = static_cast<TcpListener*>(arg);
     net::UniqueFd owned(fd);
-    if (self->connections_.size() >= self->limits_.maxConnections) return;  // closes it
+    if (self->connections_.size() >= self->limits_.maxConnections)
+        return;  // closes it
     auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
     sockaddr_storage localStorage{};
     socklen_t localLength = sizeof localStorage;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&localStorage), &localLength);
     auto local =
         net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&localStorage), localLength);
-    if (!client || !local) return;
+    if (!client || !local)
+        return;
 
     evutil_make_socket_nonblocking(fd);
     const QueryContext context{*client, local->ip(), Transport::Tcp};

@@ -15,7 +15,7 @@
 namespace dynamo::resolver {
 
 class TcpListener {
-public:
+  public:
     static std::unique_ptr<TcpListener> create(event_base* base, const net::SocketAddress& address,
                                                QueryHandler& handler, std::string* error,
                                                TcpLimits limits = TcpLimits());
@@ -24,8 +24,9 @@ public:
     net::SocketAddress boundAddress() const;
     size_t connections() const { return connections_.size(); }
 
-private:
-    TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address, TcpLimits limits)
+  private:
+    TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address,
+                TcpLimits limits)
         : base_(base), handler_(handler), address_(address), limits_(limits) {}
     static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* from, int length,
                          void* arg);

@@ -44,8 +44,8 @@ net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::strin
     const char* kind = type == SOCK_DGRAM ? "udp" : "tcp";
     net::UniqueFd fd(::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
-        *error = std::string("cannot create ") + kind + " socket for " + address.toString() +
-                 ": " + std::strerror(errno);
+        *error = std::string("cannot create ") + kind + " socket for " + address.toString() + ": " +
+                 std::strerror(errno);
         return {};
     }
     const int on = 1;
@@ -58,7 +58,8 @@ net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::strin
         const int bindErrno = errno;
         *error = std::string("cannot bind ") + kind + " " + address.toString() + ": " +
                  std::strerror(bindErrno);
-        if (bindErrno == EADDRINUSE) *error += likelyHolder(address.port());
+        if (bindErrno == EADDRINUSE)
+            *error += likelyHolder(address.port());
         if (bindErrno == EACCES) {
             *error += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
         }
@@ -72,7 +73,8 @@ std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
                                                  QueryHandler& handler, std::string* error) {
     std::shared_ptr<UdpListener> self(new UdpListener(handler, address));
     self->fd_ = bindSocket(address, SOCK_DGRAM, error);
-    if (!self->fd_) return nullptr;
+    if (!self->fd_)
+        return nullptr;
     const int on = 1;
     if (address.family() == AF_INET) {
         ::setsockopt(self->fd_.get(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
@@ -110,11 +112,13 @@ void UdpListener::readBatch() {
         message.msg_controllen = sizeof control;
 
         const ssize_t length = ::recvmsg(fd_.get(), &message, 0);
-        if (length < 0) return;  // EAGAIN: drained; other errors (ICMP-induced) are per-datagram
+        if (length < 0)
+            return;  // EAGAIN: drained; other errors (ICMP-induced) are per-datagram
 
         auto client = net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&from),
                                                        message.msg_namelen);
-        if (!client) continue;
+        if (!client)
+            continue;
         net::IpAddress local = address_.ip();
         for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
             if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -131,7 +135,8 @@ void UdpListener::readBatch() {
         const QueryContext context{*client, local, Transport::Udp};
         handler_.handle({buffer, static_cast<size_t>(length)}, context,
                         [weak, client = *client, local](std::span<const uint8_t> answer) {
-                            if (auto listener = weak.lock()) listener->send(answer, client, local);
+                            if (auto listener = weak.lock())
+                                listener->send(answer, client, local);
                         });
     }
 }

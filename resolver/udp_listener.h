@@ -18,13 +18,13 @@
 namespace dynamo::resolver {
 
 class UdpListener : public std::enable_shared_from_this<UdpListener> {
-public:
+  public:
     // nullptr and *error set (naming the address) when the socket cannot be bound.
     static std::shared_ptr<UdpListener> create(event_base* base, const net::SocketAddress& address,
                                                QueryHandler& handler, std::string* error);
     const net::SocketAddress& address() const { return address_; }
 
-private:
+  private:
     UdpListener(QueryHandler& handler, net::SocketAddress address)
         : handler_(handler), address_(address) {}
     static void onReadable(evutil_socket_t fd, short what, void* arg);

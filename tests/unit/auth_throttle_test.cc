@@ -14,7 +14,8 @@ TEST(AuthThrottle, TheFirstFailuresAreFreeThenTheDelayDoublesUpToTheBound) {
     AuthThrottle throttle;
     AuthThrottle::TimePoint now{};
     std::vector<milliseconds> delays;
-    for (int i = 0; i < 10; ++i) delays.push_back(throttle.failed(kDevice, now));
+    for (int i = 0; i < 10; ++i)
+        delays.push_back(throttle.failed(kDevice, now));
     EXPECT_EQ(delays, (std::vector<milliseconds>{
                           milliseconds(0), milliseconds(0), milliseconds(0), milliseconds(250),
                           milliseconds(500), milliseconds(1000), milliseconds(2000),
@@ -24,7 +25,8 @@ TEST(AuthThrottle, TheFirstFailuresAreFreeThenTheDelayDoublesUpToTheBound) {
 TEST(AuthThrottle, SourcesAreCountedApartAndSuccessForgets) {
     AuthThrottle throttle;
     AuthThrottle::TimePoint now{};
-    for (int i = 0; i < 4; ++i) throttle.failed(kDevice, now);
+    for (int i = 0; i < 4; ++i)
+        throttle.failed(kDevice, now);
     EXPECT_EQ(throttle.failed(kOther, now), milliseconds(0));
     throttle.succeeded(kDevice);
     EXPECT_EQ(throttle.failed(kDevice, now), milliseconds(0));
@@ -33,7 +35,8 @@ TEST(AuthThrottle, SourcesAreCountedApartAndSuccessForgets) {
 TEST(AuthThrottle, AQuietWhileForgets) {
     AuthThrottle throttle;
     AuthThrottle::TimePoint now{};
-    for (int i = 0; i < 5; ++i) throttle.failed(kDevice, now);
+    for (int i = 0; i < 5; ++i)
+        throttle.failed(kDevice, now);
     now += AuthThrottle::kForgetAfter + std::chrono::seconds(1);
     EXPECT_EQ(throttle.failed(kDevice, now), milliseconds(0));
 }

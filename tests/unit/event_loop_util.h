@@ -13,9 +13,11 @@ inline bool runUntil(event_base* base, const std::function<bool()>& done,
                      std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {
     const auto end = std::chrono::steady_clock::now() + deadline;
     while (!done()) {
-        if (std::chrono::steady_clock::now() >= end) return false;
+        if (std::chrono::steady_clock::now() >= end)
+            return false;
         // A short timer bounds each turn so the deadline is checked even when nothing happens.
-        event* tick = evtimer_new(base, [](evutil_socket_t, short, void*) {}, nullptr);
+        event* tick = evtimer_new(
+            base, [](evutil_socket_t, short, void*) {}, nullptr);
         const timeval tenMs{0, 10000};
         evtimer_add(tick, &tenMs);
         event_base_loop(base, EVLOOP_ONCE);

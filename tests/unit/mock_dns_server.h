@@ -21,7 +21,7 @@ namespace dynamo::test {
 using Bytes = std::vector<uint8_t>;
 
 class MockDnsServer {
-public:
+  public:
     // nullopt: stay silent (a dead upstream).
     using Responder = std::function<std::optional<Bytes>(const Bytes& query, bool tcp)>;
 
@@ -38,10 +38,9 @@ public:
         udpEvent_.reset(event_new(base, udp_.get(), EV_READ | EV_PERSIST, &onUdp, this));
         event_add(udpEvent_.get(), nullptr);
         // TCP on the same port number.
-        listener_.reset(evconnlistener_new_bind(base, &onAccept, this,
-                                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-                                                reinterpret_cast<sockaddr*>(&address),
-                                                sizeof address));
+        listener_.reset(evconnlistener_new_bind(
+            base, &onAccept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+            reinterpret_cast<sockaddr*>(&address), sizeof address));
     }
 
     uint16_t port() const { return port_; }
@@ -53,7 +52,7 @@ public:
     size_t queries() const { return udpQueries_.size() + tcpQueries_.size(); }
     void setResponder(Responder responder) { responder_ = std::move(responder); }
 
-private:
+  private:
     static void onUdp(evutil_socket_t fd, short, void* arg) {
         auto* self = static_cast<MockDnsServer*>(arg);
         uint8_t buffer[65536];
@@ -61,7 +60,8 @@ private:
         socklen_t fromLength = sizeof from;
         const ssize_t n = ::recvfrom(fd, buffer, sizeof buffer, 0,
                                      reinterpret_cast<sockaddr*>(&from), &fromLength);
-        if (n <= 0) return;
+        if (n <= 0)
+            return;
         Bytes query(buffer, buffer + n);
         self->udpQueries_.push_back(query);
         if (auto answer = self->responder_(query, false)) {
@@ -82,7 +82,8 @@ private:
         uint8_t prefix[2];
         while (evbuffer_copyout(input, prefix, 2) == 2) {
             const size_t length = static_cast<size_t>(prefix[0] << 8 | prefix[1]);
-            if (evbuffer_get_length(input) < 2 + length) return;
+            if (evbuffer_get_length(input) < 2 + length)
+                return;
             evbuffer_drain(input, 2);
             Bytes query(length);
             evbuffer_remove(input, query.data(), length);

@@ -17,7 +17,7 @@ using dns::test::Bytes;
 using dns::test::MessageBuilder;
 
 class TcpListenerTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         base_.reset(event_base_new());
         upstream_ = std::make_unique<test::MockDnsServer>(
@@ -43,9 +43,9 @@ protected:
 
     void listen(TcpLimits limits) {
         std::string error;
-        listener_ = TcpListener::create(
-            base_.get(), net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), 0), *handler_,
-            &error, limits);
+        listener_ = TcpListener::create(base_.get(),
+                                        net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), 0),
+                                        *handler_, &error, limits);
         ASSERT_TRUE(listener_) << error;
     }
 
@@ -76,19 +76,24 @@ protected:
             uint8_t chunk[4096];
             for (;;) {
                 const ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
-                if (n == 0) eof = true;
-                if (n <= 0) break;
+                if (n == 0)
+                    eof = true;
+                if (n <= 0)
+                    break;
                 buffer.insert(buffer.end(), chunk, chunk + n);
             }
             while (buffer.size() >= 2) {
                 const size_t length = static_cast<size_t>(buffer[0] << 8 | buffer[1]);
-                if (buffer.size() < 2 + length) break;
-                answers.emplace_back(buffer.begin() + 2, buffer.begin() + 2 + static_cast<long>(length));
+                if (buffer.size() < 2 + length)
+                    break;
+                answers.emplace_back(buffer.begin() + 2,
+                                     buffer.begin() + 2 + static_cast<long>(length));
                 buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<long>(length));
             }
             return answers.size() >= count || eof;
         });
-        if (closed != nullptr) *closed = eof;
+        if (closed != nullptr)
+            *closed = eof;
         return answers;
     }
 
@@ -109,7 +114,8 @@ TEST_F(TcpListenerTest, PipelinedQueriesOnOneConnectionAreAllAnswered) {
     auto answers = readAnswers(client.get(), 3);
     ASSERT_EQ(answers.size(), 3u);
     std::vector<uint16_t> ids;
-    for (const auto& answer : answers) ids.push_back(dns::getId(answer));
+    for (const auto& answer : answers)
+        ids.push_back(dns::getId(answer));
     std::sort(ids.begin(), ids.end());
     EXPECT_EQ(ids, (std::vector<uint16_t>{1, 2, 3}));
     EXPECT_EQ(upstream_->queries(), 1u);
@@ -118,7 +124,8 @@ TEST_F(TcpListenerTest, PipelinedQueriesOnOneConnectionAreAllAnswered) {
 TEST_F(TcpListenerTest, AQueryFollowedByHalfCloseIsStillAnswered) {
     listen({});
     auto client = connectClient();
-    sendFramed(client.get(), {MessageBuilder().id(7).question("half.example", dns::type::A).build()});
+    sendFramed(client.get(),
+               {MessageBuilder().id(7).question("half.example", dns::type::A).build()});
     ::shutdown(client.get(), SHUT_WR);
     bool closed = false;
     auto answers = readAnswers(client.get(), 2, &closed);  // the answer, then the server's close
@@ -146,7 +153,8 @@ TEST_F(TcpListenerTest, ConnectionsPastTheCapAreClosedAtOnce) {
     bool closed = false;
     readAnswers(third.get(), 1, &closed);
     EXPECT_TRUE(closed);
-    sendFramed(first.get(), {MessageBuilder().id(9).question("members.dyndns.org", dns::type::A).build()});
+    sendFramed(first.get(),
+               {MessageBuilder().id(9).question("members.dyndns.org", dns::type::A).build()});
     EXPECT_EQ(readAnswers(first.get(), 1).size(), 1u);
 }
 
