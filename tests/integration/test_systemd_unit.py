@@ -119,7 +119,8 @@ class SystemdUnitTest(unittest.TestCase):
         config = "/etc/dynamo-gateway/config.yaml"
         self.assertEqual(s["ExecStartPre"], ["/usr/sbin/dynamo-gateway --config %s --check" % config])
         self.assertEqual(s["ExecStart"], ["/usr/sbin/dynamo-gateway --config %s" % config])
-        self.assertEqual(s["ExecReload"], ["/bin/kill -HUP $MAINPID"])
+        self.assertEqual(s["ExecReload"], ["/usr/sbin/dynamo-gateway --config %s --check" % config,
+                                           "/bin/kill -HUP $MAINPID"])
         self.assertEqual(s["User"], ["dynamo-gateway"])
         self.assertEqual(s["Group"], ["dynamo-gateway"])
         self.assertNotIn("DynamicUser", s)
