@@ -22,6 +22,7 @@ std::unique_ptr<TcpListener> TcpListener::create(event_base* base,
         return nullptr;
     }
     fd.release();
+    self->backoff_ = std::make_unique<net::AcceptBackoff>(self->listener_.get());
     return self;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "net/accept_backoff.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
 #include "resolver/query_handler.h"
@@ -36,6 +37,7 @@ class TcpListener {
     net::SocketAddress address_;
     TcpLimits limits_;
     net::ListenerPtr listener_;
+    std::unique_ptr<net::AcceptBackoff> backoff_;  // after listener_: goes first
     std::unordered_map<TcpConnection*, std::shared_ptr<TcpConnection>> connections_;
 };
 
