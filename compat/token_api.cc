@@ -46,6 +46,14 @@ bool isUnreserved(char c) {
 
 }  // namespace
 
+std::optional<TokenApiCode> codeFromString(std::string_view text) {
+    for (const CodeInfo& info : kCodes) {
+        if (info.text == text)
+            return info.code;
+    }
+    return std::nullopt;
+}
+
 TokenApiCode parseTokenApiBody(std::string_view body) {
     const std::string_view text = trimWhitespace(body);
     for (const CodeInfo& info : kCodes) {

@@ -20,6 +20,9 @@ TokenApiCode parseTokenApiBody(std::string_view body);
 // The code as the service writes it ("UP,OK"); "unknown" for Unknown.
 std::string_view toString(TokenApiCode code);
 
+// The code whose toString() is `text` ("unknown" included); nullopt for any other text.
+std::optional<TokenApiCode> codeFromString(std::string_view text);
+
 // In words, for the log and the status page.
 std::string_view describe(TokenApiCode code);
 

@@ -6,6 +6,7 @@
 
 #include "config/config_parser.h"
 #include "config/own_address.h"
+#include "net/interfaces.h"
 
 namespace dynamo::config {
 namespace {
@@ -301,7 +302,7 @@ std::optional<net::SocketAddress> ConfigParser::readAddress(const Item& item, ui
 const std::vector<net::IpAddress>& ConfigParser::localAddresses() {
     if (!localAddresses_) {
         localAddresses_ =
-            environment_.localAddresses ? *environment_.localAddresses : interfaceAddresses();
+            environment_.localAddresses ? *environment_.localAddresses : net::interfaceAddresses();
     }
     return *localAddresses_;
 }

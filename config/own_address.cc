@@ -1,7 +1,5 @@
 #include "config/own_address.h"
 
-#include <ifaddrs.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -11,9 +9,11 @@
 namespace dynamo::config {
 namespace {
 
-// Whether a wildcard listener of `listenFamily` receives packets for `target`'s family.
+// Whether a wildcard listener of `listenFamily` receives packets for `target`'s family: only
+// its own. bindSocket() sets IPV6_V6ONLY on every [::] socket (so "[::]:53" and "0.0.0.0:53"
+// can both be bound), so an IPv6 wildcard does not receive IPv4 traffic.
 bool wildcardCovers(int listenFamily, const net::IpAddress& target) {
-    return listenFamily == AF_INET6 || target.isV4();
+    return listenFamily == target.family();
 }
 
 bool isLocal(const net::IpAddress& ip, const std::vector<net::IpAddress>& localAddresses) {
@@ -56,26 +56,6 @@ bool mayReachListener(const net::SocketAddress& target,
            std::any_of(listen.begin(), listen.end(), [&](const net::SocketAddress& own) {
                return own.port() == target.port() && own.ip().unmapped().isLoopback();
            });
-}
-
-std::vector<net::IpAddress> interfaceAddresses() {
-    std::vector<net::IpAddress> addresses;
-    ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0)
-        return addresses;
-    for (const ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
-        const sockaddr* sa = entry->ifa_addr;
-        if (sa == nullptr)
-            continue;
-        const socklen_t length = sa->sa_family == AF_INET    ? sizeof(sockaddr_in)
-                                 : sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                             : 0;
-        if (auto address = net::SocketAddress::fromSockaddr(sa, length)) {
-            addresses.push_back(address->ip());
-        }
-    }
-    freeifaddrs(list);
-    return addresses;
 }
 
 ResolvConf readResolvConf(const std::string& path) {

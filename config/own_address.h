@@ -13,8 +13,9 @@
 namespace dynamo::config {
 
 // Whether a query sent to `target` is received by one of `listen`: the same ip:port, or a
-// wildcard listener on that port and `target` is a loopback or interface address of this host.
-// A [::] listener counts for IPv4 targets too: Linux binds it dual-stack by default.
+// wildcard listener of `target`'s family on that port and `target` is a loopback or interface
+// address of this host. A [::] listener does not count for IPv4 targets: our [::] sockets are
+// IPV6_V6ONLY (resolver/udp_listener.cc bindSocket).
 bool reachesListener(const net::SocketAddress& target,
                      const std::vector<net::SocketAddress>& listen,
                      const std::vector<net::IpAddress>& localAddresses);
@@ -26,9 +27,6 @@ bool mayReachListener(const net::SocketAddress& target,
                       const std::vector<net::IpAddress>& localAddresses);
 
 bool hasWildcard(const std::vector<net::SocketAddress>& listen);
-
-// This host's interface addresses (getifaddrs); empty when the kernel will not say.
-std::vector<net::IpAddress> interfaceAddresses();
 
 struct ResolvConf {
     std::vector<net::SocketAddress> nameservers;  // port 53

@@ -1,5 +1,6 @@
 #include "gateway/daemon.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,22 +59,45 @@ std::unique_ptr<TokenApi> Daemon::makeTokenApi(const config::Config& config, std
     return TokenApiClient::create(base_.get(), config.dynamo, config.dns.upstreams, error);
 }
 
-static bool ensureStateDir(const std::string& path, std::string* error) {
+// Makes state_dir when it is missing (*created then). Only a directory the daemon made is
+// narrowed to 0700: state_dir may name a shared directory, whose mode is not ours to change.
+static bool ensureStateDir(const std::string& path, bool* created, std::string* error) {
     std::error_code code;
-    std::filesystem::create_directories(path, code);
+    *created = std::filesystem::create_directories(path, code);
     if (code) {
         *error = "state_dir " + path + ": " + code.message();
         return false;
     }
     // It holds the self-signed key and the queue of updates: the daemon's alone.
-    ::chmod(path.c_str(), 0700);
+    if (*created)
+        ::chmod(path.c_str(), 0700);
     return true;
+}
+
+// evhttp 2.1 has no connection cap: the more descriptors, the later a flood of clients reaches
+// the limit (where the listeners pause, net/accept_backoff.h). The hard limit is what we may
+// take; under the packaged unit LimitNOFILE= already sets both, and setrlimit is filtered there.
+static void raiseDescriptorLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            limit = raised;
+    }
+    DLOG(Debug) << "descriptor limit: " << limit.rlim_cur;
 }
 
 bool Daemon::start(std::string* error) {
     log::setLevel(config_.logLevel);
     std::signal(SIGPIPE, SIG_IGN);  // a client that vanished mid-write is an error code, not death
-    if (!ensureStateDir(config_.stateDir, error))
+    raiseDescriptorLimit();
+    if (!ensureStateDir(config_.stateDir, &stateDirCreated_, error))
+        return false;
+    // Before anything is written there as root (the self-signed key, state.yaml).
+    if (config_.runAs && !stateDirCreated_ && !checkStateDirOwner(config_.stateDir, *config_.runAs, error))
         return false;
 
     dns_ = resolver::DnsServer::create(base_.get(), config_.dns, std::chrono::steady_clock::now,
@@ -131,7 +155,7 @@ bool Daemon::dropRoot(std::string* error) {
     }
     if (!root)
         return true;  // systemd's User= already did it; nothing left to drop
-    if (!handOver(config_.stateDir, *config_.runAs, error))
+    if (!handOver(config_.stateDir, stateDirCreated_, *config_.runAs, error))
         return false;
     if (!dropPrivileges(*config_.runAs, error))
         return false;
@@ -276,19 +300,41 @@ void Daemon::reloadConfig() {
     }
     config::Config& next = *loaded.config;
     std::string error;
-    // Build everything that can fail first; swap only when all of it worked.
+    // Build everything that can fail first; swap only when all of it worked, and write nothing
+    // to disk before that.
     auto api = makeTokenApi(next, &error);
     if (!api)
         return refuse(error);
     net::SslCtxPtr tls;
-    if (!next.gateway.httpsListen.empty()) {
-        tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error);
-        if (!tls)
-            return refuse(error);
+    std::optional<UnwrittenIdentity> newIdentity;
+    // Only the listeners bound at start exist: without them there is no context to replace.
+    if (!config_.gateway.httpsListen.empty() && !next.gateway.httpsListen.empty()) {
+        const config::TlsConfig& now = config_.gateway.tls;
+        const config::TlsConfig& then = next.gateway.tls;
+        const bool tlsChanged =
+            now.cert != then.cert || now.key != then.key || now.minVersion != then.minVersion;
+        // Configured PEM files are loaded again (cheap; a renewed certificate is why people
+        // reload). A self-signed one is made again only when gateway.tls itself changed: RSA
+        // 2048 takes seconds on a Pi Zero, and the loop (DNS included) would stall for them.
+        if (tlsChanged || then.cert) {
+            tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error,
+                                    &newIdentity);
+            if (!tls)
+                return refuse(error);
+        } else if (selfSignedNames(next.dns.intercept) !=
+                   selfSignedNames(config_.dns.intercept)) {
+            DLOG(Warning) << "dns.intercept names changed: the self-signed certificate keeps the "
+                          << "previous names until the daemon is restarted, which renews it";
+        }
     }
     if (!dns_->reconfigure(next.dns, &error))
         return refuse(error);
 
+    // Past the last step that can refuse.
+    if (newIdentity && !writeSelfSigned(*newIdentity, &error)) {
+        DLOG(Error) << "the new self-signed certificate is in use but could not be stored ("
+                    << error << "); the next start makes another one";
+    }
     tokenApi_.replace(std::move(api));
     if (tls)
         http_->setTls(std::move(tls));

@@ -28,8 +28,8 @@ inline constexpr int kExitFailure = 1;  // a port that cannot be bound, a runtim
 inline constexpr int kExitUsage = 64;   // EX_USAGE: bad command line
 inline constexpr int kExitConfig = 78;  // EX_CONFIG: the configuration is invalid
 
-// The token-API client of the current configuration. A reload that changes dynamo.* or the
-// upstreams makes a new client; the old one finishes the calls it carries and is then dropped.
+// The token-API client of the current configuration. Every reload makes a new client (from
+// dynamo.* and dns.upstreams); the old one finishes the calls it carries and is then dropped.
 class SwappableTokenApi final : public TokenApi {
   public:
     void replace(std::unique_ptr<TokenApi> next);
@@ -77,6 +77,7 @@ class Daemon {
 
     std::string configPath_;
     config::Config config_;
+    bool stateDirCreated_ = false;  // by this start: only then is it ours to chmod and chown
     net::EventBasePtr base_;
     std::chrono::system_clock::time_point startedAt_ = std::chrono::system_clock::now();
     std::unique_ptr<resolver::DnsServer> dns_;

@@ -3,6 +3,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include "net/log.h"
@@ -70,12 +72,16 @@ compat::HttpRequest toCompat(evhttp_request* request) {
     parsed.body.resize(length);
     evbuffer_copyout(body, parsed.body.data(), length);
 
-    char* host = nullptr;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(evhttp_request_get_connection(request), &host, &port);
-    if (host != nullptr) {
-        if (auto ip = net::IpAddress::parse(host))
-            parsed.client = ip->unmapped();
+    // The peer as a sockaddr, not evhttp_connection_get_peer()'s text: a link-local IPv6 client
+    // is "fe80::1%eth0" there, which no address parser takes, and it would get 403.
+    evhttp_connection* connection = evhttp_request_get_connection(request);
+    const sockaddr* peer =
+        connection != nullptr ? evhttp_connection_get_addr(connection) : nullptr;
+    if (peer != nullptr) {
+        const socklen_t peerLength =
+            peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+        if (auto address = net::SocketAddress::fromSockaddr(peer, peerLength))
+            parsed.client = address->ip().unmapped();
     }
     return parsed;
 }
@@ -90,13 +96,22 @@ HttpExchange::HttpExchange(evhttp_request* request, compat::HttpRequest parsed)
 
 HttpExchange::~HttpExchange() {
     if (request_ != nullptr) {
-        DLOG(Error) << "http: request " << parsed_.path << " ended without an answer";
+        DLOG(Error) << "http: request " << log::printable(parsed_.path)
+                    << " ended without an answer";
         reply({500, "text/plain", "911", {}});
     }
 }
 
 void HttpExchange::onConnectionClosed(evhttp_connection*, void* arg) {
-    static_cast<HttpExchange*>(arg)->request_ = nullptr;  // libevent frees the request next
+    auto* self = static_cast<HttpExchange*>(arg);
+    evhttp_request* request = std::exchange(self->request_, nullptr);
+    if (request == nullptr)
+        return;
+    // Detached by evhttp_connection_incoming_fail() (client gone, timeout): libevent will not
+    // free it, and we will not answer it. Still on the connection's list (shutdown):
+    // evhttp_connection_free() frees it right after this callback. See the header.
+    if (evhttp_request_get_connection(request) == nullptr)
+        evhttp_request_free(request);
 }
 
 void HttpExchange::reply(const HttpResponse& response) {
@@ -155,16 +170,26 @@ bool HttpServer::bindAll(evhttp* http, const std::vector<net::SocketAddress>& ad
         net::UniqueFd fd = resolver::bindSocket(address, SOCK_STREAM, error);
         if (!fd)
             return false;
+        evhttp_bound_socket* bound = nullptr;
         if (::listen(fd.get(), 64) != 0 ||
-            evhttp_accept_socket_with_handle(http, fd.get()) == nullptr) {
+            (bound = evhttp_accept_socket_with_handle(http, fd.get())) == nullptr) {
             *error = "cannot listen on tcp " + address.toString();
             return false;
         }
         fd.release();  // evhttp owns it now
+        backoffs_.push_back(
+            std::make_unique<net::AcceptBackoff>(evhttp_bound_socket_get_listener(bound)));
         DLOG(Info) << "gateway: listening on " << (http == https_.get() ? "https://" : "http://")
                    << address.toString();
     }
     return true;
+}
+
+uint64_t HttpServer::acceptPauses() const {
+    uint64_t pauses = 0;
+    for (const auto& backoff : backoffs_)
+        pauses += backoff->pauses();
+    return pauses;
 }
 
 void HttpServer::setTls(net::SslCtxPtr tls) {
@@ -174,6 +199,15 @@ void HttpServer::setTls(net::SslCtxPtr tls) {
 bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     auto* self = static_cast<HttpServer*>(arg);
     SSL* ssl = SSL_new(self->tls_.get());
+    if (ssl == nullptr) {
+        // Out of memory. evhttp 2.1.12 then makes a plain socket bufferevent itself
+        // (evhttp_connection_base_bufferevent_new with bev == NULL): the client's ClientHello
+        // is no HTTP request line, evhttp answers 400 and closes. Nothing is read in clear.
+        ERR_clear_error();
+        DLOG(Debug) << "https: SSL_new failed; connection dropped";
+        return nullptr;
+    }
+    // With BEV_OPT_CLOSE_ON_FREE the bufferevent owns ssl, also when it cannot be made.
     bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                       BEV_OPT_CLOSE_ON_FREE);
     // Old device TLS stacks close without close_notify; that is the end of a request, not an

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compat/http_request.h"
+#include "net/accept_backoff.h"
 #include "net/cidr.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
@@ -29,8 +30,22 @@ struct HttpResponse {
 
 // One request in flight. Exactly one reply reaches the client: the first reply() call; a
 // second is ignored, and an exchange dropped without one answers 500 from its destructor (as
-// Bitcoin Core's HTTPRequest). When the client disconnects first, libevent frees the request:
-// the exchange notices (connection close callback) and its reply goes nowhere.
+// Bitcoin Core's HTTPRequest).
+//
+// How a request can end, in libevent 2.1.12 (http.c), and who frees the evhttp_request:
+//  - answered: evhttp_send_reply() hands it back to libevent, which frees it once written.
+//  - client gone before the answer (a slow token API): while a request waits for its answer
+//    the connection is in EVCON_WRITING with reading off, so libevent notices only when the
+//    answer is written, and then frees connection and request itself. Should it see EOF or
+//    the idle timeout before that (evhttp_connection_incoming_fail, EVREQ_HTTP_EOF/TIMEOUT, the
+//    request not answered yet), it detaches the request (req->evcon = NULL, removed from the
+//    connection's list, NOT freed) and evhttp_connection_free() runs our close callback. Only
+//    evhttp_send*() frees a detached request (evcon == NULL → evhttp_request_free), and the
+//    exchange will not answer it, so the close callback frees it.
+//  - shutdown (evhttp_free → evhttp_connection_free) with the request pending: the close
+//    callback runs first, then libevent frees the requests still on the connection's list.
+//    The request is still attached there, so the callback only forgets it.
+// After the close callback request_ is nullptr and nothing touches the request again.
 class HttpExchange {
   public:
     HttpExchange(evhttp_request* request, compat::HttpRequest parsed);
@@ -65,6 +80,8 @@ class HttpServer {
                                               SSL_CTX* tls, Router router, std::string* error);
 
     void setAllow(net::CidrSet allow) { allow_ = std::move(allow); }
+    // How often a listener was paused because accept() ran out of descriptors.
+    uint64_t acceptPauses() const;
     // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on.
     void setTls(net::SslCtxPtr tls);
 
@@ -82,6 +99,11 @@ class HttpServer {
     net::SslCtxPtr tls_;
     net::EvHttpPtr http_;
     net::EvHttpPtr https_;
+    // One per bound socket, beside evhttp's listener (which evhttp owns and frees). evhttp 2.1
+    // has no connection cap and its listener no error callback: without this, accept() failing
+    // with EMFILE leaves the listener armed and the loop spins at 100% CPU. Declared after the
+    // evhttps so they go first (they never touch the listener when destroyed anyway).
+    std::vector<std::unique_ptr<net::AcceptBackoff>> backoffs_;
 };
 
 }  // namespace dynamo::gateway

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "gateway/atomic_file.h"
 #include "net/handles.h"
 #include "net/log.h"
 
@@ -28,7 +29,7 @@ constexpr size_t kMaxResultLength = 32;
 constexpr size_t kMaxFileSize = 4 * 1024 * 1024;
 // Nothing the scheduler writes waits longer than its longest retry delay, one hour; a day
 // leaves room for a larger min_interval and still bounds a damaged value.
-constexpr auto kMaxAhead = std::chrono::hours(24);
+constexpr auto kMaxAhead = StateStore::kMaxAhead;
 
 std::string errnoText(std::string_view what, const std::string& path) {
     return std::string(what) + " " + path + ": " + std::strerror(errno);
@@ -57,9 +58,10 @@ std::optional<TimePoint> readTime(const YAML::Node& node, TimePoint now) {
     const std::optional<int64_t> value = readInteger(node);
     if (!value || *value < 0 || *value > kMaxUnixSeconds)
         return std::nullopt;
-    // A time in the future means the clock went backwards (or the file is damaged): treat it
-    // as now, so the window it implies is at most one min_interval away.
-    return std::min(fromUnix(*value), now);
+    // Up to a day in the future: the clock is behind (see load()); believed. Further: a bogus
+    // clock or damage, treated as now so the window it implies is one min_interval away.
+    const TimePoint time = fromUnix(*value);
+    return time > now + kMaxAhead ? now : time;
 }
 
 uint32_t readCounter(const YAML::Node& node) {
@@ -204,19 +206,6 @@ std::string emit(const TokenStates& states) {
     return std::string(out.c_str()) + "\n";
 }
 
-bool writeAll(int fd, std::string_view data) {
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-}
-
 }  // namespace
 
 std::string tokenKey(std::string_view token) {
@@ -293,36 +282,7 @@ bool StateStore::save(const TokenStates& states, std::string* error) {
         *error = errnoText("cannot create", stateDir_);
         return false;
     }
-    const std::string temp = path_ + ".tmp";
-    const std::string text = emit(states);
-    {
-        // O_NOFOLLOW: a symlink planted in the state directory must not redirect the write.
-        net::UniqueFd fd(
-            ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd) {
-            *error = errnoText("cannot create", temp);
-            return false;
-        }
-        // A temp file left by an older run may carry another mode; the state is private.
-        if (::fchmod(fd.get(), 0600) != 0 || !writeAll(fd.get(), text) || ::fsync(fd.get()) != 0 ||
-            ::close(fd.release()) != 0) {
-            *error = errnoText("cannot write", temp);
-            ::unlink(temp.c_str());
-            return false;
-        }
-    }
-    if (::rename(temp.c_str(), path_.c_str()) != 0) {
-        *error = errnoText("cannot rename onto", path_);
-        ::unlink(temp.c_str());
-        return false;
-    }
-    // The rename is durable only once the directory entry is on disk too.
-    net::UniqueFd dir(::open(stateDir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir || ::fsync(dir.get()) != 0) {
-        *error = errnoText("cannot sync directory", stateDir_);
-        return false;
-    }
-    return true;
+    return writeFileAtomically(stateDir_, kFileName, emit(states), 0600, error);
 }
 
 }  // namespace dynamo::gateway

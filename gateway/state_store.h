@@ -1,9 +1,8 @@
 #pragma once
 // The update scheduler's durable state (SPEC §6): per token, when it was last called, what the
 // service last said, which address it confirmed, and the one update waiting to be sent. It lives
-// in state_dir/state.yaml (mode 0600), replaced atomically on every save: write a temp file,
-// fsync it, rename it over the old one, fsync the directory. A crash or power cut at any point
-// leaves either the old file or the new one, never a torn one.
+// in state_dir/state.yaml (mode 0600), replaced atomically on every save (atomic_file.h): a crash
+// or power cut at any point leaves either the old file or the new one, never a torn one.
 //
 // The file is keyed by the SHA-256 of the token, not the token: tokens are secrets, and a state
 // file gets copied into bug reports and backups more readily than the config.
@@ -66,12 +65,17 @@ class StateStore {
     // for years or hold unbounded memory.
     static constexpr size_t kMaxTokens = 1000;
     static constexpr uint32_t kMaxCounter = 1000000;
+    // How far in the future a stored time may lie and still be believed: a clock behind by
+    // up to a day (fake-hwclock restored an older time) is waited for; more is a bogus clock.
+    static constexpr std::chrono::hours kMaxAhead{24};
 
     StateStore(std::string stateDir, WallClock clock);
 
     // The saved state; empty when there is none. A corrupt file is moved aside (see above).
-    // Times later than now (a clock that went backwards, e.g. a Raspberry Pi without RTC
-    // before NTP) are brought back to now, so they delay by at most one window.
+    // A time later than now by at most kMaxAhead is kept: the clock is behind (a Raspberry Pi
+    // without RTC, fake-hwclock restored an older time), and a last_call from the real "now"
+    // must still hold the window until the clock passes last_call + min_interval. A time
+    // further ahead is a bogus clock or damage and is brought back to now.
     TokenStates load();
 
     // Atomically replaces the file. False with *error (one line, for the log) when it could

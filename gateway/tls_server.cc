@@ -16,6 +16,7 @@
 #include <ctime>
 #include <optional>
 
+#include "gateway/atomic_file.h"
 #include "net/log.h"
 
 namespace dynamo::gateway {
@@ -216,50 +217,16 @@ std::optional<std::string> toPem(WritePem write) {
     return out;
 }
 
-// write, fsync, rename, fsync the directory: a crash leaves the old file or the new one, never
-// half of one. The temporary file is created with `mode` (never wider, whatever the umask).
-bool writeAtomically(const std::string& dir, const char* name, const std::string& content,
-                     mode_t mode, std::string* error) {
-    const std::string path = joinPath(dir, name);
-    const std::string temporary = path + ".tmp";
-    ::unlink(temporary.c_str());  // a leftover of a crash, possibly with other permissions
-    net::UniqueFd fd(
-        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (!fd || ::fchmod(fd.get(), mode) != 0) {
-        *error = temporary + ": " + std::strerror(errno);
-        return false;
-    }
-    size_t written = 0;
-    while (written < content.size()) {
-        const ssize_t n = ::write(fd.get(), content.data() + written, content.size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *error = temporary + ": " + std::strerror(errno);
-            ::unlink(temporary.c_str());
-            return false;
-        }
-        written += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0 ||
-        ::rename(temporary.c_str(), path.c_str()) != 0) {
-        *error = path + ": " + std::strerror(errno);
-        ::unlink(temporary.c_str());
-        return false;
-    }
-    net::UniqueFd directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (directory)
-        ::fsync(directory.get());
-    return true;
-}
-
 struct Identity {
     net::X509Ptr cert;
     net::EvpPkeyPtr key;
 };
 
+// With `unwritten`, a new certificate and key are left there for writeSelfSigned() instead of
+// being written now.
 std::optional<Identity> loadOrMakeSelfSigned(const config::InterceptConfig& intercept,
-                                             const std::string& stateDir, std::string* error) {
+                                             const std::string& stateDir, std::string* error,
+                                             std::optional<UnwrittenIdentity>* unwritten) {
     const std::vector<std::string> names = selfSignedNames(intercept);
     const std::string certPath = joinPath(stateDir, kSelfSignedCertFile);
     const std::string keyPath = joinPath(stateDir, kSelfSignedKeyFile);
@@ -305,17 +272,32 @@ std::optional<Identity> loadOrMakeSelfSigned(const config::InterceptConfig& inte
         *error = "self-signed certificate: " + opensslError();
         return std::nullopt;
     }
-    // Key first: a crash between the two renames leaves a new key with the old certificate,
-    // which the next start sees as a mismatch and remakes.
-    const bool written = writeAtomically(stateDir, kSelfSignedKeyFile, *keyPem, 0600, error) &&
-                         writeAtomically(stateDir, kSelfSignedCertFile, *certPem, 0644, error);
+    UnwrittenIdentity files;
+    files.stateDir = stateDir;
+    files.keyPem = std::move(*keyPem);
+    files.certPem = *certPem;
     OPENSSL_cleanse(keyPem->data(), keyPem->size());
-    if (!written)
+    if (unwritten != nullptr) {
+        unwritten->emplace(std::move(files));
+        return identity;
+    }
+    if (!writeSelfSigned(files, error))
         return std::nullopt;
     return identity;
 }
 
 }  // namespace
+
+UnwrittenIdentity::~UnwrittenIdentity() {
+    OPENSSL_cleanse(keyPem.data(), keyPem.size());
+}
+
+bool writeSelfSigned(const UnwrittenIdentity& files, std::string* error) {
+    // Key first: a crash between the two renames leaves a new key with the old certificate,
+    // which the next start sees as a mismatch and remakes.
+    return writeFileAtomically(files.stateDir, kSelfSignedKeyFile, files.keyPem, 0600, error) &&
+           writeFileAtomically(files.stateDir, kSelfSignedCertFile, files.certPem, 0644, error);
+}
 
 std::vector<std::string> selfSignedNames(const config::InterceptConfig& intercept) {
     std::vector<std::string> names = intercept.names;
@@ -327,7 +309,8 @@ std::vector<std::string> selfSignedNames(const config::InterceptConfig& intercep
 
 net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
                                  const config::InterceptConfig& intercept,
-                                 const std::string& stateDir, std::string* error) {
+                                 const std::string& stateDir, std::string* error,
+                                 std::optional<UnwrittenIdentity>* unwritten) {
     const config::TlsConfig& tls = gateway.tls;
     const auto minVersion = protocolVersion(tls.minVersion);
     if (!minVersion) {
@@ -369,7 +352,7 @@ net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
             return nullptr;
         }
     } else {
-        auto identity = loadOrMakeSelfSigned(intercept, stateDir, error);
+        auto identity = loadOrMakeSelfSigned(intercept, stateDir, error, unwritten);
         if (!identity)
             return nullptr;
         if (SSL_CTX_use_certificate(ctx.get(), identity->cert.get()) != 1 ||

@@ -12,6 +12,7 @@
 // firmware froze around 2010 (TLS 1.0, AES-CBC-SHA or 3DES with RSA key exchange); only this
 // context is lowered to OpenSSL security level 0 for them, never the token-API client.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,25 @@ inline constexpr const char* kSelfSignedKeyFile = "tls-self-signed.key";  // mod
 // name, sorted, without duplicates.
 std::vector<std::string> selfSignedNames(const config::InterceptConfig& intercept);
 
+// A self-signed certificate and key made in memory and not yet in state_dir (a reload writes
+// them only once nothing else can make it fail). The key's PEM is wiped on destruction.
+struct UnwrittenIdentity {
+    std::string stateDir;
+    std::string keyPem;
+    std::string certPem;
+    ~UnwrittenIdentity();
+};
+
 // nullptr and *error (one line, naming the file) when the configured certificate or key cannot
-// be loaded, the self-signed one cannot be made or written, or min_version is unknown.
+// be loaded, the self-signed one cannot be made or written, or min_version is unknown. With
+// `unwritten`, a newly made self-signed certificate is not written but left there for
+// writeSelfSigned(); without it, it is written before this returns.
 net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
                                  const config::InterceptConfig& intercept,
-                                 const std::string& stateDir, std::string* error);
+                                 const std::string& stateDir, std::string* error,
+                                 std::optional<UnwrittenIdentity>* unwritten = nullptr);
+
+// Writes a self-signed certificate and key made by makeServerContext() (atomic_file.h).
+bool writeSelfSigned(const UnwrittenIdentity& files, std::string* error);
 
 }  // namespace dynamo::gateway

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "compat/form.h"
 #include "compat/token_api.h"
 #include "net/log.h"
 #include "resolver/ares_channel.h"
@@ -20,39 +21,8 @@
 namespace dynamo::gateway {
 namespace {
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowered(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
-}
-
-bool startsWithNoCase(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() && lowered(text.substr(0, prefix.size())) == prefix;
-}
-
 bool isDigit(char c) {
     return c >= '0' && c <= '9';
-}
-
-std::string_view trimOws(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-        text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-        text.remove_suffix(1);
-    return text;
-}
-
-int hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 // A short, printable excerpt of what the service sent, for the log. The token is cut out
@@ -65,13 +35,7 @@ std::string excerpt(std::string_view body, std::string_view token) {
              at = text.find(token, at + redacted.size()))
             text.replace(at, token.size(), redacted);
     }
-    if (text.size() > 80)
-        text = text.substr(0, 80) + "...";
-    for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            c = ' ';
-    }
-    return text;
+    return log::printable(text, 80);
 }
 
 std::string errnoText(int error) {
@@ -92,11 +56,11 @@ std::string opensslErrorText(unsigned long error) {
 std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* error) {
     UpdateUrl out;
     size_t schemeLength = 0;
-    if (startsWithNoCase(url, "https://")) {
+    if (compat::startsWithIgnoreCase(url, "https://")) {
         out.tls = true;
         out.port = 443;
         schemeLength = 8;
-    } else if (startsWithNoCase(url, "http://")) {
+    } else if (compat::startsWithIgnoreCase(url, "http://")) {
         out.tls = false;
         out.port = 80;
         schemeLength = 7;
@@ -169,7 +133,7 @@ std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* err
         out.port = static_cast<uint16_t>(port);
     }
 
-    out.host = lowered(host);
+    out.host = compat::lowerAscii(host);
     if (auto ip = net::IpAddress::parse(out.host)) {
         if (ip->isV6() != bracketed) {
             *error = "update_url: an IPv6 address must be written in brackets";
@@ -275,6 +239,12 @@ bool HttpResponseReader::parseHead(std::string_view head) {
     bool transferEncoding = false;
     for (size_t i = 1; i < lines.size(); ++i) {
         const std::string_view line = lines[i];
+        // An empty line inside the head: "\n\r\n" is no end of it (the end is "\r\n\r\n" or
+        // "\n\n"), so a line can be empty here.
+        if (line.empty()) {
+            fail("empty line in the header section");
+            return false;
+        }
         if (line.front() == ' ' || line.front() == '\t') {
             fail("obsolete line folding");
             return false;
@@ -285,8 +255,8 @@ bool HttpResponseReader::parseHead(std::string_view head) {
             fail("malformed header field");
             return false;
         }
-        const std::string name = lowered(line.substr(0, colon));
-        const std::string_view value = trimOws(line.substr(colon + 1));
+        const std::string name = compat::lowerAscii(line.substr(0, colon));
+        const std::string_view value = compat::trimWhitespace(line.substr(colon + 1));
         if (name == "content-length") {
             if (value.empty() || value.size() > 18 ||
                 !std::all_of(value.begin(), value.end(), isDigit)) {
@@ -307,8 +277,8 @@ bool HttpResponseReader::parseHead(std::string_view head) {
             std::string_view last = value;
             const size_t comma = value.rfind(',');
             if (comma != std::string_view::npos)
-                last = trimOws(value.substr(comma + 1));
-            chunked = lowered(last) == "chunked";
+                last = compat::trimWhitespace(value.substr(comma + 1));
+            chunked = compat::lowerAscii(last) == "chunked";
         }
     }
 
@@ -399,12 +369,12 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                 // chunk-size [ chunk-ext ] (RFC 9112 §7.1): hex digits, extensions ignored.
                 uint64_t size = 0;
                 size_t digits = 0;
-                for (; digits < line.size() && hexValue(line[digits]) >= 0; ++digits) {
+                for (; digits < line.size() && compat::hexValue(line[digits]) >= 0; ++digits) {
                     if (digits >= 15)
                         return fail("chunk size too large");
-                    size = size * 16 + static_cast<uint64_t>(hexValue(line[digits]));
+                    size = size * 16 + static_cast<uint64_t>(compat::hexValue(line[digits]));
                 }
-                const std::string_view rest = trimOws(std::string_view(line).substr(digits));
+                const std::string_view rest = compat::trimWhitespace(std::string_view(line).substr(digits));
                 if (digits == 0 || (!rest.empty() && rest.front() != ';'))
                     return fail("bad chunk size");
                 if (size == 0) {

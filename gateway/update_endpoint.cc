@@ -37,16 +37,39 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
         exchange->reply(toHttpResponse(compat::badAuthReply()));
         return true;
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (const auto hold = throttle_.holding(request.client, now)) {
+        // On hold after repeated failures: not even a right password is checked, or parallel
+        // connections would each get a guess per hold.
+        ++stats_.badAuth;
+        throttle_.failed(request.client, now);
+        DLOG(Debug) << "update from " << request.client.toString() << ": on hold after "
+                    << throttle_.failures(request.client)
+                    << " bad credentials; answered badauth unchecked";
+        replyLater(exchange, toHttpResponse(compat::badAuthReply()), *hold);
+        return true;
+    }
     const config::Account* account = compat::findAccount(accounts_, *update.credentials);
     if (account == nullptr) {
         ++stats_.badAuth;
-        const auto delay = throttle_.failed(request.client, std::chrono::steady_clock::now());
-        DLOG(Info) << "update from " << request.client.toString() << ": bad credentials for user '"
-                   << update.credentials->username << "'";
+        const auto delay = throttle_.failed(request.client, now);
+        // The first failure of a source is worth a line; a flood of them is not worth the SD
+        // card's writes. The name is the client's: printable() keeps it to one honest line.
+        const uint32_t failures = throttle_.failures(request.client);
+        if (failures <= 1) {
+            DLOG(Info) << "update from " << request.client.toString()
+                       << ": bad credentials for user '"
+                       << log::printable(update.credentials->username) << "'";
+        } else {
+            DLOG(Debug) << "update from " << request.client.toString()
+                        << ": bad credentials for user '"
+                        << log::printable(update.credentials->username) << "' (" << failures
+                        << " failures)";
+        }
         replyLater(exchange, toHttpResponse(compat::badAuthReply()), delay);
         return true;
     }
-    throttle_.succeeded(request.client);
+    throttle_.succeeded(request.client, now);
 
     const compat::HostnameCheck hosts = compat::checkHostnames(update.hostnames, *account);
     if (!hosts.anyAccepted()) {
@@ -54,11 +77,9 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
         return true;
     }
     std::vector<std::string> accepted;
-    if (hosts.request == compat::HostnameCheck::Request::Ok) {
-        for (size_t i = 0; i < hosts.hosts.size(); ++i) {
-            if (hosts.hosts[i] == compat::HostnameVerdict::Ok)
-                accepted.push_back(update.hostnames[i]);
-        }
+    for (size_t i = 0; i < hosts.hosts.size(); ++i) {
+        if (hosts.hosts[i] == compat::HostnameVerdict::Ok)
+            accepted.push_back(update.hostnames[i]);
     }
 
     const std::optional<net::IpAddress> publish = compat::addressToPublish(update.myip);
@@ -102,7 +123,10 @@ void UpdateEndpoint::count(compat::UpdateOutcome outcome) {
 
 void UpdateEndpoint::replyLater(const std::shared_ptr<HttpExchange>& exchange,
                                 HttpResponse response, std::chrono::milliseconds delay) {
-    if (delay.count() == 0) {
+    // Bounded: past kMaxDelayed held answers (a flood from many sources) the answer goes at
+    // once. Nothing is learnt from it: a source is on hold from its failure on, and requests
+    // during the hold are answered unchecked.
+    if (delay.count() <= 0 || delayed_.size() >= kMaxDelayed) {
         exchange->reply(response);
         return;
     }

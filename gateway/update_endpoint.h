@@ -46,6 +46,10 @@ class UpdateEndpoint {
     };
     const Stats& stats() const { return stats_; }
 
+    // At most this many answers are held back by the throttle at a time.
+    static constexpr size_t kMaxDelayed = 256;
+    size_t delayedReplies() const { return delayed_.size(); }
+
   private:
     // An answer held back by the throttle; the list owns it and its timer (address-stable).
     struct DelayedReply {

@@ -1,7 +1,6 @@
 #include "gateway/update_scheduler.h"
 
 #include <algorithm>
-#include <array>
 #include <utility>
 
 #include "compat/token_api.h"
@@ -16,21 +15,18 @@ using compat::UpdateOutcome;
 // Two NR/ND in a row is past the "first minutes after set-up" the service documents.
 constexpr uint32_t kMissingRecordThreshold = 2;
 
-constexpr std::array<TokenApiCode, 10> kAllCodes{
-    TokenApiCode::UpOk, TokenApiCode::UpEr,   TokenApiCode::Nc, TokenApiCode::Nr,
-    TokenApiCode::Nd,   TokenApiCode::Tf,     TokenApiCode::Nt, TokenApiCode::In,
-    TokenApiCode::Er,   TokenApiCode::Unknown};
-
 std::string ipText(const std::optional<net::IpAddress>& ip) {
     return ip ? ip->toString() : std::string("no ip (the service uses our source address)");
 }
 
+// Host names come from the device (checked, but an account without an allow-list takes any
+// syntactically valid name): printable() before they reach the log.
 std::string joined(const std::vector<std::string>& items) {
     std::string text;
     for (const std::string& item : items) {
         if (!text.empty())
             text += ",";
-        text += item;
+        text += log::printable(item, 253);
     }
     return text;
 }
@@ -80,21 +76,19 @@ std::string describeResult(std::string_view code) {
         return "no answer within dynamo.timeout";
     if (code.starts_with("http-"))
         return "the service answered HTTP " + std::string(code.substr(5)) + " (a service problem)";
-    for (const TokenApiCode known : kAllCodes) {
-        if (compat::toString(known) == code)
-            return std::string(compat::describe(known));
-    }
-    return std::string(compat::describe(TokenApiCode::Unknown));
+    return std::string(
+        compat::describe(compat::codeFromString(code).value_or(TokenApiCode::Unknown)));
 }
 
 UpdateScheduler::UpdateScheduler(std::vector<config::Account> accounts, config::DynamoConfig dynamo,
                                  const std::string& stateDir, TokenApi& api, WallClock clock,
-                                 Hooks hooks)
+                                 Hooks hooks, SteadyClock steadyClock)
     : accounts_(std::move(accounts)),
       dynamo_(std::move(dynamo)),
       store_(stateDir, clock),
       api_(api),
       clock_(std::move(clock)),
+      steadyClock_(std::move(steadyClock)),
       hooks_(std::move(hooks)),
       states_(store_.load()) {
     size_t queued = 0;
@@ -118,9 +112,7 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     const std::optional<TokenState> before =
         existing == states_.end() ? std::nullopt : std::optional<TokenState>(existing->second);
     TokenState& state = states_[key];
-    // A clock that went backwards must not hold the window shut until it catches up.
-    if (state.lastCall && *state.lastCall > now)
-        state.lastCall = now;
+    boundLastCall(state, now);
 
     // Answered locally only when we know what the service publishes: the address was sent
     // and confirmed, and nothing is queued or in flight (a queued or unanswered call may have
@@ -136,15 +128,22 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     // One entry per token, the latest address wins. The same address again (a no-ip update
     // while a no-ip update waits, or a device repeating itself) keeps the waiting entry, so its
     // retry count and back-off are not reset by an impatient device.
+    // Such a kept entry also keeps its retry time: the repeat is answered "good" (Queued) and
+    // waits for its back-off like the entry does, or a device repeating every min_interval
+    // would turn the back-off (5, 10, 20… minutes) into a call every window.
     if (!state.queued || state.queued->ip != publish)
         state.queued = QueuedUpdate{publish, now, 0, now};
 
-    const std::optional<TimePoint> opens = windowOpensAt(state, now);
-    const bool callNow = !inFlight_.contains(key) && (!opens || *opens <= now);
+    // A new entry is due when the window opens; a kept one when its retry time has come too.
+    const bool callNow = !inFlight_.contains(key) && dueAt(key, state, now) <= now;
     // Persisted before the call: a crash while it is in flight must not let the next start
     // call again inside the window.
-    if (callNow)
-        state.lastCall = now;
+    std::optional<SteadyTimePoint> steadyBefore;
+    if (callNow) {
+        if (const auto it = lastCallSteady_.find(key); it != lastCallSteady_.end())
+            steadyBefore = it->second;
+        markCalled(key, state, now);
+    }
 
     std::string error;
     if (!store_.save(states_, &error)) {
@@ -152,6 +151,10 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
             states_[key] = *before;
         else
             states_.erase(key);
+        if (steadyBefore)
+            lastCallSteady_[key] = *steadyBefore;
+        else if (callNow)
+            lastCallSteady_.erase(key);
         DLOG(Error) << "update for " << account.username << " (" << joined(hostnames)
                     << ") not accepted, it could not be stored: " << error;
         done(UpdateOutcome::Failed);
@@ -179,7 +182,7 @@ std::optional<TimePoint> UpdateScheduler::nextDue() const {
     for (const auto& [key, state] : states_) {
         if (!state.queued || inFlight_.contains(key) || !tokenFor(key))
             continue;
-        const TimePoint due = dueAt(state, now);
+        const TimePoint due = dueAt(key, state, now);
         if (!next || due < *next)
             next = due;
     }
@@ -195,11 +198,10 @@ void UpdateScheduler::runDue() {
         const std::string* token = tokenFor(key);
         if (!token)
             continue;
-        if (state.lastCall && *state.lastCall > now)
-            state.lastCall = now;
-        if (dueAt(state, now) > now)
+        boundLastCall(state, now);
+        if (dueAt(key, state, now) > now)
             continue;
-        state.lastCall = now;
+        markCalled(key, state, now);
         due.emplace_back(key, *token);
     }
     if (due.empty())
@@ -217,6 +219,20 @@ void UpdateScheduler::runDue() {
 
 void UpdateScheduler::reconfigure(std::vector<config::Account> accounts,
                                   config::DynamoConfig dynamo) {
+    // A queued update whose token is gone is never sent, though its device heard "good": say so
+    // once, naming the accounts that had the token.
+    for (const auto& [key, state] : states_) {
+        if (!state.queued || !tokenFor(key))
+            continue;
+        const bool kept = std::any_of(accounts.begin(), accounts.end(), [&](const auto& account) {
+            return tokenKey(account.token) == key;
+        });
+        if (!kept) {
+            DLOG(Warning) << "the update queued for " << usernamesFor(key) << " ("
+                          << ipText(state.queued->ip)
+                          << ") will not be sent: the reload removed its token";
+        }
+    }
     accounts_ = std::move(accounts);
     dynamo_ = std::move(dynamo);
     wakeupChanged();
@@ -251,25 +267,52 @@ std::vector<UpdateScheduler::AccountStatus> UpdateScheduler::snapshot() const {
             status.missingRecord = state.consecutiveMissing >= kMissingRecordThreshold;
             status.queued = state.queued;
             if (status.queued)
-                status.queued->nextAttempt = dueAt(state, now);
+                status.queued->nextAttempt = dueAt(key, state, now);
         }
         statuses.push_back(std::move(status));
     }
     return statuses;
 }
 
-std::optional<TimePoint> UpdateScheduler::windowOpensAt(const TokenState& state,
-                                                        TimePoint now) const {
-    if (!state.lastCall)
-        return std::nullopt;
-    return std::min(*state.lastCall, now) + dynamo_.minInterval;
+void UpdateScheduler::boundLastCall(TokenState& state, TimePoint now) const {
+    // A last call up to a day ahead is believed (the clock is behind, e.g. fake-hwclock
+    // restored an older time; the service's window is real time): wait for it. Further ahead,
+    // the clock went back by more than any window: waiting for it would stall the token.
+    if (state.lastCall && *state.lastCall > now + StateStore::kMaxAhead)
+        state.lastCall = now;
 }
 
-TimePoint UpdateScheduler::dueAt(const TokenState& state, TimePoint now) const {
+void UpdateScheduler::markCalled(const std::string& key, TokenState& state, TimePoint now) {
+    state.lastCall = now;
+    lastCallSteady_[key] = steadyClock_();
+}
+
+std::optional<TimePoint> UpdateScheduler::windowOpensAt(const std::string& key,
+                                                        const TokenState& state,
+                                                        TimePoint now) const {
+    std::optional<TimePoint> opens;
+    if (state.lastCall)
+        opens = std::min(*state.lastCall, now + StateStore::kMaxAhead) + dynamo_.minInterval;
+    // The wall clock alone can jump forward (NTP after boot on a Pi without RTC) and make the
+    // window look open seconds after a call: the steady time of this process's last call must
+    // agree that min_interval has passed.
+    if (const auto it = lastCallSteady_.find(key); it != lastCallSteady_.end()) {
+        const auto left = it->second + dynamo_.minInterval - steadyClock_();
+        if (left > SteadyTimePoint::duration::zero()) {
+            const TimePoint bySteady =
+                now + std::chrono::duration_cast<TimePoint::duration>(left);
+            opens = opens ? std::max(*opens, bySteady) : bySteady;
+        }
+    }
+    return opens;
+}
+
+TimePoint UpdateScheduler::dueAt(const std::string& key, const TokenState& state,
+                                 TimePoint now) const {
     TimePoint due = state.queued ? state.queued->nextAttempt : now;
     // A retry time from a clock that has since gone backwards is bounded like last_call.
     due = std::min(due, now + std::max<std::chrono::seconds>(kMaxRetryDelay, dynamo_.minInterval));
-    if (const std::optional<TimePoint> opens = windowOpensAt(state, now))
+    if (const std::optional<TimePoint> opens = windowOpensAt(key, state, now))
         due = std::max(due, *opens);
     return due;
 }
@@ -314,7 +357,7 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     // The service restarted its window when the call reached it, somewhere between our send
     // and this answer; the answer's time is the safe end. For a call that never reached it
     // (DNS, connect) this only delays the retry, which the back-off does anyway.
-    state.lastCall = now;
+    markCalled(key, state, now);
     state.lastResult = resultCode(result);
     const UpdateOutcome outcome =
         result.answered() ? compat::outcomeFor(result.code) : UpdateOutcome::Failed;
@@ -360,7 +403,7 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
             << (result.detail.empty() ? "" : " (" + result.detail + ")")
             << "; retrying at the earliest in "
             << (state.queued
-                    ? std::chrono::ceil<std::chrono::seconds>(dueAt(state, now) - now).count()
+                    ? std::chrono::ceil<std::chrono::seconds>(dueAt(key, state, now) - now).count()
                     : 0)
             << "s";
     }

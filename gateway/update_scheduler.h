@@ -5,7 +5,12 @@
 // Everything is per token, not per account: several device accounts may share one token, and
 // the service's window is the token's. The window: never two calls for one token closer than
 // dynamo.min_interval, measured from the last call (every answer, TF included, restarts it at
-// the service), across restarts (the time is persisted by StateStore).
+// the service). It opens only when BOTH clocks agree: the wall clock (persisted by StateStore,
+// so the window holds across restarts) and, for calls this process made, the steady clock (so
+// a forward step of the wall clock, NTP after boot on a Raspberry Pi without RTC, cannot open
+// it early and earn a TF). A last call up to a day in the wall clock's future is believed (the
+// clock is behind: wait until it passes last_call + min_interval); further ahead it is taken
+// as now (a bogus clock must not stall the token for years).
 //
 // Pure of libevent so tests drive it with a fake clock and a fake TokenApi. The daemon owns the
 // timer: after construction and whenever Hooks::onWakeupChanged runs it re-arms one timer for
@@ -83,8 +88,12 @@ class UpdateScheduler {
     // still in flight when the scheduler is destroyed are ignored when they finish, and their
     // devices' `done` is dropped without being called: at shutdown the HTTP layer closes its
     // own requests.
+    using SteadyTimePoint = std::chrono::steady_clock::time_point;
+    using SteadyClock = std::function<SteadyTimePoint()>;
+
     UpdateScheduler(std::vector<config::Account> accounts, config::DynamoConfig dynamo,
-                    const std::string& stateDir, TokenApi& api, WallClock clock, Hooks hooks = {});
+                    const std::string& stateDir, TokenApi& api, WallClock clock, Hooks hooks = {},
+                    SteadyClock steadyClock = std::chrono::steady_clock::now);
     ~UpdateScheduler();
     UpdateScheduler(const UpdateScheduler&) = delete;
     UpdateScheduler& operator=(const UpdateScheduler&) = delete;
@@ -105,7 +114,8 @@ class UpdateScheduler {
     void runDue();
 
     // SIGHUP: new accounts and limits. State of tokens no longer configured is kept (their
-    // window still matters if they come back) but their queued updates are not sent.
+    // window still matters if they come back) but their queued updates are not sent (a
+    // warning names the accounts).
     void reconfigure(std::vector<config::Account> accounts, config::DynamoConfig dynamo);
 
     // The address the service last confirmed for the account's token: the best known public
@@ -120,8 +130,11 @@ class UpdateScheduler {
         Done waiter;  // the device that triggered it; empty for a retry from the queue
     };
 
-    std::optional<TimePoint> windowOpensAt(const TokenState& state, TimePoint now) const;
-    TimePoint dueAt(const TokenState& state, TimePoint now) const;
+    std::optional<TimePoint> windowOpensAt(const std::string& key, const TokenState& state,
+                                           TimePoint now) const;
+    TimePoint dueAt(const std::string& key, const TokenState& state, TimePoint now) const;
+    void boundLastCall(TokenState& state, TimePoint now) const;
+    void markCalled(const std::string& key, TokenState& state, TimePoint now);
     const std::string* tokenFor(const std::string& key) const;
     std::string usernamesFor(const std::string& key) const;
     void startCall(const std::string& key, const std::string& token, Done waiter);
@@ -134,8 +147,12 @@ class UpdateScheduler {
     StateStore store_;
     TokenApi& api_;
     WallClock clock_;
+    SteadyClock steadyClock_;
     Hooks hooks_;
     TokenStates states_;
+    // By token key: the steady time of this process's last call (not persisted: a steady clock
+    // means nothing across a reboot).
+    std::map<std::string, SteadyTimePoint> lastCallSteady_;
     std::map<std::string, Call> inFlight_;  // by token key; at most one call per token
     // Callbacks from the TokenApi check this is still alive (see the destructor note above).
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

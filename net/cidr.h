@@ -26,7 +26,9 @@ class CidrSet {
   public:
     CidrSet() = default;
     explicit CidrSet(std::vector<Cidr> ranges) : ranges_(std::move(ranges)) {}
-    // IPv4-mapped IPv6 clients (from a dual-stack socket) match the IPv4 ranges.
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) matches the IPv4 ranges. The DNS listeners
+    // bind [::] with IPV6_V6ONLY, so their IPv4 clients arrive as IPv4; this covers any
+    // dual-stack socket elsewhere.
     bool contains(const IpAddress& ip) const;
     const std::vector<Cidr>& ranges() const { return ranges_; }
 

@@ -31,7 +31,8 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
 
     ares_options opts{};
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
-    opts.flags = options.flags;
+    // NOSEARCH for every channel, whoever creates it: a name is only ever sent as given.
+    opts.flags = options.flags | ARES_FLAG_NOSEARCH;
     opts.timeout = static_cast<int>(options.timeout.count());
     opts.tries = options.tries;
     opts.sock_state_cb = &AresChannel::onSocketState;
@@ -40,10 +41,19 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
         mask |= ARES_OPT_EDNSPSZ;
         opts.ednspsz = options.ednsPayloadSize;
     }
-    // No resolv.conf, no search domains: this channel only ever sends what we give it.
+    // Only DNS ("b"), never /etc/hosts: lookups through ares_getaddrinfo() ask the upstreams.
     mask |= ARES_OPT_LOOKUPS;
     opts.lookups = const_cast<char*>("b");
-    self->requestedFlags_ = options.flags;
+    // c-ares reads the system resolv.conf after our options (ares_init.c: init_by_resolv_conf)
+    // and takes from it whatever we did not set: search domains, ndots, rotate. /dev/null
+    // (ARES_OPT_RESOLVCONF, c-ares >= 1.15) gives it nothing; no search domains and no
+    // rotation are set explicitly too, so neither the file nor LOCALDOMAIN/RES_OPTIONS in the
+    // environment can change what or where this channel sends.
+    mask |= ARES_OPT_RESOLVCONF | ARES_OPT_DOMAINS | ARES_OPT_NOROTATE;
+    opts.resolvconf_path = const_cast<char*>("/dev/null");
+    opts.domains = nullptr;
+    opts.ndomains = 0;
+    self->requestedFlags_ = opts.flags;
 
     const int status = ares_init_options(&self->channel_, &opts, mask);
     if (status != ARES_SUCCESS) {

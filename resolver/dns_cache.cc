@@ -91,11 +91,19 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
     if (!ttl || *ttl == 0)
         return;
     const uint32_t lifetime = std::min(*ttl, kMaxTtl);
-    if (answer.size() > capacity_ * kBytesPerEntry)
+    if (answer.size() > budget())
+        return;
+    // RFC 7873 §5.3: a server cookie is made for one client (it hashes the client's cookie and
+    // address); served to another, that client's resolver (BIND, Knot, dig) rejects the answer.
+    // The first asker got the upstream's bytes untouched; the cached copy carries no COOKIE.
+    // Records before the OPT keep their offsets; withoutEdnsOption() refuses when any follow.
+    std::optional<std::vector<uint8_t>> stored =
+        withoutEdnsOption(answer, parsedAnswer, edns_option::kCookie);
+    if (!stored)
         return;
 
     Entry entry{keyFor(query),
-                std::vector<uint8_t>(answer.begin(), answer.end()),
+                std::move(*stored),
                 parsedAnswer.records,
                 parsedAnswer.questionEnd,
                 clock_(),
@@ -142,10 +150,15 @@ void DnsCache::setCapacity(size_t capacity) {
     evictToFit();
 }
 
+uint64_t DnsCache::budget() const {
+    // In 64 bits: capacity × 4096 overflows a 32-bit size_t (armhf) past about a million.
+    return uint64_t{capacity_} * kBytesPerEntry;
+}
+
 void DnsCache::evictToFit() {
     // Two bounds: the configured number of answers, and a byte budget so a few huge answers
     // (TCP-sized TXT or DNSKEY sets) cannot make 10000 entries cost hundreds of megabytes.
-    while (!lru_.empty() && (lru_.size() > capacity_ || bytes_ > capacity_ * kBytesPerEntry)) {
+    while (!lru_.empty() && (lru_.size() > capacity_ || bytes_ > budget())) {
         remove(std::prev(lru_.end()));
     }
 }

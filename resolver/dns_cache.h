@@ -82,6 +82,7 @@ class DnsCache {
     using List = std::list<Entry>;  // most recently used first
 
     static Key keyFor(const Message& query);
+    uint64_t budget() const;  // the byte bound, capacity_ × kBytesPerEntry
     void evictToFit();
     void remove(List::iterator entry);
 

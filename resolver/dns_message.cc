@@ -490,6 +490,48 @@ std::optional<uint32_t> cacheableTtl(std::span<const uint8_t> answer, const Mess
     return std::nullopt;
 }
 
+std::optional<std::vector<uint8_t>> withoutEdnsOption(std::span<const uint8_t> message,
+                                                      const Message& parsed, uint16_t code) {
+    std::vector<uint8_t> out(message.begin(), message.end());
+    if (!parsed.edns)
+        return out;
+    const NameResult owner = readName(message, parsed.edns->offset, nullptr);
+    if (owner.error || owner.end + kFixedRrSize > message.size())
+        return std::nullopt;  // parse() walked it: cannot happen for a parsed message
+    const size_t rdlengthOffset = owner.end + 8;
+    const size_t rdataStart = owner.end + kFixedRrSize;
+    const size_t rdataEnd = rdataStart + read16(message, rdlengthOffset);
+    if (rdataEnd > message.size())
+        return std::nullopt;
+
+    // RFC 6891 §6.1.2: RDATA is a sequence of {OPTION-CODE, OPTION-LENGTH, OPTION-DATA}.
+    std::vector<uint8_t> kept;
+    bool found = false;
+    for (size_t position = rdataStart; position < rdataEnd;) {
+        if (position + 4 > rdataEnd)
+            return std::nullopt;
+        const uint16_t optionCode = read16(message, position);
+        const size_t next = position + 4 + read16(message, position + 2);
+        if (next > rdataEnd)
+            return std::nullopt;
+        if (optionCode == code) {
+            found = true;
+        } else {
+            kept.insert(kept.end(), message.begin() + static_cast<std::ptrdiff_t>(position),
+                        message.begin() + static_cast<std::ptrdiff_t>(next));
+        }
+        position = next;
+    }
+    if (!found)
+        return out;
+    if (rdataEnd != message.size())
+        return std::nullopt;
+    out.resize(rdataStart);
+    out.insert(out.end(), kept.begin(), kept.end());
+    write16(out, rdlengthOffset, static_cast<uint16_t>(kept.size()));
+    return out;
+}
+
 void decrementTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records,
                    uint32_t elapsed) {
     for (const RecordRef& record : records) {

@@ -157,6 +157,18 @@ std::vector<uint8_t> badVersResponse(std::span<const uint8_t> queryBytes, const 
 // rcode other than NOERROR/NXDOMAIN). SERVFAIL's short caching is the cache's policy, not this.
 std::optional<uint32_t> cacheableTtl(std::span<const uint8_t> answer, const Message& parsed);
 
+namespace edns_option {
+inline constexpr uint16_t kCookie = 10;  // RFC 7873 §4
+}  // namespace edns_option
+
+// `message` with every EDNS option `code` removed from its OPT RDATA (RFC 6891 §6.1.2) and
+// RDLENGTH fixed; an unchanged copy when it has no OPT or no such option. nullopt when the
+// option is there but cannot be removed safely: the OPT RDATA does not walk as options, or the
+// OPT is not the message's last record (a later name could point past it, RFC 1035 §4.1.4,
+// and the shift would break it). Record offsets before the OPT do not move.
+std::optional<std::vector<uint8_t>> withoutEdnsOption(std::span<const uint8_t> message,
+                                                      const Message& parsed, uint16_t code);
+
 // Subtracts `elapsed` seconds from every TTL (OPT excluded), not below zero (RFC 1035 §3.2.1).
 void decrementTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records,
                    uint32_t elapsed);

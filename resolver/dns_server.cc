@@ -1,41 +1,19 @@
 #include "resolver/dns_server.h"
 
-#include <ifaddrs.h>
-
-#include <algorithm>
-
 #include "net/log.h"
 
 namespace dynamo::resolver {
 
-std::vector<net::IpAddress> hostAddresses() {
-    std::vector<net::IpAddress> addresses;
-    ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0)
-        return addresses;
-    for (ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
-        if (entry->ifa_addr == nullptr)
-            continue;
-        const socklen_t length =
-            entry->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-        if (auto address = net::SocketAddress::fromSockaddr(entry->ifa_addr, length)) {
-            addresses.push_back(address->ip());
-        }
-    }
-    ::freeifaddrs(list);
-    std::stable_partition(addresses.begin(), addresses.end(),
-                          [](const net::IpAddress& ip) { return !ip.isLoopback(); });
-    return addresses;
-}
-
 std::unique_ptr<DnsServer> DnsServer::create(event_base* base, const config::DnsConfig& config,
-                                             dns::Clock clock, std::string* error) {
+                                             dns::Clock clock, std::string* error,
+                                             AddressSource addresses) {
     auto forwarder = Forwarder::create(base, QueryHandler::forwarderSettings(config), error);
     if (!forwarder)
         return nullptr;
     std::unique_ptr<DnsServer> server(new DnsServer());
+    server->addresses_ = std::move(addresses);
     server->handler_ = std::make_unique<QueryHandler>(config, std::move(forwarder),
-                                                      std::move(clock), hostAddresses());
+                                                      std::move(clock), server->addresses_());
     for (const auto& address : config.listen) {
         auto udp = UdpListener::create(base, address, *server->handler_, error);
         if (!udp)
@@ -54,6 +32,7 @@ std::unique_ptr<DnsServer> DnsServer::create(event_base* base, const config::Dns
 bool DnsServer::reconfigure(const config::DnsConfig& config, std::string* error) {
     if (!handler_->reconfigure(config, error))
         return false;
+    handler_->setHostAddresses(addresses_());
     if (config.listen != listen_) {
         DLOG(Warning) << "dns.listen changed: restart the daemon to listen on the new addresses";
     }

@@ -1,6 +1,8 @@
 #include "resolver/forwarder.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -43,7 +45,8 @@ std::unique_ptr<AresChannel> Forwarder::makeChannel(std::string* error) const {
     // ARES_FLAG_EDNS: answers up to kUpstreamEdnsPayload are taken over UDP, larger or TC ones
     // re-asked over TCP, so we always hold the whole answer. The flag's other effect (a FORMERR
     // without OPT makes c-ares strip 11 bytes and clear the flag channel-wide) is caught in
-    // onAnswer() by lostEdns(). We send the client's bytes, OPT or not, unchanged (RFC 5625).
+    // onAnswer() by lostEdns() after every completed query. We send the client's bytes, OPT or
+    // not, unchanged (RFC 5625).
     //
     // No ARES_FLAG_NOCHECKRESP, deliberately: an upstream answering SERVFAIL, REFUSED or
     // NOTIMP is skipped for the next one, which is what a home network with a flaky ISP
@@ -80,15 +83,23 @@ bool Forwarder::reconfigure(const Settings& settings, std::string* error) {
     return true;
 }
 
-uint16_t Forwarder::randomId() {
+std::optional<uint16_t> Forwarder::randomId() {
     if (randomIds_.empty()) {
-        randomIds_.resize(256);
-        const size_t bytes = randomIds_.size() * sizeof(uint16_t);
-        if (getrandom(randomIds_.data(), bytes, 0) != static_cast<ssize_t>(bytes)) {
-            // getrandom() on Linux ≥ 3.17 does not fail for this size once the pool is up.
-            for (auto& id : randomIds_)
-                id = static_cast<uint16_t>(std::rand());
+        std::vector<uint16_t> fresh(256);
+        const size_t bytes = fresh.size() * sizeof(uint16_t);
+        // GRND_NONBLOCK: never stall the loop. getrandom() fails with EAGAIN only before the
+        // kernel's pool is initialised (early boot, which is when a LAN resolver starts);
+        // /dev/urandom does not block then and is still unpredictable to an off-path spoofer,
+        // unlike rand(). When neither works we do not forward at all (the caller answers
+        // SERVFAIL): a guessable ID would make cache poisoning easy (RFC 5452 §4).
+        if (getrandom(fresh.data(), bytes, GRND_NONBLOCK) != static_cast<ssize_t>(bytes)) {
+            net::UniqueFd urandom(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
+            if (!urandom || ::read(urandom.get(), fresh.data(), bytes) !=
+                                static_cast<ssize_t>(bytes)) {
+                return std::nullopt;
+            }
         }
+        randomIds_ = std::move(fresh);
     }
     const uint16_t id = randomIds_.back();
     randomIds_.pop_back();
@@ -100,40 +111,93 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     std::string key(reinterpret_cast<const char*>(query.data()), query.size());
     key[0] = key[1] = 0;  // the ID is not part of the question
 
+    // Every waiter holds a copy of its query (up to 64 KiB over TCP) and a reply callback:
+    // joined ones are bounded too, per question and in total.
+    if (waiters_ >= settings_.maxWaiters) {
+        ++stats_.overloaded;
+        return false;
+    }
     if (auto it = pending_.find(key); it != pending_.end()) {
+        if (it->second->waiters.size() >= settings_.maxWaitersPerQuestion) {
+            ++stats_.overloaded;
+            return false;
+        }
         it->second->waiters.push_back({clientId, std::move(done)});
+        ++waiters_;
         ++stats_.coalesced;
         return true;
     }
-    if (pending_.size() >= settings_.maxInFlight) {
+    // Expired questions still occupy c-ares (and the upstream) until c-ares gives up.
+    if (pending_.size() + expired_.size() >= settings_.maxInFlight) {
         ++stats_.overloaded;
+        return false;
+    }
+    const std::optional<uint16_t> upstreamId = randomId();
+    if (!upstreamId) {
+        ++stats_.failed;
         return false;
     }
 
     AresChannel* channel = channels_[nextChannel_++ % channels_.size()].get();
     auto pending = std::make_unique<Pending>(
-        Pending{this, channel, key, {}, std::chrono::steady_clock::now()});
+        Pending{this, channel, key, {}, std::chrono::steady_clock::now(), nullptr});
     pending->waiters.push_back({clientId, std::move(done)});
+    ++waiters_;
     Pending* raw = pending.get();
+    // Armed before send(): an answer given synchronously frees `raw` (and its timer).
+    pending->deadline.reset(evtimer_new(base_, &Forwarder::onDeadline, raw));
+    const auto millis = settings_.timeout.count();
+    const timeval deadline{static_cast<time_t>(millis / 1000),
+                           static_cast<suseconds_t>((millis % 1000) * 1000)};
+    evtimer_add(pending->deadline.get(), &deadline);
     pending_.emplace(std::move(key), std::move(pending));
 
     std::vector<uint8_t> upstreamQuery(query.begin(), query.end());
-    dns::setId(upstreamQuery, randomId());
+    dns::setId(upstreamQuery, *upstreamId);
     channel->queryStarted();
     ++stats_.sent;
     channel->send(upstreamQuery, &Forwarder::onAnswer, raw);  // may complete synchronously
     return true;
 }
 
+void Forwarder::answerWaiters(Pending& pending, std::span<const uint8_t> answer) {
+    // Moved out first: a waiter may forward again (a TCP client's next query) before we return.
+    std::vector<Waiter> waiters = std::move(pending.waiters);
+    pending.waiters.clear();
+    waiters_ -= waiters.size();
+    std::vector<uint8_t> copy(answer.begin(), answer.end());
+    for (auto& waiter : waiters) {
+        if (!copy.empty())
+            dns::setId(copy, waiter.clientId);
+        waiter.done(copy);
+    }
+}
+
 void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int length) {
     auto* pending = static_cast<Pending*>(arg);
     Forwarder* self = pending->owner;
-    pending->channel->queryEnded();
-    auto node = self->pending_.extract(pending->key);
-    std::unique_ptr<Pending> owned = std::move(node.mapped());
+    AresChannel* channel = pending->channel;
+    channel->queryEnded();
+    std::unique_ptr<Pending> owned;
+    if (pending->expired) {
+        owned = std::move(self->expired_.extract(pending).mapped());
+    } else {
+        owned = std::move(self->pending_.extract(pending->key).mapped());
+    }
 
     if (status == ARES_EDESTRUCTION || self->destroying_)
         return;
+
+    // With ARES_FLAG_EDNS, an upstream FORMERR without OPT makes c-ares strip 11 bytes off the
+    // query, clear the flag channel-wide and retry (ares_process.c 1.18, read_answers); that
+    // FORMERR never reaches us, so look after every completed query, whatever its outcome.
+    // The cost is one ares_save_options() (a handful of small allocations) per upstream
+    // answer, i.e. per cache miss, next to the several allocations the miss makes anyway.
+    if (channel->lostEdns())
+        self->retire(channel);
+
+    if (owned->expired)
+        return;  // its waiters got SERVFAIL at the deadline, and it was counted then
 
     std::span<const uint8_t> bytes;
     if (status == ARES_SUCCESS && answer != nullptr &&
@@ -145,25 +209,34 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         ++self->stats_.failed;
         DLOG(Debug) << "upstream query failed: " << ares_strerror(status);
     }
-    if (!bytes.empty() &&
-        dns::readHeader(bytes)->rcode() == static_cast<uint8_t>(dns::Rcode::FormErr) &&
-        pending->channel->lostEdns()) {
-        self->retire(pending->channel);
-    }
+    self->answerWaiters(*owned, bytes);
+}
 
-    std::vector<uint8_t> copy(bytes.begin(), bytes.end());
-    for (auto& waiter : owned->waiters) {
-        if (!copy.empty())
-            dns::setId(copy, waiter.clientId);
-        waiter.done(copy);
-    }
+void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
+    auto* pending = static_cast<Pending*>(arg);
+    Forwarder* self = pending->owner;
+    // Still in pending_: a completed question took its timer with it.
+    auto node = self->pending_.extract(pending->key);
+    pending->expired = true;
+    self->expired_.emplace(pending, std::move(node.mapped()));
+    ++self->stats_.failed;
+    ++self->stats_.expired;
+    DLOG(Debug) << "upstream query passed its deadline; answering SERVFAIL";
+    self->answerWaiters(*pending, {});
 }
 
 void Forwarder::retire(AresChannel* channel) {
-    DLOG(Warning) << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
     for (auto& slot : channels_) {
         if (slot.get() != channel)
             continue;
+        ++stats_.ednsLost;
+        // Once a minute at most: a misbehaving upstream would otherwise fill the journal.
+        const auto now = std::chrono::steady_clock::now();
+        if (stats_.ednsLost == 1 || now - lastEdnsWarning_ >= std::chrono::minutes(1)) {
+            lastEdnsWarning_ = now;
+            DLOG(Warning)
+                << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
+        }
         std::string error;
         auto replacement = makeChannel(&error);
         if (!replacement) {

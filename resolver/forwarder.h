@@ -4,9 +4,21 @@
 //
 // Answers always come back whole: the channels run with ARES_FLAG_EDNS and a 4096-byte payload,
 // so c-ares re-asks over TCP when an upstream sets TC, and the query handler truncates for each
-// UDP client itself. Identical queries in flight are sent once (coalescing, RFC 5452 §5: c-ares
-// 1.18 keeps one source port per server and channel, so the ID is most of the entropy), over a
-// small pool of channels whose ports differ.
+// UDP client itself. Identical queries in flight are sent once (coalescing, RFC 5452 §5), over a
+// small pool of channels. c-ares 1.18 opens a channel's UDP socket to a server on first use and
+// reuses it (one source port) until the channel has no query left for that server, then closes
+// it (ares__check_cleanup_conn); a busy channel therefore keeps its port, so the ID and the
+// pool's few ports are most of the entropy.
+//
+// Bounds: maxInFlight distinct questions; maxWaitersPerQuestion clients joined to one of them;
+// maxWaiters clients held in total (each holds a copy of its query). Past any bound forward()
+// returns false and the caller answers SERVFAIL.
+//
+// A deadline per question (settings.timeout): c-ares restarts a query's timer when it switches
+// to TCP after TC and when it retries without EDNS, so its own timeouts do not guarantee
+// SERVFAIL "within the configured time" (SPEC §5). When the deadline passes first the waiters
+// get their failure and the question moves to expired_, where the late c-ares callback (whose
+// arg is the Pending*) finds it and only cleans up.
 //
 // One thread, one event_base, no locks.
 
@@ -16,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -33,7 +46,9 @@ class Forwarder {
     struct Settings {
         std::vector<net::SocketAddress> upstreams;
         std::chrono::milliseconds timeout{3000};  // total, from send to SERVFAIL
-        size_t maxInFlight = 1024;                // distinct upstream queries
+        size_t maxInFlight = 1024;                // distinct upstream queries, expired included
+        size_t maxWaitersPerQuestion = 64;        // identical client queries joined to one
+        size_t maxWaiters = 4096;                 // client queries held in total
         size_t channels = 4;
     };
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
@@ -43,7 +58,9 @@ class Forwarder {
         uint64_t sent = 0;        // queries that went upstream
         uint64_t coalesced = 0;   // queries that joined one already in flight
         uint64_t failed = 0;      // timeouts and errors
-        uint64_t overloaded = 0;  // refused at the in-flight bound
+        uint64_t overloaded = 0;  // refused at an in-flight or waiter bound
+        uint64_t expired = 0;     // failed by our deadline before c-ares gave up (also failed)
+        uint64_t ednsLost = 0;    // channels rebuilt after c-ares dropped ARES_FLAG_EDNS
     };
 
     static std::unique_ptr<Forwarder> create(event_base* base, const Settings& settings,
@@ -60,6 +77,10 @@ class Forwarder {
     bool reconfigure(const Settings& settings, std::string* error);
 
     size_t inFlight() const { return pending_.size(); }
+    // Client queries waiting for an answer (coalesced ones included).
+    size_t waiters() const { return waiters_; }
+    // Questions past their deadline whose c-ares query has not ended yet.
+    size_t expiredInFlight() const { return expired_.size(); }
     const Stats& stats() const { return stats_; }
     // From send to answer, for answered queries (failures are counted in stats().failed).
     const LatencyHistogram& latency() const { return latency_; }
@@ -75,14 +96,19 @@ class Forwarder {
         std::string key;
         std::vector<Waiter> waiters;
         std::chrono::steady_clock::time_point sentAt;
+        net::EventPtr deadline;
+        bool expired = false;  // in expired_, not pending_: waiters already answered
     };
 
     explicit Forwarder(event_base* base) : base_(base) {}
     std::unique_ptr<AresChannel> makeChannel(std::string* error) const;
     bool buildChannels(std::string* error);
-    uint16_t randomId();
+    std::optional<uint16_t> randomId();
     void retire(AresChannel* channel);
+    // Answers every waiter of `pending` (an empty span = failure) and forgets them.
+    void answerWaiters(Pending& pending, std::span<const uint8_t> answer);
     static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
+    static void onDeadline(evutil_socket_t, short, void* arg);
     static void onCleanup(evutil_socket_t, short, void* arg);
 
     event_base* base_;
@@ -91,7 +117,10 @@ class Forwarder {
     std::vector<std::unique_ptr<AresChannel>> retired_;  // destroyed once idle, never in a callback
     size_t nextChannel_ = 0;
     std::unordered_map<std::string, std::unique_ptr<Pending>> pending_;
+    std::unordered_map<Pending*, std::unique_ptr<Pending>> expired_;
+    size_t waiters_ = 0;
     std::vector<uint16_t> randomIds_;
+    std::chrono::steady_clock::time_point lastEdnsWarning_{};
     net::EventPtr cleanup_;
     bool destroying_ = false;
     Stats stats_;

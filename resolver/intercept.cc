@@ -31,6 +31,8 @@ int preference(const net::IpAddress& address) {
     if (address.isV6() && address.bytes()[0] == 0xfe && (address.bytes()[1] & 0xc0) == 0x80) {
         return 1;  // fe80::/10
     }
+    if (address.isV4() && address.bytes()[0] == 169 && address.bytes()[1] == 254)
+        return 1;  // 169.254.0.0/16 (RFC 3927)
     return 0;
 }
 
@@ -48,16 +50,11 @@ Interceptor::Interceptor(const config::InterceptConfig& config) : config_(config
     }
 }
 
-bool Interceptor::matches(std::string_view qname) const {
-    // Compared in wire form, so case, a trailing dot and RFC 1035 §5.1 escapes ("a\.example"
-    // is one label, not a name below example) are all handled by one conversion.
-    const std::optional<std::string> wire = dns::nameToWire(qname);
-    if (!wire)
-        return false;
-    if (std::find(exactWire_.begin(), exactWire_.end(), *wire) != exactWire_.end())
+bool Interceptor::matchesWire(std::string_view wire) const {
+    if (std::find(exactWire_.begin(), exactWire_.end(), wire) != exactWire_.end())
         return true;
     return std::any_of(wildcardWire_.begin(), wildcardWire_.end(),
-                       [&](const std::string& suffix) { return isStrictlyBelow(*wire, suffix); });
+                       [&](const std::string& suffix) { return isStrictlyBelow(wire, suffix); });
 }
 
 net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int family,
@@ -70,7 +67,8 @@ net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int fami
     if (policy.mode != Mode::Auto)
         return {};
     // The address the device reached us on is the one it can reach the gateway on (SPEC §5).
-    // A query to a dual-stack socket from an IPv4 client arrives on ::ffff:a.b.c.d.
+    // Our [::] sockets are IPV6_V6ONLY (bindSocket), so an IPv4 client never arrives on
+    // ::ffff:a.b.c.d; unmapped() only guards a caller that hands us such an address.
     const net::IpAddress local = localAddress.unmapped();
     if (local.family() == family && !local.isUnspecified())
         return local;

@@ -19,9 +19,14 @@ class Interceptor {
   public:
     explicit Interceptor(const config::InterceptConfig& config);
 
-    // `qname` in presentation form (Message::qname); case and a trailing dot are ignored.
-    // Matches an exact configured name, or a name strictly below "*.example"'s "example".
-    bool matches(std::string_view qname) const;
+    // Whether the query's name is intercepted: an exact configured name, or a name strictly
+    // below "*.example"'s "example". Compared in wire form (Message::qnameWire, already
+    // lower-cased), so case, a trailing dot and RFC 1035 §5.1 escapes ("a\.example" is one
+    // label, not a name below example) need no conversion per query.
+    bool matches(const dns::Message& query) const { return matchesWire(query.qnameWire); }
+    // `qnameWire`: an uncompressed, lower-cased wire name, as Message::qnameWire or
+    // dns::nameToWire() gives it.
+    bool matchesWire(std::string_view qnameWire) const;
 
     // The authoritative answer to a query for a matching name (SPEC §5): A → answer_ipv4,
     // AAAA → answer_ipv6, every other type → NODATA; AA set, TTL config.ttl, negative answers

@@ -7,6 +7,20 @@
 namespace dynamo::resolver {
 namespace {
 constexpr uint8_t kOpcodeQuery = 0;
+// A query is a question plus at most an OPT; 4096 bytes is far above any real one (a 255-byte
+// name, an OPT with a cookie and padding to 468 bytes, RFC 8467) and bounds what a waiter in the
+// forwarder holds (a TCP query may otherwise be 64 KiB).
+constexpr size_t kMaxQuerySize = 4096;
+
+// Whether a query's sections are what a query carries (RFC 1035 §4.1.1): nothing in answer or
+// authority, and at most one additional record, the OPT (RFC 6891 §6.1.1). An OPT plus a TSIG
+// or SIG(0) would make two; we refuse those too: a signed query is meaningless through a
+// forwarder that holds no key and whose cache would serve the answer to unsigned queries, and
+// LAN devices do not sign their queries.
+bool hasQueryShape(std::span<const uint8_t> packet, const dns::Header& header) {
+    return packet.size() <= kMaxQuerySize && header.ancount == 0 && header.nscount == 0 &&
+           header.arcount <= 1;
+}
 }  // namespace
 
 Forwarder::Settings QueryHandler::forwarderSettings(const config::DnsConfig& config) {
@@ -65,7 +79,13 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         return true;
     }
 
-    if (interceptor_.matches(query->qname)) {
+    if (!hasQueryShape(packet, *header)) {
+        ++stats_.formErr;
+        reply(dns::errorResponse(packet, query, dns::Rcode::FormErr));
+        return true;
+    }
+
+    if (interceptor_.matches(*query)) {
         ++stats_.intercepted;
         // We are the authority here, so the EDNS version is ours to check; forwarded queries
         // leave that to the upstream (RFC 5625: pass EDNS through).

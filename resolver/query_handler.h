@@ -64,8 +64,16 @@ class QueryHandler {
     // SIGHUP: access list, interception, cache size and upstreams from a new valid config.
     bool reconfigure(const config::DnsConfig& config, std::string* error);
 
+    // The host's addresses for `answer_ipv4/ipv6: auto`, read again on SIGHUP.
+    void setHostAddresses(std::vector<net::IpAddress> addresses) {
+        hostAddresses_ = std::move(addresses);
+    }
+
     // After an accepted update: devices look their own name up to confirm it (SPEC §5).
     size_t forgetName(std::string_view name) { return cache_.erase(name); }
+
+    // Whether `client` is inside dns.allow (IPv4-mapped IPv6 matches the IPv4 ranges).
+    bool allows(const net::IpAddress& client) const { return allow_.contains(client); }
 
     const DnsStats& stats() const { return stats_; }
     const dns::DnsCache& cache() const { return cache_; }

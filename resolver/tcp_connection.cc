@@ -21,7 +21,21 @@ void TcpConnection::start() {
     const timeval idle{static_cast<time_t>(millis / 1000),
                        static_cast<suseconds_t>((millis % 1000) * 1000)};
     bufferevent_set_timeouts(bev_.get(), &idle, &idle);
+    // onWrite runs once the output has drained to the low mark (not only when empty), so
+    // reading paused at the high mark resumes while the kernel still has data to send.
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+size_t TcpConnection::bufferedOutput() const {
+    return evbuffer_get_length(bufferevent_get_output(bev_.get()));
+}
+
+void TcpConnection::resumeReading() {
+    if (state_ == State::Reading && inFlight_ < limits_.maxInFlightPerConnection &&
+        !outputFull()) {
+        bufferevent_enable(bev_.get(), EV_READ);
+    }
 }
 
 void TcpConnection::onRead(bufferevent*, void* arg) {
@@ -38,6 +52,12 @@ void TcpConnection::readQueries() {
     while (state_ != State::Closed) {
         if (inFlight_ >= limits_.maxInFlightPerConnection) {
             bufferevent_disable(bev_.get(), EV_READ);  // resumed by sendAnswer()
+            break;
+        }
+        if (outputFull()) {
+            // The client is not reading its answers: neither take more queries from it nor
+            // let the kernel's receive buffer do so for us. Resumed by onWrite().
+            bufferevent_disable(bev_.get(), EV_READ);
             break;
         }
         uint8_t prefix[2];
@@ -71,22 +91,29 @@ void TcpConnection::sendAnswer(std::span<const uint8_t> answer) {
                                static_cast<uint8_t>(answer.size() & 0xff)};
     bufferevent_write(bev_.get(), prefix, 2);
     bufferevent_write(bev_.get(), answer.data(), answer.size());
-    if (state_ == State::Reading)
-        bufferevent_enable(bev_.get(), EV_READ);
+    resumeReading();
     // Queries buffered while we were at the in-flight bound are not announced again.
     readQueries();
 }
 
 void TcpConnection::onWrite(bufferevent*, void* arg) {
-    auto* self = static_cast<TcpConnection*>(arg);
-    self->closeIfDone();
+    // The output drained to kOutputLowWater. readQueries() or close() may drop the listener's
+    // reference: hold our own until we return.
+    const auto self = static_cast<TcpConnection*>(arg)->shared_from_this();
+    if (self->state_ == State::Closed)
+        return;
+    self->resumeReading();
+    // Queries that arrived while the output was full are not announced again; this also
+    // closes a draining connection once everything is sent.
+    self->readQueries();
 }
 
 void TcpConnection::onEvent(bufferevent*, short what, void* arg) {
-    auto* self = static_cast<TcpConnection*>(arg);
+    const auto self = static_cast<TcpConnection*>(arg)->shared_from_this();
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && self->inFlight_ > 0) {
-        // Idle only counts while nothing is in flight; libevent disabled reading: re-arm it.
-        bufferevent_enable(self->bev_.get(), EV_READ);
+        // Idle only counts while nothing is in flight; libevent disabled reading: re-arm it
+        // (unless the output bound holds it back: onWrite resumes it then).
+        self->resumeReading();
         return;
     }
     if (what & BEV_EVENT_EOF) {

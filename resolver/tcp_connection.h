@@ -2,7 +2,11 @@
 // One DNS-over-TCP client connection (RFC 7766): 2-byte length framing, several queries per
 // connection, answered as they complete (§6.2.1.1 allows out-of-order answers), an idle
 // timeout while nothing is in flight (§6.2.3), and a bound on queries in flight per connection
-// (reading pauses at the bound, so one client cannot queue unbounded work).
+// (reading pauses at the bound, so one client cannot queue unbounded work). Reading also pauses
+// while more than kOutputHighWater bytes of answers wait to be sent, and resumes once they
+// drain below kOutputLowWater: a client that pipelines queries for a large (cached) answer and
+// never reads would otherwise grow the output buffer without limit, since a query stops
+// counting as in flight when its answer is queued, not when it is sent.
 //
 // Owned by its TcpListener through shared_ptr; answers hold a weak_ptr, so one that arrives
 // after the client left is dropped.
@@ -27,6 +31,11 @@ struct TcpLimits {
     std::chrono::milliseconds idleTimeout{10000};
 };
 
+// Answers queued beyond this stop reading; below the low mark reading resumes. At most
+// maxInFlightPerConnection answers (64 KiB each at most) can land above the high mark.
+inline constexpr size_t kOutputHighWater = 64 * 1024;
+inline constexpr size_t kOutputLowWater = 16 * 1024;
+
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   public:
     enum class State {
@@ -41,6 +50,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     void start();
     void close();
     State state() const { return state_; }
+    // Answer bytes queued in user space, not yet handed to the kernel.
+    size_t bufferedOutput() const;
 
   private:
     static void onRead(bufferevent* bev, void* arg);
@@ -49,6 +60,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     void readQueries();
     void sendAnswer(std::span<const uint8_t> answer);
     void closeIfDone();
+    bool outputFull() const { return bufferedOutput() >= kOutputHighWater; }
+    // Re-enables reading when neither bound holds it back (Reading state only).
+    void resumeReading();
 
     net::BufferEventPtr bev_;
     QueryContext context_;

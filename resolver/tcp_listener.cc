@@ -30,7 +30,6 @@ TcpListener::~TcpListener() {
     // Each close() reports back through onClosed, which erases from connections_: iterate over
     // a moved-out copy.
     auto connections = std::move(connections_);
-    connections_.clear();
     for (auto& [raw, connection] : connections)
         connection->close();
 }
@@ -44,6 +43,13 @@ net::SocketAddress TcpListener::boundAddress() const {
         .value_or(address_);
 }
 
+size_t TcpListener::bufferedOutput() const {
+    size_t total = 0;
+    for (const auto& [raw, connection] : connections_)
+        total += connection->bufferedOutput();
+    return total;
+}
+
 void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, int length,
                            void* arg) {
     auto* self = static_cast<TcpListener*>(arg);
@@ -51,15 +57,21 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
     if (self->connections_.size() >= self->limits_.maxConnections)
         return;  // closes it
     auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
+    // Outside dns.allow every query would get REFUSED anyway; closing at once keeps such
+    // clients from holding connection slots (and buffers) until the idle timeout.
+    if (!client || !self->handler_.allows(client->ip())) {
+        ++self->refused_;
+        return;
+    }
     sockaddr_storage localStorage{};
     socklen_t localLength = sizeof localStorage;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&localStorage), &localLength);
     auto local =
         net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&localStorage), localLength);
-    if (!client || !local)
+    if (!local)
         return;
 
-    evutil_make_socket_nonblocking(fd);
+    // Already non-blocking: evconnlistener accepts with SOCK_NONBLOCK.
     const QueryContext context{*client, local->ip(), Transport::Tcp};
     auto connection = std::make_shared<TcpConnection>(
         self->base_, std::move(owned), context, self->handler_, self->limits_,

@@ -3,6 +3,7 @@
 
 #include <event2/listener.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -24,6 +25,13 @@ class TcpListener {
     // The bound address (port 0 resolved to the kernel's choice).
     net::SocketAddress boundAddress() const;
     size_t connections() const { return connections_.size(); }
+    // Connections closed at accept because the client is outside dns.allow.
+    uint64_t refusedConnections() const { return refused_; }
+    // Answer bytes queued in user space over all connections (bounded per connection by
+    // kOutputHighWater plus the answers in flight).
+    size_t bufferedOutput() const;
+    // The listener's EMFILE backoff (pauses()).
+    const net::AcceptBackoff& backoff() const { return *backoff_; }
 
   private:
     TcpListener(event_base* base, QueryHandler& handler, net::SocketAddress address,
@@ -39,6 +47,7 @@ class TcpListener {
     net::ListenerPtr listener_;
     std::unique_ptr<net::AcceptBackoff> backoff_;  // after listener_: goes first
     std::unordered_map<TcpConnection*, std::shared_ptr<TcpConnection>> connections_;
+    uint64_t refused_ = 0;
 };
 
 }  // namespace dynamo::resolver

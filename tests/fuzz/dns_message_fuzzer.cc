@@ -66,6 +66,14 @@ void exerciseCodec(std::span<const uint8_t> input, const dns::Message& message) 
     dns::capTtls(copy, message.records, 60);
     for (const dns::RecordRef& record : reparse(copy).records)
         FUZZ_CHECK(record.ttl <= 60);
+
+    // Removing the COOKIE keeps the message parseable, its records where they were.
+    if (auto stripped = dns::withoutEdnsOption(input, message, dns::edns_option::kCookie)) {
+        const dns::Message without = reparse(*stripped);
+        FUZZ_CHECK(without.records.size() == message.records.size());
+        FUZZ_CHECK(without.edns.has_value() == message.edns.has_value());
+        FUZZ_CHECK(stripped->size() <= input.size());
+    }
 }
 
 void exerciseCache(std::span<const uint8_t> input, const dns::Message& message) {
@@ -90,7 +98,7 @@ void exerciseInterception(std::span<const uint8_t> input, const dns::Message& me
     config.answerIpv6.mode = config::InterceptAnswer::Mode::Auto;
     config.names.push_back("*." + message.qname);
     const resolver::Interceptor interceptor(config);
-    (void)interceptor.matches(message.qname);
+    (void)interceptor.matches(message);
     const auto local = *net::IpAddress::parse("192.0.2.53");
     const std::vector<net::IpAddress> hosts = {*net::IpAddress::parse("2001:db8::53")};
     const std::vector<uint8_t> bytes = interceptor.answer(input, message, local, hosts);

@@ -134,6 +134,10 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(s["RestartPreventExitStatus"][0].split(), ["64", "78"])
         self.assertEqual(s["RestrictAddressFamilies"][0].split(),
                          ["AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"])
+        # evhttp 2.1 has no connection cap; 1024 descriptors are a LAN flood away. The daemon
+        # cannot raise the limit itself under the unit (@resources, i.e. setrlimit, is filtered).
+        self.assertEqual(s["LimitNOFILE"], ["65536"])
+        self.assertIn("~@privileged @resources", s["SystemCallFilter"])
 
     @unittest.skipUnless(os.access(DAEMON, os.X_OK), "no daemon at %s" % DAEMON)
     def test_shipped_config_passes_the_units_check(self):

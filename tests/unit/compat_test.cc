@@ -637,10 +637,25 @@ TEST(TokenApi, BuildUpdateUrl) {
     EXPECT_EQ(buildUpdateUrl(base, "a/b?c d", std::nullopt), base + "a%2Fb%3Fc%20d");
 }
 
+TEST(TokenApi, CodeFromStringIsTheInverseOfToString) {
+    for (const TokenApiCode code :
+         {TokenApiCode::UpOk, TokenApiCode::UpEr, TokenApiCode::Nc, TokenApiCode::Nr,
+          TokenApiCode::Nd, TokenApiCode::Tf, TokenApiCode::Nt, TokenApiCode::In, TokenApiCode::Er,
+          TokenApiCode::Unknown}) {
+        EXPECT_EQ(codeFromString(toString(code)), code) << toString(code);
+    }
+    EXPECT_EQ(codeFromString("up,ok"), std::nullopt);
+    EXPECT_EQ(codeFromString("http-503"), std::nullopt);
+}
+
 TEST(TokenApi, RedactSecret) {
     EXPECT_EQ(log::maskSecret("1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456"), "1234\u2026");
     EXPECT_EQ(log::maskSecret("abcd"), "\u2026");
     EXPECT_EQ(log::maskSecret(""), "\u2026");
+    // 4 of a 5-character password is most of it: short secrets show nothing.
+    EXPECT_EQ(log::maskSecret("abcde"), "\u2026");
+    EXPECT_EQ(log::maskSecret("123456789012345"), "\u2026");
+    EXPECT_EQ(log::maskSecret("1234567890123456"), "1234\u2026");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -546,7 +546,7 @@ TEST_F(ConfigTest, ForwardingLoopIsRefused) {
         {"dns: {upstreams: [\"::1\"]}", "forwarding loop: [::1]:53"},
         {"dns: {upstreams: [192.0.2.10]}", "forwarding loop: 192.0.2.10:53"},
         {"dns: {upstreams: [\"::ffff:192.0.2.10\"]}", "forwarding loop: [::ffff:192.0.2.10]:53"},
-        {"dns: {listen: [\"[::]:53\"], upstreams: [127.0.0.1]}", "forwarding loop: 127.0.0.1:53"},
+        {"dns: {listen: [\"[::]:53\"], upstreams: [\"::1\"]}", "forwarding loop: [::1]:53"},
         {"dns: {listen: [\"[::1]:5353\"], upstreams: [\"[::1]:5353\"]}",
          "forwarding loop: [::1]:5353"},
     };
@@ -561,6 +561,9 @@ TEST_F(ConfigTest, UpstreamsThatAreNotOurselvesAreFine) {
         "dns: {listen: [\"127.0.0.1:5353\"], upstreams: [\"127.0.0.1:5300\"]}",
         "dns: {listen: [\"127.0.0.1:53\"], upstreams: [127.0.0.53]}",  // resolved beside us
         "dns: {listen: [\"0.0.0.0:53\"], upstreams: [\"::1\"]}",       // v4-only wildcard
+        // Our [::] sockets are IPV6_V6ONLY: they never see a query sent to an IPv4 address.
+        "dns: {listen: [\"[::]:53\"], upstreams: [127.0.0.1]}",
+        "dns: {listen: [\"[::]:53\"], upstreams: [192.0.2.10]}",
         "dns: {listen: [\"0.0.0.0:53\"], upstreams: [\"192.0.2.10:5300\"]}",
         "dns: {upstreams: [192.0.2.11]}",
     };

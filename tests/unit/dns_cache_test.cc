@@ -55,6 +55,51 @@ class DnsCacheTest : public ::testing::Test {
     }
 };
 
+// Regression: the first asker's server COOKIE (RFC 7873) was served to every later client,
+// whose resolver rejects a cookie made for someone else.
+TEST_F(DnsCacheTest, TheCookieOfTheFirstAskerIsNotCached) {
+    DnsCache cache(100, clock_);
+    const Bytes cookie = {0, 10, 0, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9, 9, 9, 9, 9};
+    const Bytes nsid = {0, 3, 0, 2, 'n', 's'};
+    Bytes options = nsid;
+    options.insert(options.end(), cookie.begin(), cookie.end());
+    const Bytes answer = MessageBuilder()
+                             .id(0xffff)
+                             .response()
+                             .question("www.example.com", type::A)
+                             .answer(type::A, 300, kAddress)
+                             .opt(1232, false, Section::Additional, options)
+                             .build();
+    const Bytes q = query("www.example.com");
+    store(cache, q, answer);
+    auto hit = lookup(cache, query("www.example.com", type::A, 0x2222));
+    ASSERT_TRUE(hit);
+    const Message served = parseOrDie(*hit);
+    ASSERT_TRUE(served.edns);
+    EXPECT_EQ(hit->size(), answer.size() - cookie.size());
+    // The OPT's RDATA is what is left: the NSID option alone.
+    const Bytes tail(hit->end() - static_cast<long>(nsid.size()), hit->end());
+    EXPECT_EQ(tail, nsid);
+    EXPECT_EQ(served.records.size(), 1u);
+    EXPECT_EQ(cache.bytes(), hit->size());
+}
+
+TEST_F(DnsCacheTest, AnAnswerWithACookieAndRecordsAfterTheOptIsNotCached) {
+    DnsCache cache(100, clock_);
+    const Bytes cookie = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    const Bytes answer = MessageBuilder()
+                             .id(0xffff)
+                             .response()
+                             .question("www.example.com", type::A)
+                             .answer(type::A, 300, kAddress)
+                             .opt(1232, false, Section::Additional, cookie)
+                             .record(Section::Additional, test::wireName("ns.example.com"),
+                                     type::A, 300, kAddress)
+                             .build();
+    store(cache, query("www.example.com"), answer);
+    EXPECT_EQ(cache.size(), 0u);
+}
+
 TEST_F(DnsCacheTest, MissThenHit) {
     DnsCache cache(100, clock_);
     const Bytes q = query("www.example.com", type::A, 0x1111);

@@ -733,5 +733,58 @@ TEST(DnsResponseWriter, SoaForALongNameStaysUnder255Bytes) {
     EXPECT_EQ(cacheableTtl(reply, message), 60u);
 }
 
+TEST(DnsEdnsOption, RemovesOnlyTheGivenOptionAndFixesRdlength) {
+    const Bytes cookie = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    const Bytes nsid = {0, 3, 0, 0};
+    Bytes options = cookie;
+    options.insert(options.end(), nsid.begin(), nsid.end());
+    const Bytes message = MessageBuilder()
+                              .response()
+                              .question("example.com", type::A)
+                              .answer(type::A, 60, {192, 0, 2, 1})
+                              .opt(1232, true, Section::Additional, options)
+                              .build();
+    const Message parsed = parseOrDie(message);
+    const auto stripped = withoutEdnsOption(message, parsed, edns_option::kCookie);
+    ASSERT_TRUE(stripped);
+    ASSERT_EQ(stripped->size(), message.size() - cookie.size());
+    const Message reparsed = parseOrDie(*stripped);
+    ASSERT_TRUE(reparsed.edns);
+    EXPECT_TRUE(reparsed.edns->dnssecOk);
+    EXPECT_EQ(reparsed.edns->udpPayloadSize, 1232);
+    ASSERT_EQ(reparsed.records.size(), 1u);
+    EXPECT_EQ(reparsed.records[0].ttlOffset, parsed.records[0].ttlOffset);
+    // RDLENGTH is now the NSID option's 4 bytes, which end the message.
+    EXPECT_EQ(Bytes(stripped->end() - 6, stripped->end()), (Bytes{0, 4, 0, 3, 0, 0}));
+}
+
+TEST(DnsEdnsOption, WithoutTheOptionOrWithoutOptTheBytesAreUnchanged) {
+    const Bytes plain = MessageBuilder().response().question("example.com", type::A).build();
+    EXPECT_EQ(withoutEdnsOption(plain, parseOrDie(plain), edns_option::kCookie), plain);
+    const Bytes nsid = MessageBuilder()
+                           .response()
+                           .question("example.com", type::A)
+                           .opt(1232, false, Section::Additional, {0, 3, 0, 0})
+                           .build();
+    EXPECT_EQ(withoutEdnsOption(nsid, parseOrDie(nsid), edns_option::kCookie), nsid);
+}
+
+TEST(DnsEdnsOption, RefusesMalformedOptionsAndAnOptBeforeOtherRecords) {
+    const Bytes overrun = MessageBuilder()
+                              .response()
+                              .question("example.com", type::A)
+                              .opt(1232, false, Section::Additional, {0, 10, 0, 9, 1, 2})
+                              .build();
+    EXPECT_FALSE(withoutEdnsOption(overrun, parseOrDie(overrun), edns_option::kCookie));
+    const Bytes notLast = MessageBuilder()
+                              .response()
+                              .question("example.com", type::A)
+                              .opt(1232, false, Section::Additional, {0, 10, 0, 2, 1, 2})
+                              .record(Section::Additional, test::kQnamePointer, type::A, 60,
+                                      {192, 0, 2, 1})
+                              .build();
+    EXPECT_FALSE(withoutEdnsOption(notLast, parseOrDie(notLast), edns_option::kCookie));
+}
+
 }  // namespace
 }  // namespace dynamo::dns

@@ -3,6 +3,8 @@
 #include "resolver/forwarder.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "dns_test_util.h"
 #include "event_loop_util.h"
@@ -25,6 +27,83 @@ Bytes answerTo(const Bytes& query, size_t txtStrings = 1) {
     }
     return builder.build();
 }
+
+// Ignores the first `ignore` UDP queries, answers later ones with an empty TC=1 answer after
+// `delay`, and accepts TCP connections without ever answering on them. c-ares restarts a query's timer when it switches to TCP, so
+// its own timeouts overrun; only the forwarder's deadline keeps SERVFAIL on time.
+class LateTruncatingUpstream {
+  public:
+    LateTruncatingUpstream(event_base* base, std::chrono::milliseconds delay, size_t ignore)
+        : base_(base), delay_(delay), ignore_(ignore) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        udp_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+        ::bind(udp_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+        socklen_t length = sizeof address;
+        ::getsockname(udp_.get(), reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        udpEvent_.reset(event_new(base, udp_.get(), EV_READ | EV_PERSIST, &onUdp, this));
+        event_add(udpEvent_.get(), nullptr);
+        listener_.reset(evconnlistener_new_bind(
+            base, &onAccept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+            reinterpret_cast<sockaddr*>(&address), sizeof address));
+    }
+    net::SocketAddress address() const {
+        return net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), port_);
+    }
+    size_t tcpConnections() const { return held_.size(); }
+
+  private:
+    struct Reply {
+        LateTruncatingUpstream* self;
+        sockaddr_storage to;
+        socklen_t length;
+        Bytes answer;
+        net::EventPtr timer;
+    };
+    static void onUdp(evutil_socket_t fd, short, void* arg) {
+        auto* self = static_cast<LateTruncatingUpstream*>(arg);
+        uint8_t buffer[4096];
+        auto reply = std::make_unique<Reply>();
+        reply->self = self;
+        reply->length = sizeof reply->to;
+        const ssize_t n = ::recvfrom(fd, buffer, sizeof buffer, 0,
+                                     reinterpret_cast<sockaddr*>(&reply->to), &reply->length);
+        if (n <= 0 || self->ignored_++ < self->ignore_)
+            return;
+        const Bytes query(buffer, buffer + n);
+        const auto parsed = dns::test::parseOrDie(query);
+        reply->answer = MessageBuilder()
+                            .id(dns::getId(query))
+                            .flags(0x8380)  // QR, TC, RD, RA
+                            .question(parsed.qname, parsed.qtype)
+                            .build();
+        reply->timer.reset(evtimer_new(self->base_, &onDue, reply.get()));
+        const timeval due{0, static_cast<suseconds_t>(self->delay_.count() * 1000)};
+        evtimer_add(reply->timer.get(), &due);
+        self->replies_.push_back(std::move(reply));
+    }
+    static void onDue(evutil_socket_t, short, void* arg) {
+        auto* reply = static_cast<Reply*>(arg);
+        ::sendto(reply->self->udp_.get(), reply->answer.data(), reply->answer.size(), 0,
+                 reinterpret_cast<sockaddr*>(&reply->to), reply->length);
+    }
+    static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+        static_cast<LateTruncatingUpstream*>(arg)->held_.emplace_back(fd);  // never answered
+    }
+
+    event_base* base_;
+    std::chrono::milliseconds delay_;
+    size_t ignore_;
+    size_t ignored_ = 0;
+    net::UniqueFd udp_;
+    net::EventPtr udpEvent_;
+    net::ListenerPtr listener_;
+    uint16_t port_ = 0;
+    std::vector<std::unique_ptr<Reply>> replies_;
+    std::vector<net::UniqueFd> held_;
+};
 
 class ForwarderTest : public ::testing::Test {
   protected:
@@ -160,6 +239,143 @@ TEST_F(ForwarderTest, ReconfigureMovesToTheNewUpstream) {
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answered; }));
     EXPECT_EQ(first.queries(), 0u);
     EXPECT_EQ(second.queries(), 1u);
+}
+
+TEST_F(ForwarderTest, IdenticalQueriesJoinOnlyUpToTheWaiterBound) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
+    auto forwarder = makeForwarder({upstream.address()}, std::chrono::milliseconds(3000));
+    const Bytes query = MessageBuilder().question("same.example", dns::type::A).build();
+    int refused = 0;
+    for (int i = 0; i < 70; ++i) {
+        if (!forwarder->forward(query, [](std::span<const uint8_t>) {}))
+            ++refused;
+    }
+    EXPECT_EQ(refused, 6);  // maxWaitersPerQuestion is 64
+    EXPECT_EQ(forwarder->waiters(), 64u);
+    EXPECT_EQ(forwarder->inFlight(), 1u);
+    EXPECT_EQ(forwarder->stats().overloaded, 6u);
+}
+
+TEST_F(ForwarderTest, WaitersCountTowardAGlobalBound) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
+    Forwarder::Settings settings;
+    settings.upstreams = {upstream.address()};
+    settings.timeout = std::chrono::milliseconds(3000);
+    settings.maxWaiters = 100;
+    std::string error;
+    auto forwarder = Forwarder::create(base_.get(), settings, &error);
+    ASSERT_TRUE(forwarder) << error;
+    int accepted = 0;
+    for (int name = 0; name < 3; ++name) {
+        const Bytes query =
+            MessageBuilder().question("n" + std::to_string(name) + ".example", dns::type::A).build();
+        for (int i = 0; i < 50; ++i)
+            accepted += forwarder->forward(query, [](std::span<const uint8_t>) {}) ? 1 : 0;
+    }
+    EXPECT_EQ(accepted, 100);
+    EXPECT_EQ(forwarder->waiters(), 100u);
+}
+
+TEST_F(ForwarderTest, WaitersAreReleasedWhenAnswered) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes& q, bool) { return answerTo(q); });
+    auto forwarder = makeForwarder({upstream.address()});
+    int answered = 0;
+    const Bytes query = MessageBuilder().question("r.example", dns::type::A).build();
+    for (int i = 0; i < 3; ++i)
+        forwarder->forward(query, [&](std::span<const uint8_t>) { ++answered; });
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answered == 3; }));
+    EXPECT_EQ(forwarder->waiters(), 0u);
+    EXPECT_EQ(forwarder->inFlight(), 0u);
+}
+
+// Regression: c-ares restarts a query's timer when it switches to TCP after TC, so a late TC
+// answer and a silent TCP upstream overran the configured timeout (SPEC §5: SERVFAIL within
+// it). With a 1.5 s timeout c-ares tries for 0.5 s, then 1 s; the TC answer to the second try
+// comes at 1.4 s and the TCP try is given 1 s more: c-ares alone gives up at about 2.4 s.
+TEST_F(ForwarderTest, ALateTruncatedAnswerAndASilentTcpUpstreamStillFailOnTime) {
+    LateTruncatingUpstream upstream(base_.get(), std::chrono::milliseconds(900), 1);
+    const auto timeout = std::chrono::milliseconds(1500);
+    auto forwarder = makeForwarder({upstream.address()}, timeout);
+    const Bytes query = MessageBuilder().question("tc.example", dns::type::A).build();
+    std::optional<size_t> answerSize;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(
+        forwarder->forward(query, [&](std::span<const uint8_t> a) { answerSize = a.size(); }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return answerSize.has_value(); }, std::chrono::milliseconds(4000)));
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(*answerSize, 0u);
+    EXPECT_GE(upstream.tcpConnections(), 1u);  // c-ares did switch to TCP
+    EXPECT_LT(elapsed, timeout + std::chrono::milliseconds(250));
+    EXPECT_EQ(forwarder->stats().expired, 1u);
+    EXPECT_EQ(forwarder->stats().failed, 1u);
+    EXPECT_EQ(forwarder->inFlight(), 0u);
+    EXPECT_EQ(forwarder->waiters(), 0u);
+
+    // The same question again while c-ares still works on the expired one: a new query.
+    bool again = false;
+    ASSERT_TRUE(forwarder->forward(query, [&](std::span<const uint8_t>) { again = true; }));
+    EXPECT_EQ(forwarder->inFlight(), 1u);
+    // c-ares' own callback for the expired question comes later and only cleans up.
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return forwarder->expiredInFlight() == 0; },
+        std::chrono::milliseconds(4000)));
+    EXPECT_EQ(forwarder->stats().failed, 1u);
+    EXPECT_FALSE(again);
+}
+
+TEST_F(ForwarderTest, DestructionWithAnExpiredQuestionCallsNoOne) {
+    LateTruncatingUpstream upstream(base_.get(), std::chrono::milliseconds(180), 1);
+    auto forwarder = makeForwarder({upstream.address()}, std::chrono::milliseconds(300));
+    int calls = 0;
+    forwarder->forward(MessageBuilder().question("gone.example", dns::type::A).build(),
+                       [&](std::span<const uint8_t>) { ++calls; });
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return calls == 1; }));
+    forwarder.reset();  // ARES_EDESTRUCTION for a question already in expired_, if still there
+    EXPECT_EQ(calls, 1);
+}
+
+// Regression: with ARES_FLAG_EDNS, an upstream's FORMERR without OPT makes c-ares strip the
+// OPT, clear the flag channel-wide and retry; the FORMERR never reached the callback, so the
+// channel was never rebuilt and every later query lost its OPT bytes.
+TEST_F(ForwarderTest, AChannelThatLostEdnsIsRebuilt) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes& q, bool) -> std::optional<Bytes> {
+        const auto parsed = dns::test::parseOrDie(q);
+        if (parsed.edns) {  // "FORMERR, no OPT": an upstream that does not speak EDNS
+            return MessageBuilder()
+                .id(dns::getId(q))
+                .response(dns::Rcode::FormErr)
+                .question(parsed.qname, parsed.qtype)
+                .build();
+        }
+        return answerTo(q);
+    });
+    auto forwarder = makeForwarder({upstream.address()});
+    const Bytes query = MessageBuilder().question("edns.example", dns::type::TXT).opt().build();
+    std::optional<Bytes> answer;
+    forwarder->forward(query,
+                       [&](std::span<const uint8_t> a) { answer = Bytes(a.begin(), a.end()); });
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
+    EXPECT_EQ(upstream.udpQueries().size(), 2u);  // with OPT, then c-ares' retry without
+    EXPECT_EQ(forwarder->stats().ednsLost, 1u);
+}
+
+TEST(AresChannelTest, EveryChannelHasNoSearchAndReadsNoResolvConf) {
+    net::EventBasePtr base(event_base_new());
+    AresChannel::Options options;
+    options.servers = {*net::SocketAddress::parse("127.0.0.1:53", 53)};
+    options.flags = 0;  // as gateway/token_api_client.cc may pass
+    std::string error;
+    auto channel = AresChannel::create(base.get(), options, &error);
+    ASSERT_TRUE(channel) << error;
+    ares_options saved{};
+    int mask = 0;
+    ASSERT_EQ(ares_save_options(channel->get(), &saved, &mask), ARES_SUCCESS);
+    EXPECT_NE(saved.flags & ARES_FLAG_NOSEARCH, 0);
+    EXPECT_EQ(saved.ndomains, 0);
+    ASSERT_NE(mask & ARES_OPT_RESOLVCONF, 0);
+    EXPECT_STREQ(saved.resolvconf_path, "/dev/null");
+    ares_destroy_options(&saved);
 }
 
 }  // namespace

@@ -100,6 +100,76 @@ TEST_F(QueryHandlerTest, GarbageGetsFormErrWithTheClientsId) {
     EXPECT_EQ(dns::getId(*answer), 0x4242);
 }
 
+// A query carries a question and at most an OPT, and is small: anything else could make every
+// forwarder waiter hold up to 64 KiB, and is no query a device sends.
+TEST_F(QueryHandlerTest, QueriesWithAnswersAuthorityOrSeveralAdditionalsGetFormErr) {
+    const Bytes withAnswer = MessageBuilder()
+                                 .question("a.example", dns::type::A)
+                                 .answer(dns::type::A, 60, {192, 0, 2, 1})
+                                 .build();
+    const Bytes withAuthority =
+        MessageBuilder().question("example.com", dns::type::A).soa(60, 60).build();
+    const Bytes twoAdditional = MessageBuilder()
+                                    .question("b.example", dns::type::A)
+                                    .record(dns::Section::Additional, dns::test::wireName("x"),
+                                            dns::type::A, 60, {192, 0, 2, 1})
+                                    .opt()
+                                    .build();
+    for (const Bytes& query : {withAnswer, withAuthority, twoAdditional}) {
+        auto answer = ask(query);
+        ASSERT_TRUE(answer);
+        EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::FormErr));
+    }
+    EXPECT_EQ(handler_->stats().formErr, 3u);
+    EXPECT_EQ(upstream_->queries(), 0u);
+}
+
+TEST_F(QueryHandlerTest, QueriesOver4096BytesGetFormErr) {
+    const Bytes padding = [] {
+        Bytes option;
+        dns::test::put16(option, 12);  // PADDING, RFC 7830
+        dns::test::put16(option, 4100);
+        option.resize(option.size() + 4100, 0);
+        return option;
+    }();
+    const Bytes big = MessageBuilder()
+                          .question("big.example", dns::type::A)
+                          .opt(1232, false, dns::Section::Additional, padding)
+                          .build();
+    ASSERT_GT(big.size(), 4096u);
+    auto answer = ask(big, Transport::Tcp);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::FormErr));
+    EXPECT_LT(answer->size(), 100u);  // the question and our own OPT, not the padding
+    EXPECT_EQ(upstream_->queries(), 0u);
+
+    // One OPT with a cookie, well under the bound, is forwarded as before.
+    const Bytes cookie = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    auto normal = ask(MessageBuilder()
+                          .question("ok.example", dns::type::A)
+                          .opt(1232, false, dns::Section::Additional, cookie)
+                          .build());
+    ASSERT_TRUE(normal);
+    EXPECT_EQ(rcode(*normal), static_cast<uint8_t>(dns::Rcode::NoError));
+}
+
+TEST_F(QueryHandlerTest, IdenticalQueriesPastTheWaiterBoundGetServFail) {
+    silent_ = true;
+    config_.upstreamTimeout = std::chrono::milliseconds(3000);
+    makeHandler();
+    const Bytes query = MessageBuilder().question("hot.example", dns::type::A).build();
+    const QueryContext context{net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), 40000),
+                               kLocal, Transport::Udp};
+    int servFail = 0;
+    for (int i = 0; i < 70; ++i) {
+        handler_->handle(query, context, [&](std::span<const uint8_t> a) {
+            servFail += dns::readHeader(a)->rcode() == static_cast<uint8_t>(dns::Rcode::ServFail);
+        });
+    }
+    EXPECT_EQ(servFail, 6);  // answered at once: 64 wait for the one upstream query
+    EXPECT_EQ(handler_->forwarder().waiters(), 64u);
+}
+
 TEST_F(QueryHandlerTest, OtherOpcodesGetNotImp) {
     auto answer = ask(
         MessageBuilder().flags(0x2800).question("a.example", dns::type::SOA).build());  // UPDATE

@@ -192,6 +192,24 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
     EXPECT_TRUE(fs::exists(statePath()));  // damaged values are not a damaged file
 }
 
+// fake-hwclock restored a time behind the real one: a last call stored "in the future" by up to
+// a day is real and must keep the window shut; further ahead it is a bogus clock.
+TEST_F(StateStoreTest, ALastCallUpToADayAheadIsKeptFurtherIsNow) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            now_.time_since_epoch())
+                            .count();
+    std::ostringstream yaml;
+    yaml << "version: 1\ntokens:\n"
+         << "  " << tokenKey("a") << ": {last_call: " << now + 3600 << "}\n"
+         << "  " << tokenKey("b") << ": {last_call: " << now + 24 * 3600 << "}\n"
+         << "  " << tokenKey("c") << ": {last_call: " << now + 24 * 3600 + 1 << "}\n";
+    writeFile(statePath(), yaml.str());
+    const TokenStates states = store().load();
+    EXPECT_EQ(states.at(tokenKey("a")).lastCall, now_ + std::chrono::hours(1));
+    EXPECT_EQ(states.at(tokenKey("b")).lastCall, now_ + StateStore::kMaxAhead);
+    EXPECT_EQ(states.at(tokenKey("c")).lastCall, now_);
+}
+
 TEST_F(StateStoreTest, TooManyTokensAreCut) {
     std::ostringstream yaml;
     yaml << "version: 1\ntokens:\n";

@@ -68,11 +68,15 @@ class TcpListenerTest : public ::testing::Test {
     }
 
     // Reads framed answers until `count` arrived or the server closed; pumps the loop meanwhile.
-    std::vector<Bytes> readAnswers(int fd, size_t count, bool* closed = nullptr) {
+    std::vector<Bytes> readAnswers(
+        int fd, size_t count, bool* closed = nullptr,
+        std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {
         Bytes buffer;
         std::vector<Bytes> answers;
         bool eof = false;
-        test::runUntil(base_.get(), [&] {
+        test::runUntil(
+            base_.get(),
+            [&] {
             uint8_t chunk[4096];
             for (;;) {
                 const ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
@@ -90,8 +94,9 @@ class TcpListenerTest : public ::testing::Test {
                                      buffer.begin() + 2 + static_cast<long>(length));
                 buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<long>(length));
             }
-            return answers.size() >= count || eof;
-        });
+                return answers.size() >= count || eof;
+            },
+            deadline);
         if (closed != nullptr)
             *closed = eof;
         return answers;
@@ -156,6 +161,76 @@ TEST_F(TcpListenerTest, ConnectionsPastTheCapAreClosedAtOnce) {
     sendFramed(first.get(),
                {MessageBuilder().id(9).question("members.dyndns.org", dns::type::A).build()});
     EXPECT_EQ(readAnswers(first.get(), 1).size(), 1u);
+}
+
+TEST_F(TcpListenerTest, ClientsOutsideTheAccessListAreClosedAtAccept) {
+    config_.allow = net::CidrSet({*net::Cidr::parse("10.0.0.0/8")});
+    std::string error;
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    listen({});
+    auto client = connectClient();
+    bool closed = false;
+    readAnswers(client.get(), 1, &closed);
+    EXPECT_TRUE(closed);  // at once, not after the 10 s idle timeout
+    EXPECT_EQ(listener_->connections(), 0u);
+    EXPECT_EQ(listener_->refusedConnections(), 1u);
+    EXPECT_EQ(handler_->stats().tcpQueries, 0u);
+}
+
+// Regression: a query stopped counting as in flight once its answer was queued, so a client
+// that pipelined queries for a large cached answer and never read grew the output buffer
+// without limit (any progress re-armed the write timeout).
+TEST_F(TcpListenerTest, AClientThatNeverReadsCannotGrowTheOutputBufferWithoutBound) {
+    upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
+        auto parsed = dns::test::parseOrDie(q);
+        MessageBuilder builder;
+        builder.id(dns::getId(q)).response().question(parsed.qname, parsed.qtype);
+        for (int i = 0; i < 16; ++i) {
+            Bytes txt(1, 200);
+            txt.insert(txt.end(), 200, static_cast<uint8_t>('a' + i));
+            builder.answer(dns::type::TXT, 300, txt);
+        }
+        return builder.build();  // ~3.3 KB: over UDP from the upstream, then cached
+    });
+    listen({});
+    // A small receive window, so the kernel cannot hide what the server queues.
+    net::UniqueFd client(::socket(AF_INET, SOCK_STREAM, 0));
+    const int window = 4096;
+    ::setsockopt(client.get(), SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+    const net::SocketAddress address = listener_->boundAddress();
+    ASSERT_EQ(::connect(client.get(), address.sockaddr_ptr(), address.length()), 0);
+
+    constexpr size_t kQueries = 1000;
+    std::vector<Bytes> queries;
+    for (size_t i = 0; i < kQueries; ++i) {
+        queries.push_back(MessageBuilder()
+                              .id(static_cast<uint16_t>(i))
+                              .question("big.example", dns::type::TXT)
+                              .build());
+    }
+    sendFramed(client.get(), queries);  // ~33 KB: fits in the server's receive buffer
+    ::fcntl(client.get(), F_SETFL, O_NONBLOCK);
+
+    size_t peak = 0;
+    test::runUntil(
+        base_.get(),
+        [&] {
+            peak = std::max(peak, listener_->bufferedOutput());
+            return false;
+        },
+        std::chrono::milliseconds(1000));
+    ASSERT_GT(handler_->stats().cacheHits, 0u);
+    // The high mark, plus what the in-flight bound lets land at once (32 answers).
+    const size_t answerSize = 2 + 3500;  // 16 TXT records of 213 bytes, header, question
+    EXPECT_LE(peak, kOutputHighWater + TcpLimits{}.maxInFlightPerConnection * answerSize);
+    EXPECT_LT(handler_->stats().tcpQueries, kQueries);  // reading paused
+
+    // Reading then drains everything: every query is answered.
+    const auto answers =
+        readAnswers(client.get(), kQueries, nullptr, std::chrono::milliseconds(30000));
+    EXPECT_EQ(answers.size(), kQueries);
+    EXPECT_EQ(handler_->stats().tcpQueries, kQueries);
+    EXPECT_EQ(listener_->bufferedOutput(), 0u);
 }
 
 }  // namespace

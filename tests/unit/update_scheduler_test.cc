@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -91,7 +92,8 @@ class UpdateSchedulerTest : public ::testing::Test {
         };
         hooks.onWakeupChanged = [this] { ++wakeups_; };
         scheduler_ = std::make_unique<UpdateScheduler>(
-            accounts_, dynamo_, stateDir.empty() ? dir_.string() : stateDir, api_, clock_, hooks);
+            accounts_, dynamo_, stateDir.empty() ? dir_.string() : stateDir, api_, clock_, hooks,
+            steadyClock_);
         return *scheduler_;
     }
 
@@ -108,7 +110,29 @@ class UpdateSchedulerTest : public ::testing::Test {
     fs::path dir_;
     TimePoint start_{std::chrono::seconds(1'700'000'000)};
     TimePoint now_ = start_;
-    WallClock clock_ = [this] { return now_; };
+    // One fake clock drives both: time passes (now_ += 5s) on the wall clock and the steady
+    // clock alike, but when the wall clock is set back, or stepped with jumpWallClock(), the
+    // steady clock does not move (as CLOCK_MONOTONIC when NTP or the RTC sets the time).
+    void syncSteady() {
+        if (now_ > seenWall_)
+            steadyNow_ += now_ - seenWall_;
+        seenWall_ = now_;
+    }
+    void jumpWallClock(std::chrono::seconds by) {
+        syncSteady();
+        now_ += by;
+        seenWall_ = now_;
+    }
+    TimePoint seenWall_ = start_;
+    UpdateScheduler::SteadyTimePoint steadyNow_{std::chrono::hours(1)};
+    WallClock clock_ = [this] {
+        syncSteady();
+        return now_;
+    };
+    UpdateScheduler::SteadyClock steadyClock_ = [this] {
+        syncSteady();
+        return steadyNow_;
+    };
     std::vector<config::Account> accounts_;
     config::DynamoConfig dynamo_;
     FakeTokenApi api_;
@@ -507,11 +531,76 @@ TEST_F(UpdateSchedulerTest, ClockGoingBackwardsDelaysByAtMostOneWindow) {
     EXPECT_EQ(scheduler_->nextDue(), now_ + 300s);
 }
 
+// A Raspberry Pi without RTC: NTP steps the wall clock forward an hour right after a call.
+// The service's window is real time: a call now would be TF, and a device would hear 911.
+TEST_F(UpdateSchedulerTest, AForwardWallClockJumpRightAfterACallDoesNotOpenTheWindow) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 2s;
+    jumpWallClock(1h);
+    submit(0, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 298s) << "the steady clock still says 2 s ago";
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u);
+    now_ += 298s;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("5.6.7.8"));
+}
+
+// fake-hwclock restored a time an hour behind the real one: the last call stored before the
+// restart lies in the future, and the service's window is still shut.
+TEST_F(UpdateSchedulerTest, ARestartWithLastCallSlightlyInTheFutureWaitsForIt) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    const TimePoint lastCall = now_;
+    scheduler_.reset();
+    now_ -= 1h;  // the restarted Pi's clock is an hour behind
+    start();
+    submit(0, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(scheduler_->nextDue(), lastCall + 300s);
+    now_ += 1h;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u);
+    now_ += 300s;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 2u);
+}
+
+// A device repeating the same address every min_interval while its update waits after failures
+// must not undo the back-off: the service sees 5, 10, 20 minutes between calls, not 5, 5, 5.
+TEST_F(UpdateSchedulerTest, DeviceRepeatsWhileQueuedAfterFailuresFollowTheBackOff) {
+    start();
+    std::vector<std::chrono::seconds> callTimes;
+    for (int i = 0; i <= 8; ++i) {  // a repeat every 5 minutes for 40 minutes
+        const size_t before = api_.calls.size();
+        submit(0, ip("1.2.3.4"));
+        if (api_.calls.size() > before) {
+            callTimes.push_back(std::chrono::duration_cast<std::chrono::seconds>(now_ - start_));
+            api_.answer(before, TokenApiCode::Er);
+        }
+        now_ += 300s;
+    }
+    EXPECT_EQ(callTimes, (std::vector<std::chrono::seconds>{0s, 300s, 900s, 2100s}));
+    EXPECT_EQ(std::count(outcomes_.begin(), outcomes_.end(), UpdateOutcome::Queued), 5);
+}
+
 TEST_F(UpdateSchedulerTest, QueuedUpdatesOfRemovedAccountsAreNotSent) {
     start();
     submit(2, ip("1.2.3.4"));
     api_.answer(0, TokenApiCode::Er);
+    ::testing::internal::CaptureStderr();
     scheduler_->reconfigure({accounts_[0]}, dynamo_);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("warning: the update queued for office (1.2.3.4) will not be sent"),
+              std::string::npos)
+        << log;
     EXPECT_EQ(scheduler_->nextDue(), std::nullopt);
     now_ += 2h;
     scheduler_->runDue();
