@@ -97,7 +97,8 @@ bool Daemon::start(std::string* error) {
     if (!ensureStateDir(config_.stateDir, &stateDirCreated_, error))
         return false;
     // Before anything is written there as root (the self-signed key, state.yaml).
-    if (config_.runAs && !stateDirCreated_ && !checkStateDirOwner(config_.stateDir, *config_.runAs, error))
+    if (config_.runAs && !stateDirCreated_ &&
+        !checkStateDirOwner(config_.stateDir, *config_.runAs, error))
         return false;
 
     dns_ = resolver::DnsServer::create(base_.get(), config_.dns, std::chrono::steady_clock::now,
@@ -321,8 +322,7 @@ void Daemon::reloadConfig() {
                                     &newIdentity);
             if (!tls)
                 return refuse(error);
-        } else if (selfSignedNames(next.dns.intercept) !=
-                   selfSignedNames(config_.dns.intercept)) {
+        } else if (selfSignedNames(next.dns.intercept) != selfSignedNames(config_.dns.intercept)) {
             DLOG(Warning) << "dns.intercept names changed: the self-signed certificate keeps the "
                           << "previous names until the daemon is restarted, which renews it";
         }

@@ -75,8 +75,7 @@ compat::HttpRequest toCompat(evhttp_request* request) {
     // The peer as a sockaddr, not evhttp_connection_get_peer()'s text: a link-local IPv6 client
     // is "fe80::1%eth0" there, which no address parser takes, and it would get 403.
     evhttp_connection* connection = evhttp_request_get_connection(request);
-    const sockaddr* peer =
-        connection != nullptr ? evhttp_connection_get_addr(connection) : nullptr;
+    const sockaddr* peer = connection != nullptr ? evhttp_connection_get_addr(connection) : nullptr;
     if (peer != nullptr) {
         const socklen_t peerLength =
             peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);

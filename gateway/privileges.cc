@@ -90,9 +90,10 @@ bool handOver(const std::string& path, bool created, const std::string& user, st
     }
     if (st.st_uid != uid) {
         if (!created && !onlyOurs) {
-            *error = "state_dir " + path + " is root's and holds files that are not the "
-                     "daemon's: it is not handed to run_as " + user +
-                     " (who could not write in it); give the daemon a directory of its own";
+            *error = "state_dir " + path +
+                     " is root's and holds files that are not the "
+                     "daemon's: it is not handed to run_as " +
+                     user + " (who could not write in it); give the daemon a directory of its own";
             return false;
         }
         if (::chown(path.c_str(), uid, gid) != 0) {

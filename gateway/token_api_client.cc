@@ -374,7 +374,8 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                         return fail("chunk size too large");
                     size = size * 16 + static_cast<uint64_t>(compat::hexValue(line[digits]));
                 }
-                const std::string_view rest = compat::trimWhitespace(std::string_view(line).substr(digits));
+                const std::string_view rest =
+                    compat::trimWhitespace(std::string_view(line).substr(digits));
                 if (digits == 0 || (!rest.empty() && rest.front() != ';'))
                     return fail("bad chunk size");
                 if (size == 0) {

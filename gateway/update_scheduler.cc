@@ -299,8 +299,7 @@ std::optional<TimePoint> UpdateScheduler::windowOpensAt(const std::string& key,
     if (const auto it = lastCallSteady_.find(key); it != lastCallSteady_.end()) {
         const auto left = it->second + dynamo_.minInterval - steadyClock_();
         if (left > SteadyTimePoint::duration::zero()) {
-            const TimePoint bySteady =
-                now + std::chrono::duration_cast<TimePoint::duration>(left);
+            const TimePoint bySteady = now + std::chrono::duration_cast<TimePoint::duration>(left);
             opens = opens ? std::max(*opens, bySteady) : bySteady;
         }
     }

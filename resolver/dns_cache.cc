@@ -102,12 +102,9 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
     if (!stored)
         return;
 
-    Entry entry{keyFor(query),
-                std::move(*stored),
-                parsedAnswer.records,
-                parsedAnswer.questionEnd,
-                clock_(),
-                lifetime};
+    Entry entry{
+        keyFor(query), std::move(*stored), parsedAnswer.records, parsedAnswer.questionEnd, clock_(),
+        lifetime};
     // No record may outlive the entry: RFC 2308 §5 makes the negative TTL min(SOA TTL,
     // MINIMUM), so the SOA we hand out must not claim more, and kMaxTtl applies to what
     // downstream caches see as well.

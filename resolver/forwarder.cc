@@ -94,8 +94,8 @@ std::optional<uint16_t> Forwarder::randomId() {
         // SERVFAIL): a guessable ID would make cache poisoning easy (RFC 5452 §4).
         if (getrandom(fresh.data(), bytes, GRND_NONBLOCK) != static_cast<ssize_t>(bytes)) {
             net::UniqueFd urandom(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
-            if (!urandom || ::read(urandom.get(), fresh.data(), bytes) !=
-                                static_cast<ssize_t>(bytes)) {
+            if (!urandom ||
+                ::read(urandom.get(), fresh.data(), bytes) != static_cast<ssize_t>(bytes)) {
                 return std::nullopt;
             }
         }

@@ -32,8 +32,7 @@ size_t TcpConnection::bufferedOutput() const {
 }
 
 void TcpConnection::resumeReading() {
-    if (state_ == State::Reading && inFlight_ < limits_.maxInFlightPerConnection &&
-        !outputFull()) {
+    if (state_ == State::Reading && inFlight_ < limits_.maxInFlightPerConnection && !outputFull()) {
         bufferevent_enable(bev_.get(), EV_READ);
     }
 }

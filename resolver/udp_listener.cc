@@ -49,7 +49,12 @@ net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::strin
         return {};
     }
     const int on = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (type == SOCK_STREAM) {
+        // TCP only: a restart must not wait for TIME_WAIT connections to expire. On UDP,
+        // SO_REUSEADDR would let us bind beside dnsmasq or Pi-hole on port 53 (when both set
+        // it) and silently share its queries, instead of saying the port is taken.
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    }
     if (address.family() == AF_INET6) {
         // "[::]:53" beside "0.0.0.0:53" must not claim the IPv4 side too.
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
@@ -120,29 +125,36 @@ void UdpListener::readBatch() {
         if (!client)
             continue;
         net::IpAddress local = address_.ip();
+        int ifindex = 0;
         for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
             if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
                 in_pktinfo info;
                 std::memcpy(&info, CMSG_DATA(c), sizeof info);
-                local = net::IpAddress::fromV4(info.ipi_addr);
+                // ipi_spec_dst, not ipi_addr: ipi_addr is the header's destination, a
+                // broadcast or multicast address for such a query, which we can neither
+                // answer from nor hand out; ipi_spec_dst is the local address the kernel
+                // would reply from on that interface (ip(7)).
+                local = net::IpAddress::fromV4(info.ipi_spec_dst);
+                ifindex = info.ipi_ifindex;
             } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
                 in6_pktinfo info;
                 std::memcpy(&info, CMSG_DATA(c), sizeof info);
                 local = net::IpAddress::fromV6(info.ipi6_addr);
+                ifindex = static_cast<int>(info.ipi6_ifindex);
             }
         }
 
         const QueryContext context{*client, local, Transport::Udp};
         handler_.handle({buffer, static_cast<size_t>(length)}, context,
-                        [weak, client = *client, local](std::span<const uint8_t> answer) {
+                        [weak, client = *client, local, ifindex](std::span<const uint8_t> answer) {
                             if (auto listener = weak.lock())
-                                listener->send(answer, client, local);
+                                listener->send(answer, client, local, ifindex);
                         });
     }
 }
 
 void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress& client,
-                       const net::IpAddress& local) {
+                       const net::IpAddress& local, int ifindex) {
     iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};
     msghdr message{};
     message.msg_name = const_cast<sockaddr*>(client.sockaddr_ptr());
@@ -152,16 +164,20 @@ void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress
 
     alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
     if (wildcard_) {
-        // Answer from the address that was asked (RFC 1123 §6.1.3.5 clients check it).
+        // Answer from the address that was asked (RFC 1123 §6.1.3.5 clients check it), out of
+        // the interface the query came in on (a multi-homed host's routing table might
+        // otherwise pick another one, with another source address).
         message.msg_control = control;
         message.msg_controllen = sizeof control;  // CMSG_FIRSTHDR needs it; putControl trims it
         if (address_.family() == AF_INET) {
             in_pktinfo info{};
             std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
+            info.ipi_ifindex = ifindex;
             putControl(message, IPPROTO_IP, IP_PKTINFO, info);
         } else {
             in6_pktinfo info{};
             std::memcpy(&info.ipi6_addr, local.bytes(), 16);
+            info.ipi6_ifindex = static_cast<unsigned>(ifindex);
             putControl(message, IPPROTO_IPV6, IPV6_PKTINFO, info);
         }
     }

@@ -29,8 +29,9 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
         : handler_(handler), address_(address) {}
     static void onReadable(evutil_socket_t fd, short what, void* arg);
     void readBatch();
+    // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO.
     void send(std::span<const uint8_t> answer, const net::SocketAddress& client,
-              const net::IpAddress& local);
+              const net::IpAddress& local, int ifindex);
 
     QueryHandler& handler_;
     net::SocketAddress address_;

@@ -87,6 +87,27 @@ class SystemdNotifyTest(unittest.TestCase):
 
 
 @harness.skip_without_daemon
+class ReloadTlsTest(unittest.TestCase):
+    def test_new_intercept_names_keep_the_self_signed_certificate_until_a_restart(self):
+        """SIGHUP must not make an RSA key on the loop (seconds on a Pi Zero, DNS stalls) just
+        because dns.intercept changed: the certificate stays, a warning says a restart renews
+        it, and the restart does."""
+        import copy
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        key = os.path.join(daemon.state_dir, "tls-self-signed.key")
+        with open(key, "rb") as f:
+            before = f.read()
+        config = copy.deepcopy(daemon.config)
+        config["dns"]["intercept"]["names"].append("dyn.example.net")
+        self.assertEqual(daemon.reload(config), "reloaded")
+        with open(key, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertIn("restarted, which renews it", daemon.stderr_text())
+
+
+@harness.skip_without_daemon
 @unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
 class PrivilegeDropTest(unittest.TestCase):
     def test_root_start_binds_then_becomes_run_as(self):
@@ -101,6 +122,57 @@ class PrivilegeDropTest(unittest.TestCase):
         self.assertEqual(os.stat(daemon.state_dir).st_uid, nobody.pw_uid)
         reply = harness.udp_exchange(harness.build_query("members.dyndns.org"), daemon.dns_port)
         self.assertEqual(harness.parse_message(reply).rcode, "NOERROR")
+
+    def test_a_shared_state_dir_is_not_handed_over(self):
+        """state_dir naming a shared directory (as `state_dir: /var/lib` would): the daemon
+        neither chmods it nor chowns what is not its own, and refuses to go on, since run_as
+        could not write in it."""
+        nobody = pwd.getpwnam("nobody")
+        shared = tempfile.mkdtemp(prefix="dynamo-shared-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(shared, ignore_errors=True))
+        os.chmod(shared, 0o755)
+        other = os.path.join(shared, "dpkg")
+        os.mkdir(other)
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        daemon.config["run_as"] = "nobody"
+        daemon.config["state_dir"] = shared
+        self.addCleanup(daemon.stop)
+        with self.assertRaises(harness.DaemonError):
+            daemon.start(timeout=5)
+        self.assertNotEqual(daemon.returncode, 0)
+        self.assertIn("give the daemon a directory of its own", daemon.stderr_text())
+        self.assertEqual(os.stat(shared).st_uid, 0)
+        self.assertEqual(os.stat(shared).st_mode & 0o777, 0o755)
+        self.assertEqual(os.stat(other).st_uid, 0)
+        self.assertNotEqual(nobody.pw_uid, 0)
+
+    def test_a_state_dir_of_another_user_is_refused(self):
+        shared = tempfile.mkdtemp(prefix="dynamo-foreign-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(shared, ignore_errors=True))
+        os.chown(shared, 4242, 4242)
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        daemon.config["run_as"] = "nobody"
+        daemon.config["state_dir"] = shared
+        self.addCleanup(daemon.stop)
+        with self.assertRaises(harness.DaemonError):
+            daemon.start(timeout=5)
+        self.assertIn("neither root nor run_as", daemon.stderr_text())
+        self.assertEqual(os.listdir(shared), [], "nothing written there")
+
+    def test_a_state_dir_the_daemon_makes_is_its_own(self):
+        nobody = pwd.getpwnam("nobody")
+        parent = tempfile.mkdtemp(prefix="dynamo-parent-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(parent, ignore_errors=True))
+        os.chmod(parent, 0o755)
+        made = os.path.join(parent, "state")
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        daemon.config["run_as"] = "nobody"
+        daemon.config["state_dir"] = made
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        self.assertEqual(os.stat(made).st_uid, nobody.pw_uid)
+        self.assertEqual(os.stat(made).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(parent).st_uid, 0, "only what it made")
 
     def test_an_unknown_run_as_user_is_a_config_error(self):
         daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])

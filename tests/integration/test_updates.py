@@ -306,6 +306,34 @@ class MappingTable(UpdateCase):
         self.assertBadauth(update(gw, HOST, PUBLIC_A, user="nobody"), gw)
         self.assertOnlyCallIsBarrier(gw, emu, token)
 
+    def test_a_right_password_during_the_hold_is_badauth_and_works_after_it(self):
+        """SPEC §6 throttle: while a source is on hold after repeated failures, its requests are
+        answered badauth at the end of the hold without their credentials being checked, so
+        parallel connections do not get one guess each. After the hold, the right password
+        works (and the failures are forgotten)."""
+        import threading
+        emu, gw, token = self.simple("ok")
+        # 3 free failures, then holds of 0.25, 0.5, 1 s: each answer comes at its hold's end.
+        for _ in range(6):
+            self.assertBadauth(update(gw, HOST, PUBLIC_A, password="wrong-Pass-1234"), gw)
+        # The 7th failure starts a 2 s hold; the right password inside it is not even checked.
+        wrong = {}
+        guesser = threading.Thread(target=lambda: wrong.update(
+            r=update(gw, HOST, PUBLIC_A, password="wrong-Pass-1234")))
+        guesser.start()
+        time.sleep(0.4)
+        started = time.monotonic()
+        right = update(gw, HOST, PUBLIC_A)
+        waited = time.monotonic() - started
+        guesser.join()
+        self.assertBadauth(wrong["r"], gw)
+        self.assertBadauth(right, gw)
+        self.assertGreater(waited, 1.0, "answered at the end of the hold, not at once")
+        self.assertIn("on hold after", gw.stderr_text())
+        # The hold is over: the right password is checked again and the update goes through
+        # (and nothing reached the token API before).
+        self.assertOnlyCallIsBarrier(gw, emu, token)
+
     def test_missing_credentials_challenge_then_credentials_like_wget(self):
         emu, gw, token = self.simple("ok")
         path = update_path(HOST, PUBLIC_A)

@@ -54,10 +54,9 @@ TEST(AcceptBackoffTest, RunningOutOfDescriptorsPausesTheListenerAndItResumes) {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     Accepted accepted;
-    ListenerPtr listener(evconnlistener_new_bind(base.get(), &onAccept, &accepted,
-                                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-                                                 reinterpret_cast<sockaddr*>(&address),
-                                                 sizeof address));
+    ListenerPtr listener(evconnlistener_new_bind(
+        base.get(), &onAccept, &accepted, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+        reinterpret_cast<sockaddr*>(&address), sizeof address));
     ASSERT_TRUE(listener);
     socklen_t length = sizeof address;
     ::getsockname(evconnlistener_get_fd(listener.get()), reinterpret_cast<sockaddr*>(&address),

@@ -87,15 +87,15 @@ TEST_F(DnsCacheTest, TheCookieOfTheFirstAskerIsNotCached) {
 TEST_F(DnsCacheTest, AnAnswerWithACookieAndRecordsAfterTheOptIsNotCached) {
     DnsCache cache(100, clock_);
     const Bytes cookie = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
-    const Bytes answer = MessageBuilder()
-                             .id(0xffff)
-                             .response()
-                             .question("www.example.com", type::A)
-                             .answer(type::A, 300, kAddress)
-                             .opt(1232, false, Section::Additional, cookie)
-                             .record(Section::Additional, test::wireName("ns.example.com"),
-                                     type::A, 300, kAddress)
-                             .build();
+    const Bytes answer =
+        MessageBuilder()
+            .id(0xffff)
+            .response()
+            .question("www.example.com", type::A)
+            .answer(type::A, 300, kAddress)
+            .opt(1232, false, Section::Additional, cookie)
+            .record(Section::Additional, test::wireName("ns.example.com"), type::A, 300, kAddress)
+            .build();
     store(cache, query("www.example.com"), answer);
     EXPECT_EQ(cache.size(), 0u);
 }

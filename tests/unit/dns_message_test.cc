@@ -776,13 +776,13 @@ TEST(DnsEdnsOption, RefusesMalformedOptionsAndAnOptBeforeOtherRecords) {
                               .opt(1232, false, Section::Additional, {0, 10, 0, 9, 1, 2})
                               .build();
     EXPECT_FALSE(withoutEdnsOption(overrun, parseOrDie(overrun), edns_option::kCookie));
-    const Bytes notLast = MessageBuilder()
-                              .response()
-                              .question("example.com", type::A)
-                              .opt(1232, false, Section::Additional, {0, 10, 0, 2, 1, 2})
-                              .record(Section::Additional, test::kQnamePointer, type::A, 60,
-                                      {192, 0, 2, 1})
-                              .build();
+    const Bytes notLast =
+        MessageBuilder()
+            .response()
+            .question("example.com", type::A)
+            .opt(1232, false, Section::Additional, {0, 10, 0, 2, 1, 2})
+            .record(Section::Additional, test::kQnamePointer, type::A, 60, {192, 0, 2, 1})
+            .build();
     EXPECT_FALSE(withoutEdnsOption(notLast, parseOrDie(notLast), edns_option::kCookie));
 }
 

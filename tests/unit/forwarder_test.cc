@@ -29,8 +29,9 @@ Bytes answerTo(const Bytes& query, size_t txtStrings = 1) {
 }
 
 // Ignores the first `ignore` UDP queries, answers later ones with an empty TC=1 answer after
-// `delay`, and accepts TCP connections without ever answering on them. c-ares restarts a query's timer when it switches to TCP, so
-// its own timeouts overrun; only the forwarder's deadline keeps SERVFAIL on time.
+// `delay`, and accepts TCP connections without ever answering on them. c-ares restarts a query's
+// timer when it switches to TCP, so its own timeouts overrun; only the forwarder's deadline keeps
+// SERVFAIL on time.
 class LateTruncatingUpstream {
   public:
     LateTruncatingUpstream(event_base* base, std::chrono::milliseconds delay, size_t ignore)
@@ -267,8 +268,9 @@ TEST_F(ForwarderTest, WaitersCountTowardAGlobalBound) {
     ASSERT_TRUE(forwarder) << error;
     int accepted = 0;
     for (int name = 0; name < 3; ++name) {
-        const Bytes query =
-            MessageBuilder().question("n" + std::to_string(name) + ".example", dns::type::A).build();
+        const Bytes query = MessageBuilder()
+                                .question("n" + std::to_string(name) + ".example", dns::type::A)
+                                .build();
         for (int i = 0; i < 50; ++i)
             accepted += forwarder->forward(query, [](std::span<const uint8_t>) {}) ? 1 : 0;
     }

@@ -57,7 +57,10 @@ class Client {
     }
     explicit Client(uint16_t port) : Client(loopback(port), sizeof(sockaddr_in)) {}
 
-    void send(const std::string& text) { pending_ += text; flush(); }
+    void send(const std::string& text) {
+        pending_ += text;
+        flush();
+    }
     void flush() {
         while (!pending_.empty()) {
             const ssize_t n = ::write(fd_.get(), pending_.data(), pending_.size());
@@ -128,9 +131,8 @@ TEST_F(HttpServerTest, AnAnsweredRequestReachesTheClient) {
     start();
     Client client(port_);
     client.send(kGet);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("good 1.2.3.4") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("good 1.2.3.4") != std::string::npos; }));
     EXPECT_EQ(client.received().rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << client.received();
     ASSERT_EQ(clients_.size(), 1u);
     EXPECT_EQ(clients_[0], *net::IpAddress::parse("127.0.0.1"));
@@ -143,9 +145,11 @@ TEST_F(HttpServerTest, AClientGoneInTheMiddleOfItsRequestLeavesNothingBehind) {
     start();
     Client client(port_);
     client.send("GET /nic/update HTTP/1.1\r\nHost: x\r\n");
-    test::runUntil(base_.get(), [] { return false; }, 100ms);
+    test::runUntil(
+        base_.get(), [] { return false; }, 100ms);
     client.close();
-    test::runUntil(base_.get(), [] { return false; }, 200ms);
+    test::runUntil(
+        base_.get(), [] { return false; }, 200ms);
     EXPECT_TRUE(clients_.empty());
 }
 
@@ -162,18 +166,19 @@ TEST_F(HttpServerTest, AClientGoneBeforeTheAnswerEndsCleanly) {
         ASSERT_TRUE(test::runUntil(base_.get(), [&] { return held_.size() == 1; }));
         EXPECT_FALSE(held_[0]->replied());
     }  // the device closes
-    test::runUntil(base_.get(), [] { return false; }, 100ms);
+    test::runUntil(
+        base_.get(), [] { return false; }, 100ms);
     held_[0]->reply({200, "text/plain", "good 1.2.3.4", {}});
     EXPECT_TRUE(held_[0]->replied());
     held_.clear();
-    test::runUntil(base_.get(), [] { return false; }, 200ms);
+    test::runUntil(
+        base_.get(), [] { return false; }, 200ms);
     // The server still serves others.
     answerAtOnce_ = true;
     Client next(port_);
     next.send(kGet);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return next.received().find("good 1.2.3.4") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return next.received().find("good 1.2.3.4") != std::string::npos; }));
 }
 
 // Shutdown (evhttp_free) with a request pending: libevent frees the request itself after the
@@ -201,9 +206,8 @@ TEST_F(HttpServerTest, AnExchangeDroppedWithoutAnAnswerAnswers500) {
     held_.clear();
     const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_NE(log.find("ended without an answer"), std::string::npos) << log;
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("\r\n\r\n911") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("\r\n\r\n911") != std::string::npos; }));
     EXPECT_EQ(client.received().rfind("HTTP/1.1 500", 0), 0u) << client.received();
 }
 
@@ -211,9 +215,8 @@ TEST_F(HttpServerTest, AClientOutsideAllowGets403) {
     start("127.0.0.1", "10.0.0.0/8");
     Client client(port_);
     client.send(kGet);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("forbidden") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("forbidden") != std::string::npos; }));
     EXPECT_EQ(client.received().rfind("HTTP/1.1 403", 0), 0u);
     EXPECT_TRUE(clients_.empty());
 }
@@ -241,9 +244,8 @@ TEST_F(HttpServerTest, ALinkLocalIpv6ClientIsKnownByItsAddress) {
     linkLocal->sin6_port = htons(port_);
     Client client(reinterpret_cast<const sockaddr*>(&*linkLocal), sizeof *linkLocal);
     client.send(kGet);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("\r\n\r\n") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("\r\n\r\n") != std::string::npos; }));
     EXPECT_EQ(client.received().rfind("HTTP/1.1 200", 0), 0u) << client.received();
     ASSERT_EQ(clients_.size(), 1u);
     EXPECT_EQ(clients_[0], net::IpAddress::fromV6(linkLocal->sin6_addr));
@@ -257,9 +259,8 @@ TEST_F(HttpServerTest, AnIpv6LoopbackClientIsKnownByItsAddress) {
     address.sin6_addr = in6addr_loopback;
     Client client(reinterpret_cast<const sockaddr*>(&address), sizeof address);
     client.send(kGet);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("good 1.2.3.4") != std::string::npos;
-    }));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("good 1.2.3.4") != std::string::npos; }));
     ASSERT_EQ(clients_.size(), 1u);
     EXPECT_EQ(clients_[0], *net::IpAddress::parse("::1"));
 }
@@ -299,9 +300,10 @@ TEST_F(HttpServerTest, OutOfDescriptorsTheListenerPausesInsteadOfSpinning) {
     EXPECT_LE(pauses, 2u) << "paused for a second each time, not once per loop turn";
     EXPECT_TRUE(clients_.empty());
 
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
-        return client.received().find("good 1.2.3.4") != std::string::npos;
-    }, 5000ms)) << "the listener did not resume";
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("good 1.2.3.4") != std::string::npos; },
+        5000ms))
+        << "the listener did not resume";
 }
 
 }  // namespace

@@ -195,9 +195,8 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
 // fake-hwclock restored a time behind the real one: a last call stored "in the future" by up to
 // a day is real and must keep the window shut; further ahead it is a bogus clock.
 TEST_F(StateStoreTest, ALastCallUpToADayAheadIsKeptFurtherIsNow) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            now_.time_since_epoch())
-                            .count();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
     std::ostringstream yaml;
     yaml << "version: 1\ntokens:\n"
          << "  " << tokenKey("a") << ": {last_call: " << now + 3600 << "}\n"

@@ -77,23 +77,23 @@ class TcpListenerTest : public ::testing::Test {
         test::runUntil(
             base_.get(),
             [&] {
-            uint8_t chunk[4096];
-            for (;;) {
-                const ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
-                if (n == 0)
-                    eof = true;
-                if (n <= 0)
-                    break;
-                buffer.insert(buffer.end(), chunk, chunk + n);
-            }
-            while (buffer.size() >= 2) {
-                const size_t length = static_cast<size_t>(buffer[0] << 8 | buffer[1]);
-                if (buffer.size() < 2 + length)
-                    break;
-                answers.emplace_back(buffer.begin() + 2,
-                                     buffer.begin() + 2 + static_cast<long>(length));
-                buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<long>(length));
-            }
+                uint8_t chunk[4096];
+                for (;;) {
+                    const ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+                    if (n == 0)
+                        eof = true;
+                    if (n <= 0)
+                        break;
+                    buffer.insert(buffer.end(), chunk, chunk + n);
+                }
+                while (buffer.size() >= 2) {
+                    const size_t length = static_cast<size_t>(buffer[0] << 8 | buffer[1]);
+                    if (buffer.size() < 2 + length)
+                        break;
+                    answers.emplace_back(buffer.begin() + 2,
+                                         buffer.begin() + 2 + static_cast<long>(length));
+                    buffer.erase(buffer.begin(), buffer.begin() + 2 + static_cast<long>(length));
+                }
                 return answers.size() >= count || eof;
             },
             deadline);

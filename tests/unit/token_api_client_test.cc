@@ -577,8 +577,8 @@ TEST(HttpResponseReaderTest, Table) {
         {"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", State::Error,
          200, ""},
         {"folding", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", State::Error, 200, ""},
-        {"empty header line", "HTTP/1.1 200 OK\n\r\nContent-Length: 2\r\n\r\nNC", State::Error,
-         200, ""},
+        {"empty header line", "HTTP/1.1 200 OK\n\r\nContent-Length: 2\r\n\r\nNC", State::Error, 200,
+         ""},
         {"huge head", "HTTP/1.1 200 OK\r\nX: " + big + "\r\n\r\n", State::Error, 0, ""},
     };
     for (const ReaderCase& c : cases) {

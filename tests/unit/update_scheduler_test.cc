@@ -91,9 +91,9 @@ class UpdateSchedulerTest : public ::testing::Test {
             confirmed_.emplace_back(confirmedAccount.username, address);
         };
         hooks.onWakeupChanged = [this] { ++wakeups_; };
-        scheduler_ = std::make_unique<UpdateScheduler>(
-            accounts_, dynamo_, stateDir.empty() ? dir_.string() : stateDir, api_, clock_, hooks,
-            steadyClock_);
+        scheduler_ = std::make_unique<UpdateScheduler>(accounts_, dynamo_,
+                                                       stateDir.empty() ? dir_.string() : stateDir,
+                                                       api_, clock_, hooks, steadyClock_);
         return *scheduler_;
     }
 
