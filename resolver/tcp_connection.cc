@@ -59,6 +59,11 @@ void TcpConnection::readQueries() {
             bufferevent_disable(bev_.get(), EV_READ);
             break;
         }
+        if (limits_.maxQueries != 0 && queriesTaken_ >= limits_.maxQueries) {
+            state_ = State::Draining;  // answer what was taken, then close
+            bufferevent_disable(bev_.get(), EV_READ);
+            break;
+        }
         uint8_t prefix[2];
         if (evbuffer_copyout(input, prefix, 2) != 2)
             break;
@@ -70,6 +75,7 @@ void TcpConnection::readQueries() {
         evbuffer_remove(input, query.data(), length);
 
         ++inFlight_;
+        ++queriesTaken_;
         const bool accepted =
             handler_.handle(query, context_, [weak](std::span<const uint8_t> answer) {
                 if (auto connection = weak.lock())

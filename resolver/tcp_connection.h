@@ -29,6 +29,8 @@ struct TcpLimits {
     size_t maxConnections = 128;
     size_t maxInFlightPerConnection = 32;
     std::chrono::milliseconds idleTimeout{10000};
+    // Queries taken from one connection before it is answered out and closed; 0 = no limit.
+    size_t maxQueries = 0;
 };
 
 // Answers queued beyond this stop reading; below the low mark reading resumes. At most
@@ -72,6 +74,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     State state_ = State::Reading;
     size_t inFlight_ = 0;
     bool readingQueries_ = false;
+    size_t queriesTaken_ = 0;
 };
 
 }  // namespace dynamo::resolver

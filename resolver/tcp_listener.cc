@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "net/log.h"
 #include "resolver/udp_listener.h"
 
@@ -50,6 +52,11 @@ size_t TcpListener::bufferedOutput() const {
     return total;
 }
 
+namespace {
+// How long a client outside dns.allow may take to send the one query it gets an answer to.
+constexpr std::chrono::milliseconds kRefusedIdleTimeout{2000};
+}  // namespace
+
 void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, int length,
                            void* arg) {
     auto* self = static_cast<TcpListener*>(arg);
@@ -57,11 +64,16 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
     if (self->connections_.size() >= self->limits_.maxConnections)
         return;  // closes it
     auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
-    // Outside dns.allow every query would get REFUSED anyway; closing at once keeps such
-    // clients from holding connection slots (and buffers) until the idle timeout.
-    if (!client || !self->handler_.allows(client->ip())) {
-        ++self->refused_;
+    if (!client)
         return;
+    // Outside dns.allow a client gets its REFUSED (SPEC §5) for one query, then the connection
+    // closes: it cannot hold a slot, or pipeline into our buffers, until the idle timeout.
+    TcpLimits limits = self->limits_;
+    if (!self->handler_.allows(client->ip())) {
+        ++self->refused_;
+        limits.maxQueries = 1;
+        limits.maxInFlightPerConnection = 1;
+        limits.idleTimeout = std::min(limits.idleTimeout, kRefusedIdleTimeout);
     }
     sockaddr_storage localStorage{};
     socklen_t localLength = sizeof localStorage;
@@ -74,7 +86,7 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
     // Already non-blocking: evconnlistener accepts with SOCK_NONBLOCK.
     const QueryContext context{*client, local->ip(), Transport::Tcp};
     auto connection = std::make_shared<TcpConnection>(
-        self->base_, std::move(owned), context, self->handler_, self->limits_,
+        self->base_, std::move(owned), context, self->handler_, limits,
         [self](TcpConnection* closed) { self->connections_.erase(closed); });
     self->connections_.emplace(connection.get(), connection);
     connection->start();

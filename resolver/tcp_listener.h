@@ -26,6 +26,7 @@ class TcpListener {
     net::SocketAddress boundAddress() const;
     size_t connections() const { return connections_.size(); }
     // Connections closed at accept because the client is outside dns.allow.
+    // Connections from outside dns.allow: answered once (REFUSED), then closed.
     uint64_t refusedConnections() const { return refused_; }
     // Answer bytes queued in user space over all connections (bounded per connection by
     // kOutputHighWater plus the answers in flight).

@@ -163,18 +163,22 @@ TEST_F(TcpListenerTest, ConnectionsPastTheCapAreClosedAtOnce) {
     EXPECT_EQ(readAnswers(first.get(), 1).size(), 1u);
 }
 
-TEST_F(TcpListenerTest, ClientsOutsideTheAccessListAreClosedAtAccept) {
+TEST_F(TcpListenerTest, ClientsOutsideTheAccessListGetOneRefusedThenTheConnectionCloses) {
     config_.allow = net::CidrSet({*net::Cidr::parse("10.0.0.0/8")});
     std::string error;
     ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
     listen({});
     auto client = connectClient();
+    sendFramed(client.get(), {MessageBuilder().id(1).question("a.example", dns::type::A).build(),
+                              MessageBuilder().id(2).question("b.example", dns::type::A).build()});
     bool closed = false;
-    readAnswers(client.get(), 1, &closed);
-    EXPECT_TRUE(closed);  // at once, not after the 10 s idle timeout
+    auto answers = readAnswers(client.get(), 2, &closed);
+    ASSERT_EQ(answers.size(), 1u);  // the second query is never taken
+    EXPECT_EQ(dns::readHeader(answers[0])->rcode(), static_cast<uint8_t>(dns::Rcode::Refused));
+    EXPECT_TRUE(closed);  // at once, not after the idle timeout
     EXPECT_EQ(listener_->connections(), 0u);
     EXPECT_EQ(listener_->refusedConnections(), 1u);
-    EXPECT_EQ(handler_->stats().tcpQueries, 0u);
+    EXPECT_EQ(upstream_->queries(), 0u);
 }
 
 // Regression: a query stopped counting as in flight once its answer was queued, so a client
