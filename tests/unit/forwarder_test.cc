@@ -35,24 +35,11 @@ Bytes answerTo(const Bytes& query, size_t txtStrings = 1) {
 class LateTruncatingUpstream {
   public:
     LateTruncatingUpstream(event_base* base, std::chrono::milliseconds delay, size_t ignore)
-        : base_(base), delay_(delay), ignore_(ignore) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        udp_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
-        ::bind(udp_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
-        socklen_t length = sizeof address;
-        ::getsockname(udp_.get(), reinterpret_cast<sockaddr*>(&address), &length);
-        port_ = ntohs(address.sin_port);
-        udpEvent_.reset(event_new(base, udp_.get(), EV_READ | EV_PERSIST, &onUdp, this));
-        event_add(udpEvent_.get(), nullptr);
-        listener_.reset(evconnlistener_new_bind(
-            base, &onAccept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-            reinterpret_cast<sockaddr*>(&address), sizeof address));
-    }
-    net::SocketAddress address() const {
-        return net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), port_);
-    }
+        : base_(base),
+          delay_(delay),
+          ignore_(ignore),
+          endpoint_(test::LoopbackEndpoint::open(base, &onUdp, &onAccept, this)) {}
+    net::SocketAddress address() const { return endpoint_.address(); }
     size_t tcpConnections() const { return held_.size(); }
 
   private:
@@ -87,7 +74,7 @@ class LateTruncatingUpstream {
     }
     static void onDue(evutil_socket_t, short, void* arg) {
         auto* reply = static_cast<Reply*>(arg);
-        ::sendto(reply->self->udp_.get(), reply->answer.data(), reply->answer.size(), 0,
+        ::sendto(reply->self->endpoint_.udp.get(), reply->answer.data(), reply->answer.size(), 0,
                  reinterpret_cast<sockaddr*>(&reply->to), reply->length);
     }
     static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
@@ -98,10 +85,7 @@ class LateTruncatingUpstream {
     std::chrono::milliseconds delay_;
     size_t ignore_;
     size_t ignored_ = 0;
-    net::UniqueFd udp_;
-    net::EventPtr udpEvent_;
-    net::ListenerPtr listener_;
-    uint16_t port_ = 0;
+    test::LoopbackEndpoint endpoint_;
     std::vector<std::unique_ptr<Reply>> replies_;
     std::vector<net::UniqueFd> held_;
 };

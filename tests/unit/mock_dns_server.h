@@ -20,33 +20,50 @@ namespace dynamo::test {
 
 using Bytes = std::vector<uint8_t>;
 
+// A UDP socket and a TCP listener on one free port of 127.0.0.1, wired to the callbacks.
+struct LoopbackEndpoint {
+    net::UniqueFd udp;
+    net::EventPtr udpEvent;
+    net::ListenerPtr listener;
+    uint16_t port = 0;
+
+    static LoopbackEndpoint open(event_base* base, event_callback_fn onUdp,
+                                 evconnlistener_cb onAccept, void* arg) {
+        LoopbackEndpoint endpoint;
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        endpoint.udp.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+        ::bind(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+        socklen_t length = sizeof address;
+        ::getsockname(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), &length);
+        endpoint.port = ntohs(address.sin_port);
+        endpoint.udpEvent.reset(
+            event_new(base, endpoint.udp.get(), EV_READ | EV_PERSIST, onUdp, arg));
+        event_add(endpoint.udpEvent.get(), nullptr);
+        // TCP on the same port number.
+        endpoint.listener.reset(
+            evconnlistener_new_bind(base, onAccept, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                    16, reinterpret_cast<sockaddr*>(&address), sizeof address));
+        return endpoint;
+    }
+    net::SocketAddress address() const {
+        return net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), port);
+    }
+};
+
 class MockDnsServer {
   public:
     // nullopt: stay silent (a dead upstream).
     using Responder = std::function<std::optional<Bytes>(const Bytes& query, bool tcp)>;
 
     MockDnsServer(event_base* base, Responder responder)
-        : base_(base), responder_(std::move(responder)) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        udp_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
-        ::bind(udp_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
-        socklen_t length = sizeof address;
-        ::getsockname(udp_.get(), reinterpret_cast<sockaddr*>(&address), &length);
-        port_ = ntohs(address.sin_port);
-        udpEvent_.reset(event_new(base, udp_.get(), EV_READ | EV_PERSIST, &onUdp, this));
-        event_add(udpEvent_.get(), nullptr);
-        // TCP on the same port number.
-        listener_.reset(evconnlistener_new_bind(
-            base, &onAccept, this, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-            reinterpret_cast<sockaddr*>(&address), sizeof address));
-    }
+        : base_(base),
+          responder_(std::move(responder)),
+          endpoint_(LoopbackEndpoint::open(base, &onUdp, &onAccept, this)) {}
 
-    uint16_t port() const { return port_; }
-    net::SocketAddress address() const {
-        return net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), port_);
-    }
+    uint16_t port() const { return endpoint_.port; }
+    net::SocketAddress address() const { return endpoint_.address(); }
     const std::vector<Bytes>& udpQueries() const { return udpQueries_; }
     const std::vector<Bytes>& tcpQueries() const { return tcpQueries_; }
     size_t queries() const { return udpQueries_.size() + tcpQueries_.size(); }
@@ -99,11 +116,8 @@ class MockDnsServer {
 
     event_base* base_;
     Responder responder_;
-    net::UniqueFd udp_;
-    net::EventPtr udpEvent_;
-    net::ListenerPtr listener_;
+    LoopbackEndpoint endpoint_;
     std::vector<net::BufferEventPtr> connections_;
-    uint16_t port_ = 0;
     std::vector<Bytes> udpQueries_;
     std::vector<Bytes> tcpQueries_;
 };
