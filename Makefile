@@ -17,13 +17,16 @@ deps:
 test-deps:
 	@scripts/install-deps.sh --test
 
-$(BUILD_DIR)/build.ninja:
+$(BUILD_DIR)/build.ninja: | deps
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: test-deps build
+# Only what the quick start needs: the daemon, the emulator, and dig and curl to try them.
+run: $(BUILD_DIR)/build.ninja
+	@scripts/install-deps.sh --run
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target dynamo-gateway dynamo-emulator
 	@scripts/dev-run.sh $(BUILD_DIR)
 
 test: test-deps build

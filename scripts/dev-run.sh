@@ -22,7 +22,7 @@ Dynamo Gateway (dev): DNS on 127.0.0.1:5053, DynDNS on http://127.0.0.1:8245 and
 https://127.0.0.1:8443, the token-API emulator on http://127.0.0.1:8246. Try, in another shell:
 
   dig @127.0.0.1 -p 5053 members.dyndns.org A          # answered with this gateway's address
-  curl -u dev-user:dev-pass 'http://127.0.0.1:8245/nic/update?hostname=home.example&myip=198.51.100.7'
+  curl -u dev-user:dev-pass 'http://127.0.0.1:8245/nic/update?hostname=home.example&myip=1.2.3.4'
   curl -u dev-user:wrong    'http://127.0.0.1:8245/nic/update?hostname=home.example'   # badauth
   curl http://127.0.0.1:8246/_control/calls           # what the emulated service received
 

@@ -9,8 +9,14 @@ build=(build-essential cmake ninja-build pkg-config
 test=(dnsutils knot-dnsutils dnsmasq-base knot curl wget openssl ddclient inadyn python3 iproute2
       clang libclang-rt-14-dev chromium systemd file)
 
+# `make run` tries the gateway with these.
+run=(dnsutils curl)
+
 want=("${build[@]}")
-[[ "${1:-}" == "--test" ]] && want+=("${test[@]}")
+case "${1:-}" in
+    --test) want+=("${test[@]}") ;;
+    --run) want+=("${run[@]}") ;;
+esac
 
 missing=()
 for pkg in "${want[@]}"; do
