@@ -15,7 +15,11 @@ printf '# written by scripts/dev-run.sh\n%s ok\n' "$token" > "$build/dev-tokens.
 "$build/dynamo-emulator" --listen 127.0.0.1:8246 --tokens "$build/dev-tokens.txt" \
     --ready-file "$build/dev-emulator.port" > /dev/null &
 emulator=$!
-trap 'kill "$emulator" 2>/dev/null || true' EXIT
+gateway=""
+# Ctrl-C reaches both through the terminal; a SIGTERM to this script (make killed by a
+# timeout, say) must not leave either behind.
+trap 'kill $emulator $gateway 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 
 cat <<EOT
 Dynamo Gateway (dev): DNS on 127.0.0.1:5053, DynDNS on http://127.0.0.1:8245 and
@@ -30,4 +34,6 @@ Other names are forwarded to the nameservers of /etc/resolv.conf (see config/dev
 Ctrl-C stops.
 
 EOT
-"$build/dynamo-gateway" --config config/dev.yaml
+"$build/dynamo-gateway" --config config/dev.yaml &
+gateway=$!
+wait "$gateway"
