@@ -201,7 +201,8 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     if (ssl == nullptr) {
         // Out of memory. evhttp 2.1.12 then makes a plain socket bufferevent itself
         // (evhttp_connection_base_bufferevent_new with bev == NULL): the client's ClientHello
-        // is no HTTP request line, evhttp answers 400 and closes. Nothing is read in clear.
+        // is no HTTP request line, evhttp answers a plain-text 400 and closes; no request is
+        // ever served without TLS.
         ERR_clear_error();
         DLOG(Debug) << "https: SSL_new failed; connection dropped";
         return nullptr;

@@ -25,6 +25,19 @@ void TcpConnection::start() {
     // reading paused at the high mark resumes while the kernel still has data to send.
     bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    if (limits_.lifetime.count() > 0) {
+        const auto lifetime = limits_.lifetime.count();
+        const timeval until{static_cast<time_t>(lifetime / 1000),
+                            static_cast<suseconds_t>((lifetime % 1000) * 1000)};
+        lifetime_.reset(
+            evtimer_new(bufferevent_get_base(bev_.get()), &TcpConnection::onLifetimeOver, this));
+        evtimer_add(lifetime_.get(), &until);
+    }
+}
+
+void TcpConnection::onLifetimeOver(evutil_socket_t, short, void* arg) {
+    const auto self = static_cast<TcpConnection*>(arg)->shared_from_this();
+    self->close();
 }
 
 size_t TcpConnection::bufferedOutput() const {

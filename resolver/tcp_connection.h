@@ -31,6 +31,9 @@ struct TcpLimits {
     std::chrono::milliseconds idleTimeout{10000};
     // Queries taken from one connection before it is answered out and closed; 0 = no limit.
     size_t maxQueries = 0;
+    // Closed this long after it opened, busy or not; 0 = no limit. The idle timeout alone
+    // restarts on every byte, so a client trickling one query could hold its slot for hours.
+    std::chrono::milliseconds lifetime{0};
 };
 
 // Answers queued beyond this stop reading; below the low mark reading resumes. At most
@@ -59,6 +62,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     static void onRead(bufferevent* bev, void* arg);
     static void onWrite(bufferevent* bev, void* arg);
     static void onEvent(bufferevent* bev, short what, void* arg);
+    static void onLifetimeOver(evutil_socket_t, short, void* arg);
     void readQueries();
     void sendAnswer(std::span<const uint8_t> answer);
     void closeIfDone();
@@ -67,6 +71,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     void resumeReading();
 
     net::BufferEventPtr bev_;
+    net::EventPtr lifetime_;
     QueryContext context_;
     QueryHandler& handler_;
     TcpLimits limits_;

@@ -53,7 +53,7 @@ size_t TcpListener::bufferedOutput() const {
 }
 
 namespace {
-// How long a client outside dns.allow may take to send the one query it gets an answer to.
+// How long a client outside dns.allow may keep its connection, in all, for its one answer.
 constexpr std::chrono::milliseconds kRefusedIdleTimeout{2000};
 }  // namespace
 
@@ -74,6 +74,7 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
         limits.maxQueries = 1;
         limits.maxInFlightPerConnection = 1;
         limits.idleTimeout = std::min(limits.idleTimeout, kRefusedIdleTimeout);
+        limits.lifetime = kRefusedIdleTimeout;
     }
     sockaddr_storage localStorage{};
     socklen_t localLength = sizeof localStorage;

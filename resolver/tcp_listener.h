@@ -25,7 +25,6 @@ class TcpListener {
     // The bound address (port 0 resolved to the kernel's choice).
     net::SocketAddress boundAddress() const;
     size_t connections() const { return connections_.size(); }
-    // Connections closed at accept because the client is outside dns.allow.
     // Connections from outside dns.allow: answered once (REFUSED), then closed.
     uint64_t refusedConnections() const { return refused_; }
     // Answer bytes queued in user space over all connections (bounded per connection by

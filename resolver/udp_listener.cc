@@ -164,20 +164,21 @@ void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress
 
     alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
     if (wildcard_) {
-        // Answer from the address that was asked (RFC 1123 §6.1.3.5 clients check it), out of
-        // the interface the query came in on (a multi-homed host's routing table might
-        // otherwise pick another one, with another source address).
+        // Answer from the address that was asked (RFC 1123 §6.1.3.5: clients check it).
         message.msg_control = control;
         message.msg_controllen = sizeof control;  // CMSG_FIRSTHDR needs it; putControl trims it
         if (address_.family() == AF_INET) {
             in_pktinfo info{};
             std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
-            info.ipi_ifindex = ifindex;
+            // ipi_ifindex stays 0: the routing table picks the way back (a routed client
+            // may be reached through another interface than its query came in on).
             putControl(message, IPPROTO_IP, IP_PKTINFO, info);
         } else {
             in6_pktinfo info{};
             std::memcpy(&info.ipi6_addr, local.bytes(), 16);
-            info.ipi6_ifindex = static_cast<unsigned>(ifindex);
+            // Only a link-local source needs its interface named; elsewhere routing decides.
+            const bool linkLocal = local.bytes()[0] == 0xfe && (local.bytes()[1] & 0xc0) == 0x80;
+            info.ipi6_ifindex = linkLocal ? static_cast<unsigned>(ifindex) : 0;
             putControl(message, IPPROTO_IPV6, IPV6_PKTINFO, info);
         }
     }

@@ -181,6 +181,39 @@ TEST_F(TcpListenerTest, ClientsOutsideTheAccessListGetOneRefusedThenTheConnectio
     EXPECT_EQ(upstream_->queries(), 0u);
 }
 
+TEST_F(TcpListenerTest, AClientOutsideTheAccessListCannotTrickleItsConnectionOpen) {
+    config_.allow = net::CidrSet({*net::Cidr::parse("10.0.0.0/8")});
+    std::string error;
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    listen({});
+    auto client = connectClient();
+    // A length prefix announcing a big query, then one byte now and then: each byte restarts
+    // the idle timeout, only the lifetime ends it.
+    const uint8_t prefix[2] = {0x40, 0x00};
+    ASSERT_EQ(::send(client.get(), prefix, 2, 0), 2);
+    const auto start = std::chrono::steady_clock::now();
+    auto lastByte = start;
+    bool closed = false;
+    test::runUntil(
+        base_.get(),
+        [&] {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - lastByte >= std::chrono::milliseconds(500)) {  // well inside the idle 2 s
+                const uint8_t byte = 0;
+                ::send(client.get(), &byte, 1, MSG_NOSIGNAL);
+                lastByte = now;
+            }
+            char sink;
+            closed = ::recv(client.get(), &sink, 1, MSG_DONTWAIT) == 0;
+            return closed;
+        },
+        std::chrono::milliseconds(4000));
+    EXPECT_TRUE(closed);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(3000));
+    EXPECT_EQ(listener_->connections(), 0u);
+}
+
 // Regression: a query stopped counting as in flight once its answer was queued, so a client
 // that pipelined queries for a large cached answer and never read grew the output buffer
 // without limit (any progress re-armed the write timeout).
