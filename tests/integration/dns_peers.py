@@ -49,7 +49,19 @@ def wait_until_answers(port, name, qtype="SOA", check=None, host="127.0.0.1", ti
                        % (host, port, name, qtype, timeout, last))
 
 
-class KnotPeer:
+class PeerProcess:
+    """A server process we started, its stderr pumped into self.log, its files in self.dir."""
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.log.join()
+            self.proc.stderr.close()
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class KnotPeer(PeerProcess):
     """knotd serving test. (signed) and dyndns.org. from tests/integration/data."""
 
     ZONES = ("test", "dyndns.org")
@@ -103,16 +115,8 @@ zone:
             raise RuntimeError("%s\nknotd log:\n%s" % (e, self.log.text()))
         return self
 
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.log.join()
-            self.proc.stderr.close()
-            self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
-
-class DnsmasqPeer:
+class DnsmasqPeer(PeerProcess):
     """dnsmasq as an authoritative-ish upstream for a few names, every query logged."""
 
     def __init__(self, records=(), local=("test",)):
@@ -152,13 +156,6 @@ class DnsmasqPeer:
         if self.proc is not None:
             stop_process(self.proc, signal.SIGKILL)
 
-    def stop(self):
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.log.join()
-            self.proc.stderr.close()
-            self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Recorded:

@@ -73,11 +73,9 @@ class DaemonTestCase(unittest.TestCase):
         self.assertEqual([rr.type_name for rr in reply.authority], ["SOA"], reply)
 
 
-# ---------------------------------------------------------------------------------------------
-# Interception (one daemon for the class: these tests only read)
-
-@skip_without_daemon
-class InterceptTest(DaemonTestCase):
+class KnotDaemonTestCase(DaemonTestCase):
+    """One daemon for the whole class, forwarding to the module's knotd: for tests that only
+    read."""
 
     @classmethod
     def setUpClass(cls):
@@ -88,6 +86,13 @@ class InterceptTest(DaemonTestCase):
     @classmethod
     def tearDownClass(cls):
         cls.daemon.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Interception (one daemon for the class: these tests only read)
+
+@skip_without_daemon
+class InterceptTest(KnotDaemonTestCase):
 
     def test_a_is_the_listen_address_with_aa_and_configured_ttl(self):
         # knotd would say 192.0.2.98: the answer must come from the gateway, not upstream.
@@ -231,17 +236,7 @@ class InterceptConfigTest(DaemonTestCase):
 # Forwarding to a real server (knotd, signed zone)
 
 @skip_without_daemon
-class ForwardTest(DaemonTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon.for_dns(knot_upstream())
-        cls.daemon.start()
-        cls.port = cls.daemon.dns_port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
+class ForwardTest(KnotDaemonTestCase):
 
     def test_a_record_forwarded(self):
         reply = dig("a.test", "A", port=self.port)
