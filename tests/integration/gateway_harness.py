@@ -190,9 +190,9 @@ class Gateway:
 
     # lifetime
     def start(self, timeout=harness.READY_TIMEOUT, attempts=3):
-        """Start and wait for `ready`. free_port() releases the port before the daemon binds
-        it, so another process (a parallel test run) may take it in between: when the daemon
-        fails with EADDRINUSE on a port we picked, pick new ones and try again."""
+        """Start and wait for `ready`. free_port() reserves its ports against other test runs,
+        but a program outside the tests may still bind one before the daemon does: when the
+        daemon fails with EADDRINUSE on a port we picked, pick new ones and try again."""
         for attempt in range(attempts):
             self.daemon = Daemon(config=self.config, workdir=self.workdir)
             try:

@@ -8,11 +8,13 @@ Standard library only (Debian's python3). What is here:
 - ``dig()`` / ``kdig()``: the real clients, parsed into one ``Reply`` shape.
 - a small DNS wire codec (``build_query``, ``parse_message``) and raw UDP/TCP exchanges, for what
   dig will not send: malformed packets, pipelined TCP, byte-for-byte comparisons.
-- ``free_port()``: a port free for both UDP and TCP on loopback.
+- ``free_port()``: a port free for both UDP and TCP on loopback, reserved against parallel
+  test processes and outside the kernel's ephemeral range.
 
 The daemon's contract is SPEC §3 (commands, signals, log lines), §4 (config keys), §5 (DNS).
 """
 
+import atexit
 import ctypes
 import json
 import os
@@ -172,37 +174,120 @@ class LinePump:
 # --------------------------------------------------------------------------------------------
 # Ports
 
-def free_port(hosts=("127.0.0.1",), attempts=50):
-    """A port number free for UDP and TCP on every host in hosts: bind port 0 with TCP on the
-    first host, then check the same number binds for UDP (and TCP on the other hosts); release."""
-    for _ in range(attempts):
-        held = []
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _test_port_pool():
+    """Ports the kernel never hands out on its own: below (or above) the ephemeral range, so an
+    outgoing connection or a bind to port 0 anywhere on the machine cannot take one of ours
+    between free_port() and the daemon's bind."""
+    low, high = _ephemeral_range()
+    if low - 10000 >= 2000:
+        return range(10000, low)
+    if 65535 - high >= 2000:
+        return range(high + 1, 65536)
+    return None
+
+
+_PORT_DIR = os.path.join(tempfile.gettempdir(), "dynamo-test-ports")
+_reserved = set()
+
+
+def _release_reservations():
+    for port in _reserved:
         try:
-            family = socket.AF_INET6 if ":" in hosts[0] else socket.AF_INET
-            first = socket.socket(family, socket.SOCK_STREAM)
-            held.append(first)
-            first.bind((hosts[0], 0))
-            port = first.getsockname()[1]
-            ok = True
-            for host in hosts:
-                fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-                kinds = (socket.SOCK_DGRAM,) if host == hosts[0] else (
-                    socket.SOCK_STREAM, socket.SOCK_DGRAM)
-                for kind in kinds:
-                    s = socket.socket(fam, kind)
-                    held.append(s)
-                    try:
-                        s.bind((host, port))
-                    except OSError:
-                        ok = False
-                        break
-                if not ok:
-                    break
-            if ok:
+            os.unlink(os.path.join(_PORT_DIR, str(port)))
+        except OSError:
+            pass
+
+
+atexit.register(_release_reservations)
+
+
+def _reserve(port):
+    """Claim port for this process against every other test process (ctest runs them in
+    parallel): one O_EXCL file per port holding the owner's PID; a dead owner's file is taken
+    over. The claim lasts until this process exits."""
+    if port in _reserved:
+        return False
+    path = os.path.join(_PORT_DIR, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    owner = int(f.read().strip() or "0")
+            except (OSError, ValueError):
+                return False
+            if owner and _pid_alive(owner):
+                return False
+            try:
+                os.unlink(path)  # the owner died without cleaning up (SIGKILL, ctest timeout)
+            except OSError:
+                return False
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write("%d\n" % os.getpid())
+        _reserved.add(port)
+        return True
+    return False
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bindable(port, hosts):
+    """port binds for TCP and UDP on every host right now."""
+    for host in hosts:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            with socket.socket(family, kind) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    return False
+    return True
+
+
+def free_port(hosts=("127.0.0.1",), attempts=200):
+    """A port number free for UDP and TCP on every host in hosts, reserved for this process so no
+    parallel test run picks it too, and outside the kernel's ephemeral range so no outgoing
+    connection takes it before the daemon binds it."""
+    pool = _test_port_pool()
+    if pool is None:
+        return _kernel_picked_port(hosts, attempts)
+    os.makedirs(_PORT_DIR, mode=0o1777, exist_ok=True)
+    for _ in range(attempts):
+        port = random.choice(pool)
+        if _bindable(port, hosts) and _reserve(port):
+            if _bindable(port, hosts):  # still: another reserver may have bound it meanwhile
                 return port
-        finally:
-            for s in held:
-                s.close()
+    raise RuntimeError("no free port on %s after %d attempts" % (hosts, attempts))
+
+
+def _kernel_picked_port(hosts, attempts):
+    """The fallback when the ephemeral range leaves no room: bind port 0, release, hope."""
+    for _ in range(attempts):
+        family = socket.AF_INET6 if ":" in hosts[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((hosts[0], 0))
+            port = s.getsockname()[1]
+        if _bindable(port, hosts):
+            return port
     raise RuntimeError("no free port on %s after %d attempts" % (hosts, attempts))
 
 
