@@ -321,7 +321,8 @@ class MappingTable(UpdateCase):
         guesser = threading.Thread(target=lambda: wrong.update(
             r=update(gw, HOST, PUBLIC_A, password="wrong-Pass-1234")))
         guesser.start()
-        time.sleep(0.4)
+        poll_until(lambda: "(7 failures)" in gw.stderr_text(), timeout=5.0,
+                   what="the guesser's 7th failure in the log")
         started = time.monotonic()
         right = update(gw, HOST, PUBLIC_A)
         waited = time.monotonic() - started
