@@ -25,7 +25,6 @@ and SIGKILLs it only if it outlives the deadline. The child also dies with the t
 (PR_SET_PDEATHSIG), so a killed test never leaves it bound to a port.
 """
 
-import ctypes
 import json
 import os
 import select
@@ -39,6 +38,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from harness import popen
+
 BUILD_DIR = os.environ.get("DYNAMO_BUILD_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 EMULATOR = os.path.join(BUILD_DIR, "dynamo-emulator")
@@ -46,14 +47,6 @@ EMULATOR = os.path.join(BUILD_DIR, "dynamo-emulator")
 
 def have_emulator():
     return os.path.isfile(EMULATOR) and os.access(EMULATOR, os.X_OK)
-
-
-def _die_with_parent():
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class EmulatorError(AssertionError):
@@ -105,8 +98,8 @@ class Emulator:
         argv += self.extra_args
         self._stderr_path = os.path.join(self.workdir, "stderr.log")
         self._stderr_file = open(self._stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr_file, preexec_fn=_die_with_parent)
+        self.proc = popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=self._stderr_file)
         line = self._read_line(self.start_timeout)
         if not line.startswith("listening "):
             status = self.proc.poll()
