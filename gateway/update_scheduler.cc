@@ -290,20 +290,19 @@ void UpdateScheduler::markCalled(const std::string& key, TokenState& state, Time
 std::optional<TimePoint> UpdateScheduler::windowOpensAt(const std::string& key,
                                                         const TokenState& state,
                                                         TimePoint now) const {
-    std::optional<TimePoint> opens;
-    if (state.lastCall)
-        opens = std::min(*state.lastCall, now + StateStore::kMaxAhead) + dynamo_.minInterval;
-    // The wall clock alone can jump forward (NTP after boot on a Pi without RTC) and make the
-    // window look open seconds after a call: the steady time of this process's last call must
-    // agree that min_interval has passed.
+    // A call this process made is timed by the steady clock alone: the wall clock can be
+    // stepped either way after it (NTP after boot on a Pi without RTC), forward to open the
+    // window seconds after the call and earn a TF, or back to keep it shut for the step's length.
     if (const auto it = lastCallSteady_.find(key); it != lastCallSteady_.end()) {
         const auto left = it->second + dynamo_.minInterval - steadyClock_();
-        if (left > SteadyTimePoint::duration::zero()) {
-            const TimePoint bySteady = now + std::chrono::duration_cast<TimePoint::duration>(left);
-            opens = opens ? std::max(*opens, bySteady) : bySteady;
-        }
+        if (left <= SteadyTimePoint::duration::zero())
+            return std::nullopt;
+        return now + std::chrono::duration_cast<TimePoint::duration>(left);
     }
-    return opens;
+    // A call from before this process started: only the persisted wall-clock time is known.
+    if (state.lastCall)
+        return std::min(*state.lastCall, now + StateStore::kMaxAhead) + dynamo_.minInterval;
+    return std::nullopt;
 }
 
 TimePoint UpdateScheduler::dueAt(const std::string& key, const TokenState& state,

@@ -5,10 +5,10 @@
 // Everything is per token, not per account: several device accounts may share one token, and
 // the service's window is the token's. The window: never two calls for one token closer than
 // dynamo.min_interval, measured from the last call (every answer, TF included, restarts it at
-// the service). It opens only when BOTH clocks agree: the wall clock (persisted by StateStore,
-// so the window holds across restarts) and, for calls this process made, the steady clock (so
-// a forward step of the wall clock, NTP after boot on a Raspberry Pi without RTC, cannot open
-// it early and earn a TF). A last call up to a day in the wall clock's future is believed (the
+// the service). A call this process made is timed by the steady clock, so a step of the wall
+// clock either way (NTP after boot on a Raspberry Pi without RTC) neither opens the window early
+// (a TF) nor keeps it shut. A call from an earlier run is known only by its wall-clock time,
+// persisted by StateStore: a last call up to a day in the wall clock's future is believed (the
 // clock is behind: wait until it passes last_call + min_interval); further ahead it is taken
 // as now (a bogus clock must not stall the token for years).
 //

@@ -118,6 +118,7 @@ class UpdateSchedulerTest : public ::testing::Test {
             steadyNow_ += now_ - seenWall_;
         seenWall_ = now_;
     }
+    void expectWindowFollowsTheSteadyClockAfterAStep(std::chrono::seconds step);
     void jumpWallClock(std::chrono::seconds by) {
         syncSteady();
         now_ += by;
@@ -531,24 +532,33 @@ TEST_F(UpdateSchedulerTest, ClockGoingBackwardsDelaysByAtMostOneWindow) {
     EXPECT_EQ(scheduler_->nextDue(), now_ + 300s);
 }
 
-// A Raspberry Pi without RTC: NTP steps the wall clock forward an hour right after a call.
-// The service's window is real time: a call now would be TF, and a device would hear 911.
-TEST_F(UpdateSchedulerTest, AForwardWallClockJumpRightAfterACallDoesNotOpenTheWindow) {
+// A Raspberry Pi without RTC: NTP steps the wall clock by `step` 2 s after a call. The
+// service's window is real time, so the next call goes exactly min_interval after the first,
+// by the steady clock: not earlier (a TF, and a device would hear 911), not later.
+void UpdateSchedulerTest::expectWindowFollowsTheSteadyClockAfterAStep(std::chrono::seconds step) {
     start();
     submit(0, ip("1.2.3.4"));
     api_.answer(0, TokenApiCode::UpOk);
     now_ += 2s;
-    jumpWallClock(1h);
+    jumpWallClock(step);
     submit(0, ip("5.6.7.8"));
     EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
-    EXPECT_EQ(api_.calls.size(), 1u);
-    EXPECT_EQ(scheduler_->nextDue(), now_ + 298s) << "the steady clock still says 2 s ago";
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 298s) << "the steady clock says 2 s ago";
+    now_ += 297s;
     scheduler_->runDue();
     EXPECT_EQ(api_.calls.size(), 1u);
-    now_ += 298s;
+    now_ += 1s;
     scheduler_->runDue();
     ASSERT_EQ(api_.calls.size(), 2u);
     EXPECT_EQ(api_.calls[1].ip, ip("5.6.7.8"));
+}
+
+TEST_F(UpdateSchedulerTest, AForwardWallClockJumpRightAfterACallDoesNotOpenTheWindow) {
+    expectWindowFollowsTheSteadyClockAfterAStep(1h);
+}
+
+TEST_F(UpdateSchedulerTest, AWallClockSetBackRightAfterACallDelaysNothing) {
+    expectWindowFollowsTheSteadyClockAfterAStep(-1h);
 }
 
 // fake-hwclock restored a time an hour behind the real one: the last call stored before the
