@@ -29,5 +29,21 @@ sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# ddclient's and inadyn's packages ship services; policy-rc.d keeps them from starting here.
+# knot's, ddclient's and inadyn's packages ship services the tests do not want running (knotd
+# on port 53, ddclient calling dyndns.org): while they install, a policy-rc.d answering 101
+# ("action forbidden") keeps invoke-rc.d and deb-systemd-invoke from starting them. One already
+# there (containers have one) is left alone.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 0755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+for svc in knot ddclient inadyn; do
+    if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null &&
+        systemctl is-enabled "$svc" >/dev/null 2>&1; then
+        echo "note: the $svc package enabled its own system service; the tests do not use it" \
+            "('systemctl disable --now $svc' turns it off)" >&2
+    fi
+done

@@ -27,7 +27,7 @@ import time
 
 import harness
 from harness import (LinePump, Message, WireError, encode_name, free_port, opt_rr, popen,
-                     soa_rdata, stop_process, udp_exchange)
+                     require, soa_rdata, stop_process, udp_exchange)
 
 
 def wait_until_answers(port, name, qtype="SOA", check=None, host="127.0.0.1", timeout=15.0,
@@ -101,7 +101,7 @@ zone:
     dnssec-signing: on
   - domain: dyndns.org
 """)
-        knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+        knotd = require("knotd", "knot")
         self.proc = popen([knotd, "-c", conf], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log = LinePump(self.proc.stderr)
@@ -130,7 +130,7 @@ class DnsmasqPeer(PeerProcess):
         self.log = None
 
     def start(self):
-        argv = [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts",
+        argv = [require("dnsmasq", "dnsmasq-base"), "-k", "--no-resolv", "--no-hosts",
                 "--conf-file=/dev/null", "--port", str(self.port), "--listen-address",
                 "127.0.0.1", "--bind-interfaces", "--pid-file=" + os.path.join(self.dir, "pid"),
                 "--cache-size=0", "--local-ttl=300", "--log-queries=extra", "--log-facility=-",

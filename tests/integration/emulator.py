@@ -45,10 +45,6 @@ BUILD_DIR = os.environ.get("DYNAMO_BUILD_DIR") or os.path.join(
 EMULATOR = os.path.join(BUILD_DIR, "dynamo-emulator")
 
 
-def have_emulator():
-    return os.path.isfile(EMULATOR) and os.access(EMULATOR, os.X_OK)
-
-
 class EmulatorError(AssertionError):
     pass
 

@@ -46,13 +46,16 @@ RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
 
-def have_daemon():
-    return os.path.isfile(DAEMON) and os.access(DAEMON, os.X_OK)
-
-
-def skip_without_daemon(obj):
-    """unittest.skip only when the binary does not exist yet (it is being written)."""
-    return unittest.skipUnless(have_daemon(), "no daemon at %s" % DAEMON)(obj)
+def require(program, package):
+    """The path of a peer program the tests use. `make test` installs every one
+    (scripts/install-deps.sh --test), so a missing one is a broken setup: the test fails saying
+    what to install; it is never skipped. Only what the machine itself may lack (IPv6 loopback,
+    network namespaces, root) is a reason to skip."""
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+    if path is None:
+        raise AssertionError("%s is missing: apt-get install %s (or scripts/install-deps.sh "
+                             "--test)" % (program, package))
+    return path
 
 
 def have_netns():
@@ -426,13 +429,17 @@ class Daemon:
         os.chmod(tmp, 0o600)  # it holds secrets; the daemon warns when others can read it
         os.replace(tmp, self.config_path)
 
-    def start(self, timeout=READY_TIMEOUT, extra_args=()):
+    def start(self, timeout=READY_TIMEOUT, extra_args=(), wait_ready=True):
+        """Start the daemon and wait for its `ready` line; wait_ready=False returns at once,
+        for a test that awaits another readiness signal (sd_notify's READY=1)."""
         self.write_config()
         self.proc = popen([*self.prefix, DAEMON, "--config", self.config_path, *extra_args],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, cwd=self.workdir)
         self.stderr = LinePump(self.proc.stderr)
         self.stdout = LinePump(self.proc.stdout)
+        if not wait_ready:
+            return self
         line = self.stderr.wait_for(lambda l: "<6>info: ready" in l, timeout=timeout)
         if line is None:
             try:

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import unittest
 
+import harness
 from emulator import Emulator
 from gateway_harness import (DEVICE_PASS, DEVICE_USER, EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_A,
                              PUBLIC_B, Gateway, account, calls_for, make_token, run,
@@ -24,6 +25,12 @@ CLIENT_TIMEOUT = 60
 
 
 class ClientCase(unittest.TestCase):
+    PROGRAM = None  # (program, Debian package) the class drives
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.PROGRAM:
+            harness.require(*cls.PROGRAM)
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="dynamo-clients-")
@@ -57,8 +64,8 @@ class ClientCase(unittest.TestCase):
 
 # ============================================================================================
 
-@unittest.skipUnless(shutil.which("ddclient"), "ddclient is not installed (apt install ddclient)")
 class Ddclient(ClientCase):
+    PROGRAM = ("ddclient", "ddclient")
 
     def ddclient(self, gw, hosts, ip=PUBLIC_B, password=DEVICE_PASS):
         conf = self.write("ddclient.conf", "\n".join([
@@ -114,8 +121,8 @@ class Ddclient(ClientCase):
 
 # ============================================================================================
 
-@unittest.skipUnless(shutil.which("inadyn"), "inadyn is not installed (apt install inadyn)")
 class Inadyn(ClientCase):
+    PROGRAM = ("inadyn", "inadyn")
 
     def inadyn(self, gw, hostname, ip=PUBLIC_B):
         cache_dir = os.path.join(self.tmp, "inadyn-cache")
@@ -152,8 +159,8 @@ custom gateway@test {
 
 # ============================================================================================
 
-@unittest.skipUnless(shutil.which("wget"), "wget is not installed (apt install wget)")
 class Wget(ClientCase):
+    PROGRAM = ("wget", "wget")
 
     def test_credentials_after_the_challenge(self):
         emu, gw, token = self.start()

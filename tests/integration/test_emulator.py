@@ -13,7 +13,7 @@ import time
 import unittest
 
 import tls_util
-from emulator import EMULATOR, Emulator, EmulatorError, have_emulator
+from emulator import EMULATOR, Emulator, EmulatorError
 
 OK = "OKtoken0123456789abcdefghijklmnopqrstuvwxy"
 UPER = "UPtoken0123456789abcdefghijklmnopqrstuvwxy"
@@ -40,7 +40,6 @@ def curl(*args, timeout=10):
                           capture_output=True, text=True, timeout=timeout + 10)
 
 
-@unittest.skipUnless(have_emulator(), "no emulator at %s" % EMULATOR)
 class TokenApiCodes(unittest.TestCase):
     """One emulator for the class; every test starts from reset() (calls, windows, addresses)."""
 
@@ -306,7 +305,6 @@ class TokenApiCodes(unittest.TestCase):
         self.assertEqual(self.emu.calls(), [])
 
 
-@unittest.skipUnless(have_emulator(), "no emulator at %s" % EMULATOR)
 class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -357,7 +355,6 @@ class Tls(unittest.TestCase):
         self.assertIn(OK, self.emu.tokens())
 
 
-@unittest.skipUnless(have_emulator(), "no emulator at %s" % EMULATOR)
 class Process(unittest.TestCase):
     def test_ready_file_and_listening_line(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -13,10 +13,8 @@ import emulator
 import gateway_harness as gh
 import harness
 
-CHROMIUM = shutil.which("chromium")
 
 
-@harness.skip_without_daemon
 class StatusPageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -65,8 +63,8 @@ class StatusPageTest(unittest.TestCase):
         reply = gh.request(gw.http_host, gw.http_port, "/status.json", source="127.0.0.2")
         self.assertEqual(reply.status, 403)
 
-    @unittest.skipUnless(CHROMIUM, "chromium is not installed")
     def test_headless_chromium_renders_the_account_row(self):
+        chromium = harness.require("chromium", "chromium")
         profile = tempfile.mkdtemp(prefix="dynamo-chromium-")
         self.addCleanup(shutil.rmtree, profile, True)
         url = "http://%s:%d/status" % (self.gw.http_host, self.gw.http_port)
@@ -74,7 +72,7 @@ class StatusPageTest(unittest.TestCase):
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
                  "--user-data-dir=" + profile, "--window-size=390,844"]  # a phone's viewport
-        dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True,
+        dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True,
                              text=True, timeout=90)
         self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
         self.assertIn('class="account"', dom.stdout)
@@ -84,7 +82,7 @@ class StatusPageTest(unittest.TestCase):
         self.assertNotIn("<era>", dom.stdout)
 
         shot = os.path.join(profile, "status.png")
-        taken = subprocess.run([CHROMIUM, *flags, "--screenshot=" + shot, url],
+        taken = subprocess.run([chromium, *flags, "--screenshot=" + shot, url],
                                capture_output=True, text=True, timeout=90)
         self.assertEqual(taken.returncode, 0, taken.stderr[-2000:])
         with open(shot, "rb") as image:

@@ -14,12 +14,13 @@ import subprocess
 import tempfile
 import unittest
 
+import harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_DIR = os.environ.get("DYNAMO_BUILD_DIR") or os.path.join(HERE, "..", "..", "build")
 SOURCE_DIR = os.environ.get("DYNAMO_SOURCE_DIR") or os.path.join(HERE, "..", "..")
 UNIT = os.path.join(SOURCE_DIR, "systemd", "dynamo-gateway.service")
 DAEMON = os.path.join(BUILD_DIR, "dynamo-gateway")
-ANALYZE = shutil.which("systemd-analyze")
 
 MAX_EXPOSURE = 2.0
 # What the daemon cannot do without, each explained in the unit where it would be set. Any
@@ -51,9 +52,11 @@ def unit_settings(path=UNIT):
     return settings
 
 
-@unittest.skipUnless(ANALYZE, "systemd-analyze is missing (Debian package systemd; "
-                              "scripts/install-deps.sh --test installs it)")
 class SystemdUnitTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.analyze = harness.require("systemd-analyze", "systemd")
 
     def make_root(self):
         """A temporary root with the unit, the system's own units (targets the unit is ordered
@@ -84,8 +87,9 @@ class SystemdUnitTest(unittest.TestCase):
 
     def test_verify_passes_without_warnings(self):
         root = self.make_root()
-        result = subprocess.run([ANALYZE, "verify", "--root=" + root, "dynamo-gateway.service"],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [self.analyze, "verify", "--root=" + root, "dynamo-gateway.service"],
+            capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
         # An unknown key or a setting in the wrong section is only a warning to systemd, and
         # a silently dropped sandbox option.
@@ -93,7 +97,7 @@ class SystemdUnitTest(unittest.TestCase):
 
     def test_security_exposure_is_at_most_2(self):
         result = subprocess.run(
-            [ANALYZE, "security", "--offline=true", "--no-pager", UNIT],
+            [self.analyze, "security", "--offline=true", "--no-pager", UNIT],
             capture_output=True, text=True, timeout=60, env=dict(os.environ, SYSTEMD_COLORS="0"))
         self.assertEqual(result.returncode, 0, result.stderr)
         match = re.search(r"Overall exposure level for dynamo-gateway\.service: (\d+\.\d+)",
@@ -139,7 +143,6 @@ class SystemdUnitTest(unittest.TestCase):
         self.assertEqual(s["LimitNOFILE"], ["65536"])
         self.assertIn("~@privileged @resources", s["SystemCallFilter"])
 
-    @unittest.skipUnless(os.access(DAEMON, os.X_OK), "no daemon at %s" % DAEMON)
     def test_shipped_config_passes_the_units_check(self):
         """The packaged /etc/dynamo-gateway/config.yaml is config/example.yaml: ExecStartPre's
         --check must accept it, or a fresh install could never start."""

@@ -292,7 +292,8 @@ TEST_F(ForwarderTest, ALateTruncatedAnswerAndASilentTcpUpstreamStillFailOnTime) 
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(*answerSize, 0u);
     EXPECT_GE(upstream.tcpConnections(), 1u);  // c-ares did switch to TCP
-    EXPECT_LT(elapsed, timeout + std::chrono::milliseconds(250));
+    // The regression lands at about 2.4 s; 600 ms of slack is for a loaded machine under ASan.
+    EXPECT_LT(elapsed, timeout + std::chrono::milliseconds(600));
     EXPECT_EQ(forwarder->stats().expired, 1u);
     EXPECT_EQ(forwarder->stats().failed, 1u);
     EXPECT_EQ(forwarder->inFlight(), 0u);

@@ -511,17 +511,6 @@ TEST_F(UpdateSchedulerTest, UpdateThatCannotBeStoredFailsWithoutACall) {
     EXPECT_FALSE(statusOf(2).lastCall);
 }
 
-TEST_F(UpdateSchedulerTest, ReadOnlyStateDirFails) {
-    if (::geteuid() == 0)
-        GTEST_SKIP() << "root writes to read-only directories; see UpdateThatCannotBeStored...";
-    fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec);
-    start();
-    submit(0, ip("1.2.3.4"));
-    fs::permissions(dir_, fs::perms::owner_all);
-    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
-    EXPECT_TRUE(api_.calls.empty());
-}
-
 TEST_F(UpdateSchedulerTest, ClockGoingBackwardsDelaysByAtMostOneWindow) {
     start();
     submit(0, ip("1.2.3.4"));
