@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
+#include <utility>
 
 #include "gateway/privileges.h"
 #include "gateway/tls_server.h"
@@ -341,10 +343,17 @@ void Daemon::reloadConfig() {
     http_->setAllow(next.dns.allow);
     endpoint_->setAccounts(next.accounts);
     scheduler_->reconfigure(next.accounts, next.dynamo);
-    if (next.gateway.httpListen != config_.gateway.httpListen ||
-        next.gateway.httpsListen != config_.gateway.httpsListen ||
-        next.stateDir != config_.stateDir) {
-        DLOG(Warning) << "gateway listeners or state_dir changed: restart the daemon to apply";
+    // Bound, opened or dropped to at start only (dns.listen: DnsServer::reconfigure says so).
+    const std::pair<std::string_view, bool> startOnly[] = {
+        {"gateway.http_listen", next.gateway.httpListen != config_.gateway.httpListen},
+        {"gateway.https_listen", next.gateway.httpsListen != config_.gateway.httpsListen},
+        {"state_dir", next.stateDir != config_.stateDir},
+        {"run_as", next.runAs != config_.runAs},
+    };
+    for (const auto& [key, changed] : startOnly) {
+        if (changed) {
+            DLOG(Warning) << key << " changed: restart the daemon to apply it";
+        }
     }
     config_ = std::move(next);
     log::setLevel(config_.logLevel);

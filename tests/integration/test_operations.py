@@ -3,6 +3,7 @@ root to run_as. The real daemon, a notify socket the test listens on, /proc for 
 
 import os
 import pwd
+import re
 import socket
 import tempfile
 import time
@@ -111,6 +112,36 @@ class ReloadTlsTest(unittest.TestCase):
         with open(key, "rb") as f:
             self.assertEqual(f.read(), before)
         self.assertIn("restarted, which renews it", daemon.stderr_text())
+
+
+class ReloadStartOnlyKeysTest(unittest.TestCase):
+    def test_keys_applied_at_start_only_are_named_and_the_old_ones_keep_serving(self):
+        """Listeners are bound, state_dir opened and run_as taken at start: a SIGHUP that changes
+        them applies the rest, names each of them in a warning, and keeps serving as before."""
+        import copy
+        daemon = harness.Daemon.for_dns(["127.0.0.1:%d" % harness.free_port()])
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        config = copy.deepcopy(daemon.config)
+        old_dns = daemon.dns_port
+        old_http = int(config["gateway"]["http_listen"][0].rsplit(":", 1)[1])
+        new_http = harness.free_port()
+        config["dns"]["listen"] = ["127.0.0.1:%d" % harness.free_port()]
+        config["gateway"]["http_listen"] = ["127.0.0.1:%d" % new_http]
+        config["gateway"]["https_listen"] = ["127.0.0.1:%d" % harness.free_port()]
+        config["state_dir"] = os.path.join(daemon.workdir, "other-state")
+        config["run_as"] = "nobody"
+        start = daemon.stderr.mark()
+        self.assertEqual(daemon.reload(config), "reloaded")
+        log = "\n".join(daemon.stderr.lines(start))
+        for key in ("dns.listen", "gateway.http_listen", "gateway.https_listen", "state_dir",
+                    "run_as"):
+            self.assertRegex(log, r"<4>warning: %s changed: restart" % re.escape(key), log)
+        reply = harness.udp_exchange(harness.build_query("members.dyndns.org"), old_dns)
+        self.assertEqual(harness.parse_message(reply).rcode, "NOERROR")
+        socket.create_connection(("127.0.0.1", old_http), timeout=2.0).close()
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", new_http), timeout=2.0).close()
 
 
 @unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
