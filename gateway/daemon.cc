@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -260,8 +261,13 @@ void Daemon::armSchedulerTimer() {
         evtimer_del(schedulerTimer_.get());
         return;
     }
-    const auto wait = std::max(std::chrono::system_clock::duration::zero(),
-                               *due - std::chrono::system_clock::now());
+    // The due time is on the wall clock, libevent's timer on the monotonic one: a wall clock
+    // stepped forward (NTP after boot on a Pi without RTC) would leave a queued update waiting
+    // for the old reading. Waking at least once a minute re-reads the wall clock.
+    constexpr auto kMaxTimerWait = std::chrono::minutes(1);
+    const auto wait = std::clamp<std::chrono::system_clock::duration>(
+        *due - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero(),
+        kMaxTimerWait);
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
     const timeval delay{static_cast<time_t>(micros / 1000000),
                         static_cast<suseconds_t>(micros % 1000000)};

@@ -97,7 +97,9 @@ HttpExchange::~HttpExchange() {
     if (request_ != nullptr) {
         DLOG(Error) << "http: request " << log::printable(parsed_.path)
                     << " ended without an answer";
-        reply({500, "text/plain", "911", {}});
+        // A device's answer, as SPEC §6 gives every dyndns reply but the challenge: HTTP 200,
+        // and 911 ("try later") in the body that clients match.
+        reply({200, "text/plain", "911", {}});
     }
 }
 

@@ -29,8 +29,8 @@ struct HttpResponse {
 };
 
 // One request in flight. Exactly one reply reaches the client: the first reply() call; a
-// second is ignored, and an exchange dropped without one answers 500 from its destructor (as
-// Bitcoin Core's HTTPRequest).
+// second is ignored, and an exchange dropped without one answers 911 from its destructor (as
+// Bitcoin Core's HTTPRequest answers 500).
 //
 // How a request can end, in libevent 2.1.12 (http.c), and who frees the evhttp_request:
 //  - answered: evhttp_send_reply() hands it back to libevent, which frees it once written.

@@ -22,8 +22,9 @@ namespace {
 using std::chrono::seconds;
 
 constexpr int kFormatVersion = 1;
-// Unix seconds up to the end of year 9999: anything outside is damage, not a time.
-constexpr int64_t kMaxUnixSeconds = 253402300799;
+// Unix seconds up to the year 2255: anything outside is damage, not a time. TimePoint counts
+// nanoseconds in 64 bits and ends in 2262; later values would overflow converting.
+constexpr int64_t kMaxUnixSeconds = 9'000'000'000;
 constexpr size_t kMaxResultLength = 32;
 // kMaxTokens entries of a few hundred bytes each, with room to spare.
 constexpr size_t kMaxFileSize = 4 * 1024 * 1024;

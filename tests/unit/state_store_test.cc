@@ -154,7 +154,7 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
     yaml << "version: 1\n"
          << "tokens:\n"
          << "  " << good << ":\n"
-         << "    last_call: 99999999999999\n"          // beyond year 9999: dropped
+         << "    last_call: 99999999999999\n"          // beyond what a TimePoint holds: dropped
          << "    last_result: \"<script>\"\n"          // not a result code: dropped
          << "    confirmed_ip: not-an-address\n"       // dropped
          << "    changed_at: 1800000000\n"             // in the future: now
@@ -167,13 +167,16 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
          << "  " << tokenKey("b") << ":\n"
          << "    last_call: 1600000000\n"
          << "    queued: {ip: 999.1.1.1, next_attempt: 1}\n"  // unreadable address: not sent
+         << "  " << tokenKey("d") << ":\n"
+         << "    last_call: 99999999999\n"  // year 5138: would overflow nanoseconds; dropped
+         << "    queued: {ip: 1.2.3.4, next_attempt: 99999999999}\n"  // the same: now
          << "  not-a-key:\n"
          << "    last_call: 1\n"
          << "  " << tokenKey("c") << ": [1, 2]\n";
     writeFile(statePath(), yaml.str());
 
     const TokenStates states = store().load();
-    ASSERT_EQ(states.size(), 2u);
+    ASSERT_EQ(states.size(), 3u);
     const TokenState& state = states.at(good);
     EXPECT_FALSE(state.lastCall);
     EXPECT_EQ(state.lastResult, "");
@@ -189,6 +192,11 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
     const TokenState& other = states.at(tokenKey("b"));
     EXPECT_EQ(other.lastCall, TimePoint(std::chrono::seconds(1'600'000'000)));
     EXPECT_FALSE(other.queued);
+
+    const TokenState& far = states.at(tokenKey("d"));
+    EXPECT_FALSE(far.lastCall);
+    ASSERT_TRUE(far.queued);
+    EXPECT_EQ(far.queued->nextAttempt, now_);
     EXPECT_TRUE(fs::exists(statePath()));  // damaged values are not a damaged file
 }
 
