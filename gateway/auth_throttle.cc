@@ -53,6 +53,12 @@ std::chrono::milliseconds AuthThrottle::failed(const net::IpAddress& source, Tim
     return delay;
 }
 
+void AuthThrottle::holdAnswered(const net::IpAddress& source, TimePoint now) {
+    const auto it = sources_.find(source.toString());
+    if (it != sources_.end())
+        it->second.holdUntil = std::min(it->second.holdUntil, now);
+}
+
 void AuthThrottle::succeeded(const net::IpAddress& source, TimePoint now) {
     const auto it = sources_.find(source.toString());
     if (it != sources_.end() && now >= it->second.holdUntil)

@@ -33,6 +33,10 @@ class AuthThrottle {
     // Records a failure; returns how long to hold its answer. Outside a hold that starts one
     // (none for the first kFreeFailures); inside one it is the rest of it (not extended).
     std::chrono::milliseconds failed(const net::IpAddress& source, TimePoint now);
+    // A held answer went out: its hold is over, even if the timer that sent it ran a little
+    // ahead of this clock (libevent's cached, coarse time), so the source's next request is
+    // checked, and a failure starts the next, longer hold.
+    void holdAnswered(const net::IpAddress& source, TimePoint now);
     // Right credentials: forgets the source, unless it is on hold (then nothing changes).
     void succeeded(const net::IpAddress& source, TimePoint now);
     // Failures counted for the source (0 when it is not tracked).

@@ -134,10 +134,12 @@ void HttpExchange::reply(const HttpResponse& response) {
 std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
                                                const std::vector<net::SocketAddress>& httpListen,
                                                const std::vector<net::SocketAddress>& httpsListen,
-                                               SSL_CTX* tls, Router router, std::string* error) {
-    std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router)));
+                                               SSL_CTX* tls, Router router, std::string* error,
+                                               HttpConnectionGuard::Limits limits) {
+    std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router), limits));
     server->http_.reset(evhttp_new(base));
     server->configure(server->http_.get());
+    evhttp_set_bevcb(server->http_.get(), &HttpServer::makePlainBufferEvent, server.get());
     if (!server->bindAll(server->http_.get(), httpListen, error))
         return nullptr;
 
@@ -197,6 +199,15 @@ void HttpServer::setTls(net::SslCtxPtr tls) {
     tls_ = std::move(tls);
 }
 
+bufferevent* HttpServer::makePlainBufferEvent(event_base* base, void* arg) {
+    auto* self = static_cast<HttpServer*>(arg);
+    // What evhttp makes itself, but closing the socket on free: the guard may hold the
+    // bufferevent a moment longer, and the socket's number must not be reused meanwhile.
+    bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    self->guard_.admit(bev);
+    return bev;
+}
+
 bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     auto* self = static_cast<HttpServer*>(arg);
     SSL* ssl = SSL_new(self->tls_.get());
@@ -216,6 +227,7 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     // attack on one we already answered.
     if (bev != nullptr)
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    self->guard_.admit(bev);
     return bev;
 }
 

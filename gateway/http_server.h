@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compat/http_request.h"
+#include "gateway/connection_guard.h"
 #include "net/accept_backoff.h"
 #include "net/cidr.h"
 #include "net/handles.h"
@@ -77,30 +78,37 @@ class HttpServer {
     static std::unique_ptr<HttpServer> create(event_base* base,
                                               const std::vector<net::SocketAddress>& httpListen,
                                               const std::vector<net::SocketAddress>& httpsListen,
-                                              SSL_CTX* tls, Router router, std::string* error);
+                                              SSL_CTX* tls, Router router, std::string* error,
+                                              HttpConnectionGuard::Limits limits = {});
 
     void setAllow(net::CidrSet allow) { allow_ = std::move(allow); }
     // How often a listener was paused because accept() ran out of descriptors.
     uint64_t acceptPauses() const;
+    const HttpConnectionGuard& connections() const { return guard_; }
     // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on.
     void setTls(net::SslCtxPtr tls);
 
   private:
-    HttpServer(event_base* base, Router router) : base_(base), router_(std::move(router)) {}
+    HttpServer(event_base* base, Router router, HttpConnectionGuard::Limits limits)
+        : base_(base), router_(std::move(router)), guard_(base, limits) {}
     bool bindAll(evhttp* http, const std::vector<net::SocketAddress>& addresses,
                  std::string* error);
     static void onRequest(evhttp_request* request, void* arg);
+    static bufferevent* makePlainBufferEvent(event_base* base, void* arg);
     static bufferevent* makeTlsBufferEvent(event_base* base, void* arg);
     void configure(evhttp* http);
 
     event_base* base_;
     Router router_;
+    // Before the evhttps: destroyed after them, it drops its references last.
+    HttpConnectionGuard guard_;
     net::CidrSet allow_;
     net::SslCtxPtr tls_;
     net::EvHttpPtr http_;
     net::EvHttpPtr https_;
-    // One per bound socket, beside evhttp's listener (which evhttp owns and frees). evhttp 2.1
-    // has no connection cap and its listener no error callback: without this, accept() failing
+    // One per bound socket, beside evhttp's listener (which evhttp owns and frees). evhttp 2.1's
+    // listener has no error callback (and evhttp no connection cap: guard_ adds one): without
+    // this, accept() failing
     // with EMFILE leaves the listener armed and the loop spins at 100% CPU. Declared after the
     // evhttps so they go first (they never touch the listener when destroyed anyway).
     std::vector<std::unique_ptr<net::AcceptBackoff>> backoffs_;

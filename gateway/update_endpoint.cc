@@ -140,6 +140,8 @@ void UpdateEndpoint::replyLater(const std::shared_ptr<HttpExchange>& exchange,
 
 void UpdateEndpoint::onDelayElapsed(evutil_socket_t, short, void* arg) {
     auto* entry = static_cast<DelayedReply*>(arg);
+    entry->owner->throttle_.holdAnswered(entry->exchange->request().client,
+                                         std::chrono::steady_clock::now());
     entry->exchange->reply(entry->response);
     entry->owner->delayed_.erase(entry->position);  // frees this timer: nothing touches it after
 }

@@ -32,6 +32,8 @@ using EventPtr = Handle<event, event_free>;
 using EvHttpPtr = Handle<evhttp, evhttp_free>;
 using EvHttpConnectionPtr = Handle<evhttp_connection, evhttp_connection_free>;
 using BufferEventPtr = Handle<bufferevent, bufferevent_free>;
+// A reference taken with bufferevent_incref() on a bufferevent somebody else frees.
+using BufferEventRef = Handle<bufferevent, bufferevent_decref>;
 using ListenerPtr = Handle<evconnlistener, evconnlistener_free>;
 using SslCtxPtr = Handle<SSL_CTX, SSL_CTX_free>;
 using SslPtr = Handle<SSL, SSL_free>;

@@ -47,6 +47,23 @@ TEST(AuthThrottle, RequestsDuringAHoldWaitForItsEndAndCount) {
         << "the parallel guesses counted: the next hold is the longest";
 }
 
+// The timer that sends a held answer may run a few milliseconds ahead of the steady clock
+// (libevent's cached, coarse time). The hold ends when its answer goes out: the client's next
+// guess is checked and starts the next, longer hold, not the rest of the old one.
+TEST(AuthThrottle, AHoldEndsWhenItsAnswerGoesOut) {
+    AuthThrottle throttle;
+    AuthThrottle::TimePoint now{};
+    for (int i = 0; i < 3; ++i)
+        throttle.failed(kDevice, now);
+    EXPECT_EQ(throttle.failed(kDevice, now), milliseconds(250));
+    now += milliseconds(248);  // the answer's timer fired 2 ms early by this clock
+    throttle.holdAnswered(kDevice, now);
+    EXPECT_FALSE(throttle.holding(kDevice, now));
+    EXPECT_EQ(throttle.failed(kDevice, now), milliseconds(500));
+    throttle.holdAnswered(kOther, now);  // a source never seen: nothing to end
+    EXPECT_FALSE(throttle.holding(kOther, now));
+}
+
 TEST(AuthThrottle, ASuccessForgetsOnlyOutsideAHold) {
     AuthThrottle throttle;
     AuthThrottle::TimePoint now{};

@@ -77,6 +77,8 @@ class Client {
         char buffer[4096];
         for (;;) {
             const ssize_t n = ::read(fd_.get(), buffer, sizeof buffer);
+            if (n == 0 || (n < 0 && errno == ECONNRESET))
+                closed_ = true;
             if (n <= 0)
                 break;
             received_.append(buffer, static_cast<size_t>(n));
@@ -84,6 +86,11 @@ class Client {
         return received_;
     }
     void close() { fd_.reset(); }
+    // The server closed the connection (EOF or reset seen by received()).
+    bool closedByServer() {
+        received();
+        return closed_;
+    }
 
   private:
     static const sockaddr* loopback(uint16_t port) {
@@ -97,6 +104,7 @@ class Client {
     net::UniqueFd fd_;
     std::string pending_;
     std::string received_;
+    bool closed_ = false;
 };
 
 // The process's open descriptors: a connection the server still holds is one of them.
@@ -124,7 +132,7 @@ class HttpServerTest : public ::testing::Test {
                 else
                     held_.push_back(std::move(exchange));
             },
-            &error);
+            &error, limits_);
         ASSERT_TRUE(server_) << error;
         server_->setAllow(net::CidrSet({*net::Cidr::parse(allow)}));
     }
@@ -132,6 +140,7 @@ class HttpServerTest : public ::testing::Test {
     net::EventBasePtr base_{event_base_new()};
     uint16_t port_ = 0;
     bool answerAtOnce_ = true;
+    HttpConnectionGuard::Limits limits_;
     std::vector<net::IpAddress> clients_;
     std::vector<std::shared_ptr<HttpExchange>> held_;
     std::unique_ptr<HttpServer> server_;  // last: goes first, as in the daemon
@@ -188,6 +197,65 @@ TEST_F(HttpServerTest, AClientGoneBeforeTheAnswerEndsCleanly) {
     next.send(kGet);
     ASSERT_TRUE(test::runUntil(
         base_.get(), [&] { return next.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// Slowloris: a byte every 50 ms restarts evhttp's idle timeout for ever; the connection's
+// lifetime does not restart.
+TEST_F(HttpServerTest, ATricklingClientIsClosedAtTheEndOfItsLifetime) {
+    limits_ = {16, 300ms, 50ms};
+    start();
+    Client client(port_);
+    client.send("GET /nic/update HTTP/1.1\r\nX-Slow: ");
+    const auto started = std::chrono::steady_clock::now();
+    auto lastByte = started;
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
+        if (std::chrono::steady_clock::now() - lastByte >= 50ms) {
+            client.send("a");
+            lastByte = std::chrono::steady_clock::now();
+        }
+        return client.closedByServer();
+    })) << "a trickling client kept its connection";
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+    EXPECT_EQ(server_->connections().expired(), 1u);
+    EXPECT_TRUE(clients_.empty());
+}
+
+TEST_F(HttpServerTest, ConnectionsOverTheCapAreClosedAndTheOthersServed) {
+    limits_ = {2, 60s, 50ms};
+    start();
+    Client first(port_);
+    Client second(port_);
+    first.send("GET /nic/update HTTP/1.1\r\n");
+    second.send("GET /nic/update HTTP/1.1\r\n");
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return server_->connections().tracked() == 2; }));
+    Client third(port_);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return third.closedByServer(); }))
+        << "a third connection over a cap of 2 stayed open";
+    EXPECT_EQ(server_->connections().refused(), 1u);
+    EXPECT_FALSE(first.closedByServer());
+    EXPECT_FALSE(second.closedByServer());
+    first.send("Host: x\r\n\r\n");
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return first.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// A request waiting for the token API has reading off: its wait is dynamo.timeout's to bound.
+TEST_F(HttpServerTest, ARequestWaitingForItsAnswerOutlivesTheLifetime) {
+    answerAtOnce_ = false;
+    limits_ = {16, 200ms, 50ms};
+    start();
+    Client client(port_);
+    client.send(kGet);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return held_.size() == 1; }));
+    const auto end = std::chrono::steady_clock::now() + 600ms;
+    test::runUntil(base_.get(), [&] {
+        return client.closedByServer() || std::chrono::steady_clock::now() >= end;
+    });
+    EXPECT_FALSE(client.closedByServer()) << "closed while its answer was on the way";
+    held_[0]->reply({200, "text/plain", "good 1.2.3.4", {}});
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return client.received().find("good 1.2.3.4") != std::string::npos; }));
+    EXPECT_EQ(server_->connections().expired(), 0u);
 }
 
 // Shutdown (evhttp_free) with a request pending: libevent frees the request itself after the
