@@ -296,6 +296,25 @@ void Daemon::reload() {
     systemd_.notify("READY=1\n" + statusLine());
 }
 
+std::vector<std::string_view> Daemon::keepStartOnlyKeys(config::Config& next) const {
+    // Bound, opened or dropped to at start only: the running values stay, so config_ keeps
+    // saying what runs (a self-signed certificate made on a later reload goes to the state_dir
+    // in use, not to the one a restart would use).
+    std::vector<std::string_view> changed;
+    const auto keep = [&](std::string_view key, auto& value, const auto& running) {
+        if (value != running) {
+            changed.push_back(key);
+            value = running;
+        }
+    };
+    keep("dns.listen", next.dns.listen, config_.dns.listen);
+    keep("gateway.http_listen", next.gateway.httpListen, config_.gateway.httpListen);
+    keep("gateway.https_listen", next.gateway.httpsListen, config_.gateway.httpsListen);
+    keep("state_dir", next.stateDir, config_.stateDir);
+    keep("run_as", next.runAs, config_.runAs);
+    return changed;
+}
+
 void Daemon::reloadConfig() {
     auto loaded = config::loadFile(configPath_);
     const auto refuse = [this](const std::string& why) {
@@ -308,6 +327,7 @@ void Daemon::reloadConfig() {
         return;
     }
     config::Config& next = *loaded.config;
+    const std::vector<std::string_view> startOnlyChanged = keepStartOnlyKeys(next);
     std::string error;
     // Build everything that can fail first; swap only when all of it worked, and write nothing
     // to disk before that.
@@ -349,18 +369,8 @@ void Daemon::reloadConfig() {
     http_->setAllow(next.dns.allow);
     endpoint_->setAccounts(next.accounts);
     scheduler_->reconfigure(next.accounts, next.dynamo);
-    // Bound, opened or dropped to at start only (dns.listen: DnsServer::reconfigure says so).
-    const std::pair<std::string_view, bool> startOnly[] = {
-        {"gateway.http_listen", next.gateway.httpListen != config_.gateway.httpListen},
-        {"gateway.https_listen", next.gateway.httpsListen != config_.gateway.httpsListen},
-        {"state_dir", next.stateDir != config_.stateDir},
-        {"run_as", next.runAs != config_.runAs},
-    };
-    for (const auto& [key, changed] : startOnly) {
-        if (changed) {
-            DLOG(Warning) << key << " changed: restart the daemon to apply it";
-        }
-    }
+    for (const std::string_view key : startOnlyChanged)
+        DLOG(Warning) << key << " changed: restart the daemon to apply it";
     config_ = std::move(next);
     log::setLevel(config_.logLevel);
     for (const auto& warning : config_.warnings)

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -68,6 +69,8 @@ class Daemon {
     std::string statusLine() const;
     void reload();
     void reloadConfig();
+    // Puts the running values of the keys applied at start only into next; names the changed.
+    std::vector<std::string_view> keepStartOnlyKeys(config::Config& next) const;
     void route(const std::shared_ptr<HttpExchange>& exchange);
     bool serveStatus(const std::shared_ptr<HttpExchange>& exchange);
     StatusReport statusReport() const;

@@ -25,7 +25,6 @@ std::unique_ptr<DnsServer> DnsServer::create(event_base* base, const config::Dns
         server->tcp_.push_back(std::move(tcp));
         DLOG(Info) << "dns: listening on " << address.toString() << " (udp, tcp)";
     }
-    server->listen_ = config.listen;
     return server;
 }
 
@@ -33,9 +32,6 @@ bool DnsServer::reconfigure(const config::DnsConfig& config, std::string* error)
     if (!handler_->reconfigure(config, error))
         return false;
     handler_->setHostAddresses(addresses_());
-    if (config.listen != listen_) {
-        DLOG(Warning) << "dns.listen changed: restart the daemon to listen on the new addresses";
-    }
     return true;
 }
 

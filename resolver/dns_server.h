@@ -42,7 +42,6 @@ class DnsServer {
     std::unique_ptr<QueryHandler> handler_;
     std::vector<std::shared_ptr<UdpListener>> udp_;
     std::vector<std::unique_ptr<TcpListener>> tcp_;
-    std::vector<net::SocketAddress> listen_;
 };
 
 }  // namespace dynamo::resolver
