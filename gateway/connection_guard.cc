@@ -1,8 +1,8 @@
 #include "gateway/connection_guard.h"
 
+#include <event2/buffer.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 
 #include "net/log.h"
 
@@ -63,11 +63,14 @@ void HttpConnectionGuard::sweep() {
         if (entry.shut)
             continue;
         const bool tooOld = now - entry.admitted >= limits_.maxLifetime;
-        // Reading off: a request waits for our answer (see the header).
-        const bool reading = (bufferevent_get_enabled(entry.bev.get()) & EV_READ) != 0;
-        if (!entry.refuse && !(tooOld && reading))
+        bufferevent* bev = entry.bev.get();
+        // Reading off: a request waits for our answer (see the header). Output pending: an
+        // answer is being written (evhttp keeps reading then, to notice a close).
+        const bool waiting = (bufferevent_get_enabled(bev) & EV_READ) == 0 ||
+                             evbuffer_get_length(bufferevent_get_output(bev)) > 0;
+        if (!entry.refuse && !(tooOld && !waiting))
             continue;
-        const evutil_socket_t fd = bufferevent_getfd(entry.bev.get());
+        const evutil_socket_t fd = bufferevent_getfd(bev);
         if (fd < 0)
             continue;
         ::shutdown(fd, SHUT_RDWR);

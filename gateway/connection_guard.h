@@ -12,7 +12,8 @@
 // BEV_OPT_CLOSE_ON_FREE, so its number cannot be reused while we hold it). A live connection
 // past its lifetime, or one over the cap, is shut down with shutdown(2): evhttp reads EOF and
 // frees it along its own paths, close callbacks included. A connection whose request waits for
-// our answer has reading off and is left alone: dynamo.timeout bounds that wait.
+// our answer has reading off and is left alone (dynamo.timeout bounds that wait), and so is one
+// whose answer is still being written.
 //
 // One thread, one event_base.
 
