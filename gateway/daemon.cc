@@ -243,6 +243,8 @@ StatusReport Daemon::statusReport() const {
     report.dns.tcpConnections = dns_->tcpConnections();
     report.dns.upstreamLatency = handler.forwarder().latency();
     report.updates = endpoint_->stats();
+    const HttpConnectionGuard& connections = http_->connections();
+    report.http = {connections.tracked(), connections.refused(), connections.expired()};
     return report;
 }
 

@@ -186,6 +186,9 @@ void appendUpdateTable(std::string& out, const StatusReport& report) {
     row(out, "Failed, will retry (<code>911</code>)", updates.failed);
     row(out, "Bad credentials (<code>badauth</code>)", updates.badAuth);
     row(out, "Updates waiting now", queueLength(report));
+    row(out, "Open HTTP connections", report.http.connections);
+    row(out, "HTTP connections closed: too many at once", report.http.closedOverCap);
+    row(out, "HTTP connections closed: open too long", report.http.closedLifetime);
     out += "</table>\n";
 }
 

@@ -236,6 +236,13 @@ std::string renderStatusJson(const StatusReport& report) {
     json.endObject();
     member(json, "update_queue_length", queueLength(report));
 
+    json.key("http");
+    json.beginObject();
+    member(json, "connections", report.http.connections);
+    member(json, "closed_over_cap", report.http.closedOverCap);
+    member(json, "closed_lifetime", report.http.closedLifetime);
+    json.endObject();
+
     json.key("dns");
     writeDns(json, report.dns);
     json.endObject();

@@ -161,6 +161,16 @@ void writeUpdates(MetricsWriter& metrics, const StatusReport& report) {
         metrics.sample("updates_total", label("result", result), value);
     metrics.single("update_queue_length", "gauge", "Accounts with an update waiting to be sent.",
                    queueLength(report));
+
+    metrics.single("http_connections", "gauge",
+                   "Open connections to the update listeners (counted up to a second late).",
+                   report.http.connections);
+    metrics.family("http_connections_closed_total", "counter",
+                   "Connections the gateway closed: over the cap, or past their lifetime.");
+    metrics.sample("http_connections_closed_total", label("reason", "over_cap"),
+                   report.http.closedOverCap);
+    metrics.sample("http_connections_closed_total", label("reason", "lifetime"),
+                   report.http.closedLifetime);
 }
 
 void writeAccounts(MetricsWriter& metrics, const StatusReport& report) {

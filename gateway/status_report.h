@@ -51,6 +51,12 @@ struct DnsReport {
     resolver::LatencyHistogram upstreamLatency;
 };
 
+struct HttpReport {
+    size_t connections = 0;       // HttpConnectionGuard::tracked(): at most a sweep late
+    uint64_t closedOverCap = 0;   // HttpConnectionGuard::refused()
+    uint64_t closedLifetime = 0;  // HttpConnectionGuard::expired()
+};
+
 struct StatusReport {
     std::string version;  // dynamo::kVersion
     TimePoint startedAt;  // wall clock, when the daemon started
@@ -58,6 +64,7 @@ struct StatusReport {
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
     UpdateEndpoint::Stats updates;  // UpdateEndpoint::stats()
+    HttpReport http;                // HttpServer::connections()
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

@@ -53,6 +53,9 @@ class StatusPageTest(unittest.TestCase):
         self.assertIn('dynamo_gateway_updates_total{result="good"} 1', body)
         self.assertRegex(body, r'dynamo_gateway_dns_queries_total\{transport="udp"\} [1-9]')
         self.assertIn("# TYPE dynamo_gateway_dns_upstream_latency_seconds histogram", body)
+        # This request's own connection is open while the figures are taken.
+        self.assertRegex(body, r"\ndynamo_gateway_http_connections [1-9]")
+        self.assertIn('dynamo_gateway_http_connections_closed_total{reason="over_cap"} 0', body)
 
     def test_clients_outside_the_access_list_get_403(self):
         # The gateway's allow list is 127.0.0.0/8 and ::1 in the harness; narrow it is not

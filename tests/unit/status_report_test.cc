@@ -83,6 +83,7 @@ StatusReport sampleReport() {
     report.dns.upstreamLatency.observe(seconds(3));
     report.updates = {
         .requests = 20, .badAuth = 1, .good = 9, .noChange = 5, .queued = 3, .failed = 2};
+    report.http = {.connections = 3, .closedOverCap = 4, .closedLifetime = 5};
     return report;
 }
 
@@ -291,6 +292,9 @@ TEST(StatusHtml, CounterTablesShowTheNumbers) {
     EXPECT_THAT(html, HasSubstr("<table class=\"counters\" id=\"update-counters\">"));
     EXPECT_THAT(html, HasSubstr("Failed, will retry (<code>911</code>)</th><td>2</td>"));
     EXPECT_THAT(html, HasSubstr("Updates waiting now</th><td>1</td>"));
+    EXPECT_THAT(html, HasSubstr("Open HTTP connections</th><td>3</td>"));
+    EXPECT_THAT(html, HasSubstr("closed: too many at once</th><td>4</td>"));
+    EXPECT_THAT(html, HasSubstr("closed: open too long</th><td>5</td>"));
 }
 
 // ---- JSON ----
@@ -462,6 +466,11 @@ TEST(StatusJson, TheSampleReportIsValidJsonWithTheExpectedFields) {
     EXPECT_THAT(json, HasSubstr("\"uptime_seconds\": 11109"));
     EXPECT_THAT(json, HasSubstr("\"update_queue_length\": 1"));
     EXPECT_THAT(json, HasSubstr("\"911\": 2"));
+    EXPECT_THAT(json, HasSubstr(R"("http": {
+    "connections": 3,
+    "closed_over_cap": 4,
+    "closed_lifetime": 5
+  })"));
     EXPECT_THAT(json, HasSubstr("\"sum_seconds\": 3.0248"));
     EXPECT_THAT(json, HasSubstr(R"("buckets": {
           "0.001": 1,
@@ -635,6 +644,13 @@ dynamo_gateway_updates_total{result="badauth"} 1
 # HELP dynamo_gateway_update_queue_length Accounts with an update waiting to be sent.
 # TYPE dynamo_gateway_update_queue_length gauge
 dynamo_gateway_update_queue_length 1
+# HELP dynamo_gateway_http_connections Open connections to the update listeners (counted up to a second late).
+# TYPE dynamo_gateway_http_connections gauge
+dynamo_gateway_http_connections 3
+# HELP dynamo_gateway_http_connections_closed_total Connections the gateway closed: over the cap, or past their lifetime.
+# TYPE dynamo_gateway_http_connections_closed_total counter
+dynamo_gateway_http_connections_closed_total{reason="over_cap"} 4
+dynamo_gateway_http_connections_closed_total{reason="lifetime"} 5
 # HELP dynamo_gateway_account_last_change_timestamp_seconds When the service last confirmed a new address for the account's record.
 # TYPE dynamo_gateway_account_last_change_timestamp_seconds gauge
 dynamo_gateway_account_last_change_timestamp_seconds{account="home"} 1714564600
