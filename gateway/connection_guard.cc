@@ -3,7 +3,6 @@
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
-
 #include "net/log.h"
 
 namespace dynamo::gateway {
@@ -68,7 +67,8 @@ void HttpConnectionGuard::sweep() {
         // answer is being written (evhttp keeps reading then, to notice a close).
         const bool waiting = (bufferevent_get_enabled(bev) & EV_READ) == 0 ||
                              evbuffer_get_length(bufferevent_get_output(bev)) > 0;
-        if (!entry.refuse && !(tooOld && !waiting))
+        const bool expire = tooOld && !waiting;
+        if (!entry.refuse && !expire)
             continue;
         const evutil_socket_t fd = bufferevent_getfd(bev);
         if (fd < 0)
