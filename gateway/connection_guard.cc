@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "net/log.h"
+#include "net/timeval.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -14,11 +15,6 @@ bool finished(bufferevent* bev) {
     bufferevent_event_cb eventCallback = nullptr;
     bufferevent_getcb(bev, nullptr, nullptr, &eventCallback, nullptr);
     return eventCallback == nullptr;
-}
-
-timeval toTimeval(std::chrono::milliseconds duration) {
-    return {static_cast<time_t>(duration.count() / 1000),
-            static_cast<suseconds_t>((duration.count() % 1000) * 1000)};
 }
 
 }  // namespace
@@ -91,7 +87,7 @@ void HttpConnectionGuard::dropFinished() {
 void HttpConnectionGuard::armSweep() {
     if (entries_.empty() || evtimer_pending(sweepTimer_.get(), nullptr))
         return;
-    const timeval interval = toTimeval(limits_.sweepInterval);
+    const timeval interval = net::toTimeval(limits_.sweepInterval);
     evtimer_add(sweepTimer_.get(), &interval);
 }
 

@@ -16,6 +16,7 @@
 #include "gateway/tls_server.h"
 #include "gateway/token_api_client.h"
 #include "net/log.h"
+#include "net/timeval.h"
 #include "version.h"
 
 namespace dynamo::gateway {
@@ -180,8 +181,7 @@ std::string Daemon::statusLine() const {
 void Daemon::run() {
     const auto heartbeat = systemd_.watchdogInterval().value_or(std::chrono::seconds(30));
     heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onHeartbeat, this));
-    const timeval every{static_cast<time_t>(heartbeat.count() / 1000000),
-                        static_cast<suseconds_t>(heartbeat.count() % 1000000)};
+    const timeval every = net::toTimeval(heartbeat);
     event_add(heartbeat_.get(), &every);
 
     DLOG(Info) << "ready";
@@ -270,9 +270,8 @@ void Daemon::armSchedulerTimer() {
     const auto wait = std::clamp<std::chrono::system_clock::duration>(
         *due - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero(),
         kMaxTimerWait);
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
-    const timeval delay{static_cast<time_t>(micros / 1000000),
-                        static_cast<suseconds_t>(micros % 1000000)};
+    const timeval delay =
+        net::toTimeval(std::chrono::duration_cast<std::chrono::microseconds>(wait));
     evtimer_add(schedulerTimer_.get(), &delay);
 }
 

@@ -15,6 +15,7 @@
 #include "compat/form.h"
 #include "compat/token_api.h"
 #include "net/log.h"
+#include "net/timeval.h"
 #include "resolver/ares_channel.h"
 #include "version.h"
 
@@ -552,7 +553,7 @@ void TokenApiClient::update(const std::string& token, const std::optional<net::I
     call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()), log::maskSecret(token));
     call.timer.reset(evtimer_new(base_, &TokenApiClient::onTimeout, &call));
     call.finishEvent.reset(evtimer_new(base_, &TokenApiClient::onFinish, &call));
-    const timeval limit{static_cast<time_t>(timeout_.count()), 0};
+    const timeval limit = net::toTimeval(timeout_);
     evtimer_add(call.timer.get(), &limit);
     calls_.emplace(call.id, std::move(owned));
     DLOG(Debug) << "token API: GET " << call.logUrl;

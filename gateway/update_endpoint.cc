@@ -5,6 +5,7 @@
 #include "compat/publish_address.h"
 #include "compat/update_request.h"
 #include "net/log.h"
+#include "net/timeval.h"
 
 namespace dynamo::gateway {
 
@@ -133,8 +134,7 @@ void UpdateEndpoint::replyLater(const std::shared_ptr<HttpExchange>& exchange,
     auto& entry = delayed_.emplace_back(DelayedReply{this, {}, exchange, std::move(response), {}});
     entry.position = std::prev(delayed_.end());
     entry.timer.reset(evtimer_new(base_, &UpdateEndpoint::onDelayElapsed, &entry));
-    const timeval wait{static_cast<time_t>(delay.count() / 1000),
-                       static_cast<suseconds_t>((delay.count() % 1000) * 1000)};
+    const timeval wait = net::toTimeval(delay);
     evtimer_add(entry.timer.get(), &wait);
 }
 

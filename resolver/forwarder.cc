@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "net/log.h"
+#include "net/timeval.h"
 #include "resolver/dns_message.h"
 
 namespace dynamo::resolver {
@@ -146,9 +147,7 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     Pending* raw = pending.get();
     // Armed before send(): an answer given synchronously frees `raw` (and its timer).
     pending->deadline.reset(evtimer_new(base_, &Forwarder::onDeadline, raw));
-    const auto millis = settings_.timeout.count();
-    const timeval deadline{static_cast<time_t>(millis / 1000),
-                           static_cast<suseconds_t>((millis % 1000) * 1000)};
+    const timeval deadline = net::toTimeval(settings_.timeout);
     evtimer_add(pending->deadline.get(), &deadline);
     pending_.emplace(std::move(key), std::move(pending));
 

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "net/timeval.h"
+
 namespace dynamo::resolver {
 
 TcpConnection::TcpConnection(event_base* base, net::UniqueFd fd, QueryContext context,
@@ -17,18 +19,14 @@ TcpConnection::TcpConnection(event_base* base, net::UniqueFd fd, QueryContext co
 void TcpConnection::start() {
     bufferevent_setcb(bev_.get(), &TcpConnection::onRead, &TcpConnection::onWrite,
                       &TcpConnection::onEvent, this);
-    const auto millis = limits_.idleTimeout.count();
-    const timeval idle{static_cast<time_t>(millis / 1000),
-                       static_cast<suseconds_t>((millis % 1000) * 1000)};
+    const timeval idle = net::toTimeval(limits_.idleTimeout);
     bufferevent_set_timeouts(bev_.get(), &idle, &idle);
     // onWrite runs once the output has drained to the low mark (not only when empty), so
     // reading paused at the high mark resumes while the kernel still has data to send.
     bufferevent_setwatermark(bev_.get(), EV_WRITE, kOutputLowWater, 0);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
     if (limits_.lifetime.count() > 0) {
-        const auto lifetime = limits_.lifetime.count();
-        const timeval until{static_cast<time_t>(lifetime / 1000),
-                            static_cast<suseconds_t>((lifetime % 1000) * 1000)};
+        const timeval until = net::toTimeval(limits_.lifetime);
         lifetime_.reset(
             evtimer_new(bufferevent_get_base(bev_.get()), &TcpConnection::onLifetimeOver, this));
         evtimer_add(lifetime_.get(), &until);
