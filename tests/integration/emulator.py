@@ -38,7 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import popen
+from harness import listen_port, popen
 
 BUILD_DIR = os.environ.get("DYNAMO_BUILD_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
@@ -104,7 +104,7 @@ class Emulator:
                 "exited with status %s" % status if status is not None
                 else "printed %r instead of 'listening ADDR:PORT'" % line,
                 self.log_text()[-4000:]))
-        self.port = int(line.rsplit(":", 1)[1])
+        self.port = listen_port(line)
         return self
 
     def _read_line(self, timeout):

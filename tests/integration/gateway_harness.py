@@ -35,7 +35,7 @@ import time
 import urllib.parse
 
 import harness
-from harness import Daemon, free_port
+from harness import Daemon, free_port, listen_host, listen_port
 
 DEVICE_USER = "device-user"
 DEVICE_PASS = "device-pass-Secret77"
@@ -162,29 +162,21 @@ class Gateway:
         self.previous_stderr = []  # stderr of instances stopped or killed before this one
 
     # addresses
-    @staticmethod
-    def _port(entry):
-        return int(entry.rsplit(":", 1)[1])
-
-    @staticmethod
-    def _host(entry):
-        return entry.rsplit(":", 1)[0].strip("[]")
-
     @property
     def http_host(self):
-        return self._host(self.config["gateway"]["http_listen"][0])
+        return listen_host(self.config["gateway"]["http_listen"][0])
 
     @property
     def http_port(self):
-        return self._port(self.config["gateway"]["http_listen"][0])
+        return listen_port(self.config["gateway"]["http_listen"][0])
 
     @property
     def https_port(self):
-        return self._port(self.config["gateway"]["https_listen"][0])
+        return listen_port(self.config["gateway"]["https_listen"][0])
 
     @property
     def dns_port(self):
-        return self._port(self.config["dns"]["listen"][0])
+        return listen_port(self.config["dns"]["listen"][0])
 
     @property
     def accounts(self):

@@ -177,6 +177,16 @@ class LinePump:
 # --------------------------------------------------------------------------------------------
 # Ports
 
+def listen_port(entry):
+    """The port of a config listen entry: "127.0.0.1:5053" or "[::1]:5053" → 5053."""
+    return int(entry.rsplit(":", 1)[1])
+
+
+def listen_host(entry):
+    """The address of a config listen entry, without brackets: "[::1]:5053" → "::1"."""
+    return entry.rsplit(":", 1)[0].strip("[]")
+
+
 def _ephemeral_range():
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -416,8 +426,7 @@ class Daemon:
 
     @property
     def dns_port(self):
-        first = self.config["dns"]["listen"][0]
-        return int(first.rsplit(":", 1)[1])
+        return listen_port(self.config["dns"]["listen"][0])
 
     def write_config(self, config=None, text=None):
         if config is not None:

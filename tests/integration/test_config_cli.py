@@ -14,7 +14,8 @@ import tempfile
 import unittest
 
 import harness
-from harness import DAEMON, Daemon, LinePump, base_config, free_port, popen, yaml_dump
+from harness import (DAEMON, Daemon, LinePump, base_config, free_port, listen_port, popen,
+                     yaml_dump)
 
 EXIT_DEADLINE = 15.0
 
@@ -249,7 +250,7 @@ class StartupTest(CliTestCase):
 
     def test_dns_udp_port_in_use(self):
         cfg = self.config()
-        port = int(cfg["dns"]["listen"][0].rsplit(":", 1)[1])
+        port = listen_port(cfg["dns"]["listen"][0])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
             held.bind(("127.0.0.1", port))
             status, lines = self.start_expecting_failure(yaml_dump(cfg) + "\n")
@@ -257,7 +258,7 @@ class StartupTest(CliTestCase):
 
     def test_dns_tcp_port_in_use(self):
         cfg = self.config()
-        port = int(cfg["dns"]["listen"][0].rsplit(":", 1)[1])
+        port = listen_port(cfg["dns"]["listen"][0])
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
             held.bind(("127.0.0.1", port))
             held.listen(1)
@@ -266,7 +267,7 @@ class StartupTest(CliTestCase):
 
     def test_http_port_in_use(self):
         cfg = self.config()
-        port = int(cfg["gateway"]["http_listen"][0].rsplit(":", 1)[1])
+        port = listen_port(cfg["gateway"]["http_listen"][0])
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
             held.bind(("127.0.0.1", port))
             held.listen(1)

@@ -74,8 +74,9 @@ class SystemdNotifyTest(unittest.TestCase):
         self.assertEqual(harness.parse_message(
             harness.tcp_exchange([query], daemon.dns_port)[0]).rcode, "NOERROR")
         for key in ("http_listen", "https_listen"):
-            host, port = daemon.config["gateway"][key][0].rsplit(":", 1)
-            socket.create_connection((host, int(port)), timeout=2.0).close()
+            entry = daemon.config["gateway"][key][0]
+            socket.create_connection((harness.listen_host(entry), harness.listen_port(entry)),
+                                     timeout=2.0).close()
 
     def test_watchdog_pings_at_half_the_interval(self):
         self.start_daemon(NOTIFY_SOCKET=self.path, WATCHDOG_USEC="400000")
@@ -124,7 +125,7 @@ class ReloadStartOnlyKeysTest(unittest.TestCase):
         daemon.start()
         config = copy.deepcopy(daemon.config)
         old_dns = daemon.dns_port
-        old_http = int(config["gateway"]["http_listen"][0].rsplit(":", 1)[1])
+        old_http = harness.listen_port(config["gateway"]["http_listen"][0])
         new_http = harness.free_port()
         config["dns"]["listen"] = ["127.0.0.1:%d" % harness.free_port()]
         config["gateway"]["http_listen"] = ["127.0.0.1:%d" % new_http]
