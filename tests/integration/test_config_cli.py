@@ -248,31 +248,26 @@ class StartupTest(CliTestCase):
         self.assertEqual(len(naming), 1, "\n".join(lines))
         return naming[0]
 
-    def test_dns_udp_port_in_use(self):
+    def assertBusyPortIsNamed(self, section, key, kind):
+        """Hold the first port of cfg[section][key] (UDP or a listening TCP socket), start the
+        daemon: it fails, with one line naming that port."""
         cfg = self.config()
-        port = listen_port(cfg["dns"]["listen"][0])
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
+        port = listen_port(cfg[section][key][0])
+        with socket.socket(socket.AF_INET, kind) as held:
             held.bind(("127.0.0.1", port))
-            status, lines = self.start_expecting_failure(yaml_dump(cfg) + "\n")
+            if kind == socket.SOCK_STREAM:
+                held.listen(1)
+            _, lines = self.start_expecting_failure(yaml_dump(cfg) + "\n")
         self.assertNamesPort(lines, port)
+
+    def test_dns_udp_port_in_use(self):
+        self.assertBusyPortIsNamed("dns", "listen", socket.SOCK_DGRAM)
 
     def test_dns_tcp_port_in_use(self):
-        cfg = self.config()
-        port = listen_port(cfg["dns"]["listen"][0])
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
-            held.bind(("127.0.0.1", port))
-            held.listen(1)
-            status, lines = self.start_expecting_failure(yaml_dump(cfg) + "\n")
-        self.assertNamesPort(lines, port)
+        self.assertBusyPortIsNamed("dns", "listen", socket.SOCK_STREAM)
 
     def test_http_port_in_use(self):
-        cfg = self.config()
-        port = listen_port(cfg["gateway"]["http_listen"][0])
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
-            held.bind(("127.0.0.1", port))
-            held.listen(1)
-            status, lines = self.start_expecting_failure(yaml_dump(cfg) + "\n")
-        self.assertNamesPort(lines, port)
+        self.assertBusyPortIsNamed("gateway", "http_listen", socket.SOCK_STREAM)
 
 
 class SignalTest(CliTestCase):
