@@ -286,9 +286,10 @@ def free_port(hosts=("127.0.0.1",), attempts=200):
     os.makedirs(_PORT_DIR, mode=0o1777, exist_ok=True)
     for _ in range(attempts):
         port = random.choice(pool)
-        if _bindable(port, hosts) and _reserve(port):
-            if _bindable(port, hosts):  # still: another reserver may have bound it meanwhile
-                return port
+        # Claimed first, then checked: no other test can bind it after the check. A claimed
+        # port that is busy (another program) stays claimed, so it is not tried again.
+        if _reserve(port) and _bindable(port, hosts):
+            return port
     raise RuntimeError("no free port on %s after %d attempts" % (hosts, attempts))
 
 
