@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 
+#include "net/ascii.h"
+
 namespace dynamo::compat {
 namespace {
 
@@ -70,14 +72,14 @@ bool sha256(std::string_view text, Digest& digest) {
 }  // namespace
 
 std::optional<Credentials> parseBasicAuthorization(std::string_view headerValue) {
-    std::string_view value = trimWhitespace(headerValue);
+    std::string_view value = net::trimWhitespace(headerValue);
     constexpr std::string_view kScheme = "basic";
     if (value.size() <= kScheme.size() ||
-        !equalsIgnoreCase(value.substr(0, kScheme.size()), kScheme) ||
+        !net::equalsIgnoreCase(value.substr(0, kScheme.size()), kScheme) ||
         (value[kScheme.size()] != ' ' && value[kScheme.size()] != '\t')) {
         return std::nullopt;
     }
-    value = trimWhitespace(value.substr(kScheme.size()));
+    value = net::trimWhitespace(value.substr(kScheme.size()));
     if (value.empty() || value.size() > kMaxBasicTokenLength)
         return std::nullopt;
 

@@ -44,12 +44,4 @@ class Form {
 // Decodes one form component: '+' → ' ', "%XX" → byte; malformed escapes are kept literally.
 std::string formDecode(std::string_view text);
 
-// ASCII-only helpers shared by the compat parsers (and the token-API client's HTTP reader).
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
-bool startsWithIgnoreCase(std::string_view text, std::string_view prefix);
-std::string_view trimWhitespace(std::string_view text);  // spaces, tabs, CR, LF
-char lowerAscii(char c);
-std::string lowerAscii(std::string_view text);
-int hexValue(char c);  // 0-15 for [0-9a-fA-F], else -1
-
 }  // namespace dynamo::compat

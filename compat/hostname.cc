@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "compat/form.h"
+#include "net/ascii.h"
 
 namespace dynamo::compat {
 namespace {
@@ -37,7 +37,7 @@ std::vector<std::string> splitHostnames(std::string_view list) {
     std::vector<std::string> names;
     while (!list.empty() && names.size() <= kMaxHostnames) {
         const size_t comma = list.find(',');
-        const std::string_view item = trimWhitespace(list.substr(0, comma));
+        const std::string_view item = net::trimWhitespace(list.substr(0, comma));
         list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
         if (item.empty())
             continue;

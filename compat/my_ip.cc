@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "compat/form.h"
+#include "net/ascii.h"
 
 namespace dynamo::compat {
 namespace {
@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kMaxParts = 4;
 
 std::optional<net::IpAddress> parsePart(std::string_view part) {
-    part = trimWhitespace(part);
+    part = net::trimWhitespace(part);
     std::optional<unsigned> prefixLength;
     if (const size_t slash = part.find('/'); slash != std::string_view::npos) {
         const std::string_view digits = part.substr(slash + 1);
@@ -41,7 +41,7 @@ MyIp parseMyIp(std::optional<std::string_view> value) {
     MyIp result;
     if (!value)
         return result;
-    std::string_view text = trimWhitespace(*value);
+    std::string_view text = net::trimWhitespace(*value);
     if (text.empty()) {
         result.form = MyIp::Form::Empty;
         return result;

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "compat/form.h"
+#include "net/ascii.h"
 
 namespace dynamo::compat {
 namespace {
@@ -55,7 +55,7 @@ std::optional<TokenApiCode> codeFromString(std::string_view text) {
 }
 
 TokenApiCode parseTokenApiBody(std::string_view body) {
-    const std::string_view text = trimWhitespace(body);
+    const std::string_view text = net::trimWhitespace(body);
     for (const CodeInfo& info : kCodes) {
         if (info.code != TokenApiCode::Unknown && text == info.text)
             return info.code;

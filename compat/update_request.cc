@@ -2,6 +2,7 @@
 
 #include "compat/form.h"
 #include "compat/hostname.h"
+#include "net/ascii.h"
 
 namespace dynamo::compat {
 namespace {
@@ -13,7 +14,7 @@ enum class Endpoint { None, Update, Legacy };
 std::string_view pathOf(std::string_view target) {
     for (const std::string_view scheme : {"http://", "https://"}) {
         if (target.size() >= scheme.size() &&
-            equalsIgnoreCase(target.substr(0, scheme.size()), scheme)) {
+            net::equalsIgnoreCase(target.substr(0, scheme.size()), scheme)) {
             const size_t slash = target.find('/', scheme.size());
             return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
         }
@@ -30,9 +31,9 @@ Endpoint endpointOf(std::string_view path) {
 }
 
 bool isFormBody(std::string_view contentType) {
-    contentType = trimWhitespace(contentType.substr(0, contentType.find(';')));
+    contentType = net::trimWhitespace(contentType.substr(0, contentType.find(';')));
     return contentType.empty() ||
-           equalsIgnoreCase(contentType, "application/x-www-form-urlencoded");
+           net::equalsIgnoreCase(contentType, "application/x-www-form-urlencoded");
 }
 
 }  // namespace

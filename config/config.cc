@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "config/config_parser.h"
+#include "net/error_text.h"
 
 namespace dynamo::config {
 namespace {
@@ -24,10 +25,6 @@ using std::chrono::seconds;
 
 // The service answers TF to a second call within 5 minutes and restarts its window (SPEC §1).
 constexpr seconds kServiceWindow{300};
-
-std::string errnoText(int error) {
-    return std::strerror(error);
-}
 
 // yaml-cpp says "end of sequence not found" for `- [::1]:53`; say what to do about it.
 std::string syntaxHint(std::string_view yamlText, int line) {
@@ -322,7 +319,7 @@ std::optional<std::string> ConfigParser::readOptionalPath(const Item& item, int 
     std::string path = resolve(*text);
     if (access(path.c_str(), mode) != 0) {
         reader_.error(item, "cannot " + std::string(mode == R_OK ? "read " : "find ") + path +
-                                ": " + errnoText(errno));
+                                ": " + net::errnoText(errno));
         return std::nullopt;
     }
     return path;
@@ -347,7 +344,7 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
     ParseResult failure;
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        failure.errors.push_back(path + ": cannot read: " + errnoText(errno));
+        failure.errors.push_back(path + ": cannot read: " + net::errnoText(errno));
         return failure;
     }
     std::string text;
@@ -361,7 +358,7 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
         if (n < 0) {
             const int error = errno;
             close(fd);
-            failure.errors.push_back(path + ": cannot read: " + errnoText(error));
+            failure.errors.push_back(path + ": cannot read: " + net::errnoText(error));
             return failure;
         }
         if (n == 0)

@@ -15,7 +15,7 @@ namespace dynamo::config {
 // Whether a query sent to `target` is received by one of `listen`: the same ip:port, or a
 // wildcard listener of `target`'s family on that port and `target` is a loopback or interface
 // address of this host. A [::] listener does not count for IPv4 targets: our [::] sockets are
-// IPV6_V6ONLY (resolver/udp_listener.cc bindSocket).
+// IPV6_V6ONLY (net/bind_socket.cc).
 bool reachesListener(const net::SocketAddress& target,
                      const std::vector<net::SocketAddress>& listen,
                      const std::vector<net::IpAddress>& localAddresses);

@@ -31,9 +31,11 @@ AcceptBackoff::~AcceptBackoff() {
 void AcceptBackoff::onError(evconnlistener* listener, void*) {
     const int error = EVUTIL_SOCKET_ERROR();
     const auto found = registry().find(listener);
-    if (found == registry().end()) return;
+    if (found == registry().end())
+        return;
     AcceptBackoff* self = found->second;
-    if (error != EMFILE && error != ENFILE && error != ENOBUFS && error != ENOMEM) return;
+    if (error != EMFILE && error != ENFILE && error != ENOBUFS && error != ENOMEM)
+        return;
     if (self->pauses_++ == 0 || self->pauses_ % 60 == 0) {
         DLOG(Warning) << "cannot accept connections: " << std::strerror(error)
                       << "; pausing the listener for a second";

@@ -14,7 +14,7 @@
 namespace dynamo::net {
 
 class AcceptBackoff {
-public:
+  public:
     explicit AcceptBackoff(evconnlistener* listener);
     ~AcceptBackoff();
     AcceptBackoff(const AcceptBackoff&) = delete;
@@ -22,7 +22,7 @@ public:
 
     uint64_t pauses() const { return pauses_; }
 
-private:
+  private:
     static void onError(evconnlistener* listener, void* arg);
     static void onResume(evutil_socket_t, short, void* arg);
 

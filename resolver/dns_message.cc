@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include "net/ascii.h"
+
 namespace dynamo::dns {
 
 namespace {
@@ -53,10 +55,6 @@ void append16(std::vector<uint8_t>& out, uint16_t value) {
 void append32(std::vector<uint8_t>& out, uint32_t value) {
     append16(out, static_cast<uint16_t>(value >> 16));
     append16(out, static_cast<uint16_t>(value));
-}
-
-char lowerAscii(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
 struct NameResult {
@@ -128,7 +126,7 @@ NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* 
         if (wire) {
             wire->push_back(static_cast<char>(length));
             for (size_t i = 0; i < length; ++i) {
-                wire->push_back(lowerAscii(static_cast<char>(bytes[position + 1 + i])));
+                wire->push_back(net::lowerAscii(static_cast<char>(bytes[position + 1 + i])));
             }
         }
         position += 1 + length;
@@ -325,7 +323,7 @@ std::optional<std::string> nameToWire(std::string_view presentation) {
             continue;
         }
         if (c != '\\') {
-            label.push_back(lowerAscii(c));
+            label.push_back(net::lowerAscii(c));
             continue;
         }
         // RFC 1035 §5.1: \X is X literally, \DDD is the octet with that decimal value.
@@ -344,10 +342,10 @@ std::optional<std::string> nameToWire(std::string_view presentation) {
             }
             if (value > 255)
                 return std::nullopt;
-            label.push_back(lowerAscii(static_cast<char>(value)));
+            label.push_back(net::lowerAscii(static_cast<char>(value)));
             i += 2;
         } else {
-            label.push_back(lowerAscii(next));
+            label.push_back(net::lowerAscii(next));
         }
     }
     // A trailing dot already closed the last label; without one, close it now. Empty labels
@@ -370,7 +368,7 @@ std::string wireToPresentation(std::string_view wire) {
         if (!out.empty())
             out.push_back('.');
         for (size_t i = 0; i < length; ++i) {
-            const auto c = static_cast<uint8_t>(lowerAscii(wire[position + 1 + i]));
+            const auto c = static_cast<uint8_t>(net::lowerAscii(wire[position + 1 + i]));
             // RFC 1035 §5.1: escape the label separator and the escape character; bytes that
             // are not printable ASCII (space included, as dig does) become \DDD.
             if (c == '.' || c == '\\') {

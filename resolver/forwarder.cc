@@ -35,8 +35,8 @@ Forwarder::~Forwarder() {
     retired_.clear();
 }
 
-std::unique_ptr<AresChannel> Forwarder::makeChannel(std::string* error) const {
-    AresChannel::Options options;
+std::unique_ptr<net::AresChannel> Forwarder::makeChannel(std::string* error) const {
+    net::AresChannel::Options options;
     options.servers = settings_.upstreams;
     options.tries = kTries;
     // c-ares 1.18 waits timeout << round per try, over every server: with n servers and two
@@ -55,11 +55,11 @@ std::unique_ptr<AresChannel> Forwarder::makeChannel(std::string* error) const {
     // our SERVFAIL. The cost: an upstream's REFUSED reaches the client as SERVFAIL.
     options.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
     options.ednsPayloadSize = kUpstreamEdnsPayload;
-    return AresChannel::create(base_, options, error);
+    return net::AresChannel::create(base_, options, error);
 }
 
 bool Forwarder::buildChannels(std::string* error) {
-    std::vector<std::unique_ptr<AresChannel>> fresh;
+    std::vector<std::unique_ptr<net::AresChannel>> fresh;
     for (size_t i = 0; i < std::max<size_t>(1, settings_.channels); ++i) {
         auto channel = makeChannel(error);
         if (!channel)
@@ -139,7 +139,7 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
         return false;
     }
 
-    AresChannel* channel = channels_[nextChannel_++ % channels_.size()].get();
+    net::AresChannel* channel = channels_[nextChannel_++ % channels_.size()].get();
     auto pending = std::make_unique<Pending>(
         Pending{this, channel, key, {}, std::chrono::steady_clock::now(), nullptr});
     pending->waiters.push_back({clientId, std::move(done)});
@@ -175,7 +175,7 @@ void Forwarder::answerWaiters(Pending& pending, std::span<const uint8_t> answer)
 void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int length) {
     auto* pending = static_cast<Pending*>(arg);
     Forwarder* self = pending->owner;
-    AresChannel* channel = pending->channel;
+    net::AresChannel* channel = pending->channel;
     channel->queryEnded();
     std::unique_ptr<Pending> owned;
     if (pending->expired) {
@@ -224,7 +224,7 @@ void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
     self->answerWaiters(*pending, {});
 }
 
-void Forwarder::retire(AresChannel* channel) {
+void Forwarder::retire(net::AresChannel* channel) {
     for (auto& slot : channels_) {
         if (slot.get() != channel)
             continue;

@@ -34,9 +34,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/ares_channel.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
-#include "resolver/ares_channel.h"
 #include "resolver/latency_histogram.h"
 
 namespace dynamo::resolver {
@@ -92,7 +92,7 @@ class Forwarder {
     };
     struct Pending {
         Forwarder* owner;
-        AresChannel* channel;
+        net::AresChannel* channel;
         std::string key;
         std::vector<Waiter> waiters;
         std::chrono::steady_clock::time_point sentAt;
@@ -101,10 +101,10 @@ class Forwarder {
     };
 
     explicit Forwarder(event_base* base) : base_(base) {}
-    std::unique_ptr<AresChannel> makeChannel(std::string* error) const;
+    std::unique_ptr<net::AresChannel> makeChannel(std::string* error) const;
     bool buildChannels(std::string* error);
     std::optional<uint16_t> randomId();
-    void retire(AresChannel* channel);
+    void retire(net::AresChannel* channel);
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.
     void answerWaiters(Pending& pending, std::span<const uint8_t> answer);
     static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
@@ -113,8 +113,9 @@ class Forwarder {
 
     event_base* base_;
     Settings settings_;
-    std::vector<std::unique_ptr<AresChannel>> channels_;
-    std::vector<std::unique_ptr<AresChannel>> retired_;  // destroyed once idle, never in a callback
+    std::vector<std::unique_ptr<net::AresChannel>> channels_;
+    std::vector<std::unique_ptr<net::AresChannel>>
+        retired_;  // destroyed once idle, never in a callback
     size_t nextChannel_ = 0;
     std::unordered_map<std::string, std::unique_ptr<Pending>> pending_;
     std::unordered_map<Pending*, std::unique_ptr<Pending>> expired_;

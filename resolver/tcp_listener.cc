@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "net/bind_socket.h"
 #include "net/log.h"
-#include "resolver/udp_listener.h"
 
 namespace dynamo::resolver {
 
@@ -14,7 +14,7 @@ std::unique_ptr<TcpListener> TcpListener::create(event_base* base,
                                                  QueryHandler& handler, std::string* error,
                                                  TcpLimits limits) {
     std::unique_ptr<TcpListener> self(new TcpListener(base, handler, address, limits));
-    net::UniqueFd fd = bindSocket(address, SOCK_STREAM, error);
+    net::UniqueFd fd = net::bindSocket(address, SOCK_STREAM, error);
     if (!fd)
         return nullptr;
     self->listener_.reset(evconnlistener_new(base, &TcpListener::onAccept, self.get(),

@@ -40,7 +40,4 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     bool wildcard_ = false;
 };
 
-// Creates a socket bound to `address`; on failure *error says why and who may hold the port.
-net::UniqueFd bindSocket(const net::SocketAddress& address, int type, std::string* error);
-
 }  // namespace dynamo::resolver

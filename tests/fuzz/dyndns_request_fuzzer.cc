@@ -16,6 +16,7 @@
 #include "compat/publish_address.h"
 #include "compat/token_api.h"
 #include "compat/update_request.h"
+#include "net/ascii.h"
 
 namespace {
 
@@ -56,10 +57,10 @@ compat::HttpRequest splitRequest(std::string_view text) {
         if (colon == std::string_view::npos)
             continue;
         const std::string_view name = header.substr(0, colon);
-        const std::string_view value = compat::trimWhitespace(header.substr(colon + 1));
-        if (compat::equalsIgnoreCase(name, "authorization"))
+        const std::string_view value = net::trimWhitespace(header.substr(colon + 1));
+        if (net::equalsIgnoreCase(name, "authorization"))
             request.authorization = value;
-        if (compat::equalsIgnoreCase(name, "content-type"))
+        if (net::equalsIgnoreCase(name, "content-type"))
             request.contentType = value;
     }
     request.body = std::string(text);

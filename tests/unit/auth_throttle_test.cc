@@ -1,4 +1,4 @@
-#include "gateway/auth_throttle.h"
+#include "gateway/http/auth_throttle.h"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "dns_test_util.h"
+#include "net/bind_socket.h"
 
 namespace dynamo::resolver {
 namespace {
@@ -75,13 +76,14 @@ TEST(BindSocketTest, AUdpPortHeldByAnotherReuseAddrSocketIsReportedInUse) {
     const net::SocketAddress taken(ip("127.0.0.1"), ntohs(address.sin_port));
 
     std::string error;
-    EXPECT_FALSE(bindSocket(taken, SOCK_DGRAM, &error));
+    EXPECT_FALSE(net::bindSocket(taken, SOCK_DGRAM, &error));
     EXPECT_NE(error.find("Address already in use"), std::string::npos) << error;
 }
 
 TEST(BindSocketTest, TcpStillRebindsOverTimeWait) {
     std::string error;
-    net::UniqueFd first = bindSocket(net::SocketAddress(ip("127.0.0.1"), 0), SOCK_STREAM, &error);
+    net::UniqueFd first =
+        net::bindSocket(net::SocketAddress(ip("127.0.0.1"), 0), SOCK_STREAM, &error);
     ASSERT_TRUE(first) << error;
     int reuse = 0;
     socklen_t length = sizeof reuse;

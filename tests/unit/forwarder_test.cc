@@ -349,11 +349,11 @@ TEST_F(ForwarderTest, AChannelThatLostEdnsIsRebuilt) {
 
 TEST(AresChannelTest, EveryChannelHasNoSearchAndReadsNoResolvConf) {
     net::EventBasePtr base(event_base_new());
-    AresChannel::Options options;
+    net::AresChannel::Options options;
     options.servers = {*net::SocketAddress::parse("127.0.0.1:53", 53)};
-    options.flags = 0;  // as gateway/token_api_client.cc may pass
+    options.flags = 0;  // as gateway/updates/token_api_client.cc may pass
     std::string error;
-    auto channel = AresChannel::create(base.get(), options, &error);
+    auto channel = net::AresChannel::create(base.get(), options, &error);
     ASSERT_TRUE(channel) << error;
     ares_options saved{};
     int mask = 0;

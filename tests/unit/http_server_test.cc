@@ -2,7 +2,7 @@
 // (answered, client gone before the answer, shutdown with the request pending) under ASan, the
 // accept back-off when descriptors run out, and the client address taken from the sockaddr.
 
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

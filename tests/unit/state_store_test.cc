@@ -1,4 +1,4 @@
-#include "gateway/state_store.h"
+#include "gateway/updates/state_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "gateway/status_report.h"
+#include "gateway/status/status_report.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // mode, reuse, remake), configured PEM files, and the protocol floor, checked with in-process
 // handshakes over a BIO pair (no sockets).
 
-#include "gateway/tls_server.h"
+#include "gateway/http/tls_server.h"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>

@@ -2,7 +2,7 @@
 // throwaway CA made here, and the mock DNS server for the update host, all in the test's event
 // loop on loopback. One test per way a call can end.
 
-#include "gateway/token_api_client.h"
+#include "gateway/updates/token_api_client.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>

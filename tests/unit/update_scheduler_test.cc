@@ -1,4 +1,4 @@
-#include "gateway/update_scheduler.h"
+#include "gateway/updates/update_scheduler.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,0 +1,383 @@
+#include "gateway/app/daemon.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+#include <utility>
+
+#include "gateway/app/privileges.h"
+#include "gateway/http/tls_server.h"
+#include "gateway/updates/token_api_client.h"
+#include "net/log.h"
+#include "net/timeval.h"
+#include "version.h"
+
+namespace dynamo::gateway {
+
+void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
+    if (current_ && current_->inFlight > 0)
+        retired_.push_back(std::move(current_));
+    current_ = std::make_shared<Slot>(Slot{std::move(next), 0});
+    dropIdleRetired();
+}
+
+void SwappableTokenApi::update(const std::string& token, const std::optional<net::IpAddress>& ip,
+                               Done done) {
+    dropIdleRetired();
+    std::shared_ptr<Slot> slot = current_;
+    ++slot->inFlight;
+    slot->api->update(
+        token, ip,
+        [weak = std::weak_ptr<Slot>(slot), done = std::move(done)](const TokenApiResult& result) {
+            if (auto owner = weak.lock())
+                --owner->inFlight;
+            done(result);
+        });
+}
+
+void SwappableTokenApi::dropIdleRetired() {
+    std::erase_if(retired_, [](const auto& slot) { return slot->inFlight == 0; });
+}
+
+Daemon::Daemon(std::string configPath, config::Config config)
+    : configPath_(std::move(configPath)), config_(std::move(config)), base_(event_base_new()) {}
+
+Daemon::~Daemon() {
+    // Everything registered with the loop goes before it; listeners first, so no new work
+    // arrives while the rest is taken down.
+    http_.reset();
+    endpoint_.reset();
+    scheduler_.reset();
+    tokenApi_.replace(nullptr);
+    dns_.reset();
+}
+
+std::unique_ptr<TokenApi> Daemon::makeTokenApi(const config::Config& config, std::string* error) {
+    return TokenApiClient::create(base_.get(), config.dynamo, config.dns.upstreams, error);
+}
+
+// Makes state_dir when it is missing (*created then). Only a directory the daemon made is
+// narrowed to 0700: state_dir may name a shared directory, whose mode is not ours to change.
+static bool ensureStateDir(const std::string& path, bool* created, std::string* error) {
+    std::error_code code;
+    *created = std::filesystem::create_directories(path, code);
+    if (code) {
+        *error = "state_dir " + path + ": " + code.message();
+        return false;
+    }
+    // It holds the self-signed key and the queue of updates: the daemon's alone.
+    if (*created)
+        ::chmod(path.c_str(), 0700);
+    return true;
+}
+
+// evhttp 2.1 has no connection cap: the more descriptors, the later a flood of clients reaches
+// the limit (where the listeners pause, net/accept_backoff.h). The hard limit is what we may
+// take; under the packaged unit LimitNOFILE= already sets both, and setrlimit is filtered there.
+static void raiseDescriptorLimit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            limit = raised;
+    }
+    DLOG(Debug) << "descriptor limit: " << limit.rlim_cur;
+}
+
+bool Daemon::start(std::string* error) {
+    log::setLevel(config_.logLevel);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that vanished mid-write is an error code, not death
+    raiseDescriptorLimit();
+    if (!ensureStateDir(config_.stateDir, &stateDirCreated_, error))
+        return false;
+    // Before anything is written there as root (the self-signed key, state.yaml).
+    if (config_.runAs && !stateDirCreated_ &&
+        !checkStateDirOwner(config_.stateDir, *config_.runAs, error))
+        return false;
+
+    dns_ = resolver::DnsServer::create(base_.get(), config_.dns, std::chrono::steady_clock::now,
+                                       error);
+    if (!dns_)
+        return false;
+
+    auto api = makeTokenApi(config_, error);
+    if (!api)
+        return false;
+    tokenApi_.replace(std::move(api));
+
+    schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
+    UpdateScheduler::Hooks hooks;
+    hooks.onConfirmed = [this](const config::Account& account, const auto&) {
+        forgetCachedNames(account);
+    };
+    hooks.onWakeupChanged = [this] { armSchedulerTimer(); };
+    scheduler_ =
+        std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo, config_.stateDir,
+                                          tokenApi_, std::chrono::system_clock::now, hooks);
+    endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
+
+    net::SslCtxPtr tls;
+    if (!config_.gateway.httpsListen.empty()) {
+        tls = makeServerContext(config_.gateway, config_.dns.intercept, config_.stateDir, error);
+        if (!tls)
+            return false;
+    }
+    http_ = HttpServer::create(
+        base_.get(), config_.gateway.httpListen, config_.gateway.httpsListen, tls.get(),
+        [this](std::shared_ptr<HttpExchange> exchange) { route(exchange); }, error);
+    if (!http_)
+        return false;
+    http_->setAllow(config_.dns.allow);
+
+    sigterm_.reset(evsignal_new(base_.get(), SIGTERM, &Daemon::onSignal, this));
+    sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
+    sighup_.reset(evsignal_new(base_.get(), SIGHUP, &Daemon::onSignal, this));
+    for (auto* event : {sigterm_.get(), sigint_.get(), sighup_.get()})
+        event_add(event, nullptr);
+    if (!dropRoot(error))
+        return false;
+    armSchedulerTimer();  // updates queued before a restart
+    return true;
+}
+
+bool Daemon::dropRoot(std::string* error) {
+    const bool root = ::geteuid() == 0;
+    if (!config_.runAs) {
+        if (root) {
+            DLOG(Warning) << "running as root: set run_as to a dedicated user";
+        }
+        return true;
+    }
+    if (!root)
+        return true;  // systemd's User= already did it; nothing left to drop
+    if (!handOver(config_.stateDir, stateDirCreated_, *config_.runAs, error))
+        return false;
+    if (!dropPrivileges(*config_.runAs, error))
+        return false;
+    DLOG(Info) << "running as " << *config_.runAs;
+    return true;
+}
+
+std::string Daemon::statusLine() const {
+    size_t queued = 0;
+    for (const auto& account : scheduler_->snapshot())
+        queued += account.queued ? 1 : 0;
+    const auto& dns = dns_->handler().stats();
+    return "STATUS=" + std::to_string(config_.accounts.size()) + " accounts, " +
+           std::to_string(queued) + " updates queued, " +
+           std::to_string(dns.udpQueries + dns.tcpQueries) + " DNS queries";
+}
+
+void Daemon::run() {
+    const auto heartbeat = systemd_.watchdogInterval().value_or(std::chrono::seconds(30));
+    heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onHeartbeat, this));
+    const timeval every = net::toTimeval(heartbeat);
+    event_add(heartbeat_.get(), &every);
+
+    DLOG(Info) << "ready";
+    systemd_.notify("READY=1\n" + statusLine());
+    event_base_dispatch(base_.get());
+    systemd_.notify("STOPPING=1");
+    DLOG(Info) << "stopped";
+}
+
+void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    // From the loop itself: a wedged loop stops the heartbeat and systemd restarts us.
+    std::string state = self->statusLine();
+    if (self->systemd_.watchdogInterval())
+        state = "WATCHDOG=1\n" + state;
+    self->systemd_.notify(state);
+}
+
+void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
+    if (endpoint_->handle(exchange) || serveStatus(exchange))
+        return;
+    exchange->reply({404, "text/plain", "not found\n", {}});
+}
+
+bool Daemon::serveStatus(const std::shared_ptr<HttpExchange>& exchange) {
+    // Only clients in dns.allow get this far (HttpServer answers 403 to the rest).
+    const std::string& path = exchange->request().path;
+    std::string (*render)(const StatusReport&) = nullptr;
+    std::string_view contentType;
+    if (path == "/status" || path == "/status/") {
+        render = renderStatusHtml;
+        contentType = kStatusHtmlContentType;
+    } else if (path == "/status.json") {
+        render = renderStatusJson;
+        contentType = kStatusJsonContentType;
+    } else if (path == "/metrics") {
+        render = renderMetrics;
+        contentType = kMetricsContentType;
+    } else {
+        return false;
+    }
+    exchange->reply({200, std::string(contentType), render(statusReport()), {}});
+    return true;
+}
+
+StatusReport Daemon::statusReport() const {
+    StatusReport report;
+    report.version = kVersion;
+    report.startedAt = startedAt_;
+    report.now = std::chrono::system_clock::now();
+    report.accounts = scheduler_->snapshot();
+    const auto& handler = dns_->handler();
+    report.dns.queries = handler.stats();
+    report.dns.cacheEntries = handler.cache().size();
+    report.dns.cacheHits = handler.cache().hits();
+    report.dns.cacheMisses = handler.cache().misses();
+    report.dns.forwarder = handler.forwarder().stats();
+    report.dns.forwarderInFlight = handler.forwarder().inFlight();
+    report.dns.tcpConnections = dns_->tcpConnections();
+    report.dns.upstreamLatency = handler.forwarder().latency();
+    report.updates = endpoint_->stats();
+    const HttpConnectionGuard& connections = http_->connections();
+    report.http = {connections.tracked(), connections.refused(), connections.expired()};
+    return report;
+}
+
+void Daemon::forgetCachedNames(const config::Account& account) {
+    // Devices such as FRITZ!Box and OpenWrt look their own name up to confirm an update.
+    for (const auto& name : account.hostnames)
+        dns_->handler().forgetName(name);
+    for (const auto& name : endpoint_->recentHostnames(account.username)) {
+        dns_->handler().forgetName(name);
+    }
+}
+
+void Daemon::armSchedulerTimer() {
+    const auto due = scheduler_->nextDue();
+    if (!due) {
+        evtimer_del(schedulerTimer_.get());
+        return;
+    }
+    // The due time is on the wall clock, libevent's timer on the monotonic one: a wall clock
+    // stepped forward (NTP after boot on a Pi without RTC) would leave a queued update waiting
+    // for the old reading. Waking at least once a minute re-reads the wall clock.
+    constexpr auto kMaxTimerWait = std::chrono::minutes(1);
+    const auto wait = std::clamp<std::chrono::system_clock::duration>(
+        *due - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero(),
+        kMaxTimerWait);
+    const timeval delay =
+        net::toTimeval(std::chrono::duration_cast<std::chrono::microseconds>(wait));
+    evtimer_add(schedulerTimer_.get(), &delay);
+}
+
+void Daemon::onSchedulerTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    self->scheduler_->runDue();
+    self->armSchedulerTimer();
+}
+
+void Daemon::onSignal(evutil_socket_t signal, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    if (signal == SIGHUP) {
+        self->reload();
+        return;
+    }
+    DLOG(Info) << "stopping on " << (signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopexit(self->base_.get(), nullptr);
+}
+
+void Daemon::reload() {
+    systemd_.notify("RELOADING=1");
+    reloadConfig();
+    systemd_.notify("READY=1\n" + statusLine());
+}
+
+std::vector<std::string_view> Daemon::keepStartOnlyKeys(config::Config& next) const {
+    // Bound, opened or dropped to at start only: the running values stay, so config_ keeps
+    // saying what runs (a self-signed certificate made on a later reload goes to the state_dir
+    // in use, not to the one a restart would use).
+    std::vector<std::string_view> changed;
+    const auto keep = [&](std::string_view key, auto& value, const auto& running) {
+        if (value != running) {
+            changed.push_back(key);
+            value = running;
+        }
+    };
+    keep("dns.listen", next.dns.listen, config_.dns.listen);
+    keep("gateway.http_listen", next.gateway.httpListen, config_.gateway.httpListen);
+    keep("gateway.https_listen", next.gateway.httpsListen, config_.gateway.httpsListen);
+    keep("state_dir", next.stateDir, config_.stateDir);
+    keep("run_as", next.runAs, config_.runAs);
+    return changed;
+}
+
+void Daemon::reloadConfig() {
+    auto loaded = config::loadFile(configPath_);
+    const auto refuse = [this](const std::string& why) {
+        DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";
+    };
+    if (!loaded.config) {
+        for (const auto& problem : loaded.errors)
+            DLOG(Error) << problem;
+        refuse(configPath_ + " is invalid");
+        return;
+    }
+    config::Config& next = *loaded.config;
+    const std::vector<std::string_view> startOnlyChanged = keepStartOnlyKeys(next);
+    std::string error;
+    // Build everything that can fail first; swap only when all of it worked, and write nothing
+    // to disk before that.
+    auto api = makeTokenApi(next, &error);
+    if (!api)
+        return refuse(error);
+    net::SslCtxPtr tls;
+    std::optional<UnwrittenIdentity> newIdentity;
+    // Only the listeners bound at start exist: without them there is no context to replace.
+    if (!config_.gateway.httpsListen.empty() && !next.gateway.httpsListen.empty()) {
+        const config::TlsConfig& now = config_.gateway.tls;
+        const config::TlsConfig& then = next.gateway.tls;
+        const bool tlsChanged =
+            now.cert != then.cert || now.key != then.key || now.minVersion != then.minVersion;
+        // Configured PEM files are loaded again (cheap; a renewed certificate is why people
+        // reload). A self-signed one is made again only when gateway.tls itself changed: RSA
+        // 2048 takes seconds on a Pi Zero, and the loop (DNS included) would stall for them.
+        if (tlsChanged || then.cert) {
+            tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error,
+                                    &newIdentity);
+            if (!tls)
+                return refuse(error);
+        } else if (selfSignedNames(next.dns.intercept) != selfSignedNames(config_.dns.intercept)) {
+            DLOG(Warning) << "dns.intercept names changed: the self-signed certificate keeps the "
+                          << "previous names until the daemon is restarted, which renews it";
+        }
+    }
+    if (!dns_->reconfigure(next.dns, &error))
+        return refuse(error);
+
+    // Past the last step that can refuse.
+    if (newIdentity && !writeSelfSigned(*newIdentity, &error)) {
+        DLOG(Error) << "the new self-signed certificate is in use but could not be stored ("
+                    << error << "); the next start makes another one";
+    }
+    tokenApi_.replace(std::move(api));
+    if (tls)
+        http_->setTls(std::move(tls));
+    http_->setAllow(next.dns.allow);
+    endpoint_->setAccounts(next.accounts);
+    scheduler_->reconfigure(next.accounts, next.dynamo);
+    for (const std::string_view key : startOnlyChanged)
+        DLOG(Warning) << key << " changed: restart the daemon to apply it";
+    config_ = std::move(next);
+    log::setLevel(config_.logLevel);
+    for (const auto& warning : config_.warnings)
+        DLOG(Warning) << warning;
+    armSchedulerTimer();
+    DLOG(Info) << "reloaded " << configPath_;
+}
+
+}  // namespace dynamo::gateway

@@ -1,0 +1,265 @@
+// /status: one self-contained page for a phone on the home network. No scripts, no external
+// resources (the appliance may have no Internet when someone needs this page most), inline CSS
+// that follows the device's light or dark setting, and a meta refresh instead of polling.
+
+#include "gateway/status/status_report.h"
+
+namespace dynamo::gateway {
+
+namespace {
+
+constexpr std::string_view kStyle = R"css(
+:root{color-scheme:light dark;--bg:#f4f6f8;--card:#fff;--fg:#1b1f24;--muted:#5b6470;
+--line:#d8dde3;--ok:#1a7f37;--bad:#b42318;--bad-bg:#fdecea}
+@media (prefers-color-scheme:dark){:root{--bg:#111418;--card:#1b2026;--fg:#e6e9ed;
+--muted:#9aa4ae;--line:#2e353d;--ok:#4cc26a;--bad:#ff7b72;--bad-bg:#3a1d1d}}
+body{margin:0 auto;max-width:42rem;padding:1rem;background:var(--bg);color:var(--fg);
+font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+h1{font-size:1.4rem;margin:0}
+h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+h3{font-size:1.05rem;margin:0 0 .5rem;overflow-wrap:anywhere}
+.meta,small,.none{color:var(--muted)}
+.meta{margin:.25rem 0 0;font-size:.9rem}
+.account,table{background:var(--card);border:1px solid var(--line);border-radius:.6rem}
+.account{padding:.75rem 1rem;margin:.75rem 0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem .75rem;margin:0}
+dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+code,.published-ip{font-family:ui-monospace,Menlo,Consolas,monospace}
+.published-ip{font-weight:600}
+.result-ok{color:var(--ok)}
+.result-error{color:var(--bad)}
+.warning{margin:.75rem 0 0;padding:.5rem .75rem;border:1px solid var(--bad);border-radius:.4rem;
+background:var(--bad-bg);color:var(--bad);font-weight:600}
+table{width:100%;border-collapse:separate;border-spacing:0;overflow:hidden}
+th,td{padding:.35rem .75rem;border-bottom:1px solid var(--line)}
+tr:last-child th,tr:last-child td{border-bottom:0}
+th{text-align:left;font-weight:normal}
+td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+@media (max-width:22rem){dl{grid-template-columns:1fr}dd{margin-bottom:.3rem}}
+)css";
+
+// "2024-05-01 12:34:56 UTC": the absolute time next to a relative one.
+std::string readableUtc(TimePoint time) {
+    std::string text = formatRfc3339(time);
+    text[10] = ' ';
+    text.back() = ' ';
+    return text + "UTC";
+}
+
+// "3 minutes ago (2024-05-01 12:34:56 UTC)", machine-readable in the datetime attribute.
+std::string timeElement(TimePoint when, TimePoint now) {
+    return "<time datetime=\"" + formatRfc3339(when) + "\">" + describeRelative(when, now) +
+           "</time> <small>(" + readableUtc(when) + ")</small>";
+}
+
+// Tenths of a millisecond: finer is noise on this page.
+std::string formatMilliseconds(std::chrono::microseconds duration) {
+    const int64_t tenths = duration.count() / 100;
+    std::string text = std::to_string(tenths / 10);
+    if (tenths % 10 != 0)
+        text += "." + std::to_string(tenths % 10);
+    return text + " ms";
+}
+
+std::string formatBound(std::chrono::microseconds bound) {
+    if (bound < std::chrono::seconds(1))
+        return std::to_string(bound.count() / 1000) + " ms";
+    return formatSeconds(bound) + " s";
+}
+
+// The bucket bound within which `percent` of the timed queries were answered: a histogram gives
+// no more than that.
+std::string quantileBound(const resolver::LatencyHistogram& histogram, uint64_t percent) {
+    const uint64_t wanted = (histogram.count() * percent + 99) / 100;
+    for (size_t i = 0; i < resolver::LatencyHistogram::kBounds.size(); ++i) {
+        if (histogram.cumulativeCount(i) >= wanted)
+            return "≤ " + formatBound(resolver::LatencyHistogram::kBounds[i]);
+    }
+    return "&gt; " + formatBound(resolver::LatencyHistogram::kBounds.back());
+}
+
+bool resultIsSuccess(std::string_view code) {
+    return code == "UP,OK" || code == "UP,ER" || code == "NC";
+}
+
+void row(std::string& out, std::string_view label, const std::string& value) {
+    out += "<tr><th scope=\"row\">";
+    out += label;
+    out += "</th><td>";
+    out += value;
+    out += "</td></tr>\n";
+}
+
+void row(std::string& out, std::string_view label, uint64_t value) {
+    row(out, label, std::to_string(value));
+}
+
+void appendQueued(std::string& out, const UpdateScheduler::AccountStatus& account, TimePoint now) {
+    if (!account.queued) {
+        out += "<dd class=\"queued none\">nothing</dd>\n";
+        return;
+    }
+    const QueuedUpdate& queued = *account.queued;
+    out += "<dd class=\"queued\">";
+    if (queued.ip) {
+        out += "<span class=\"queued-ip\">" + escapeHtml(queued.ip->toString()) + "</span>";
+    } else {
+        // No address sent: the service takes the one our request comes from.
+        out += "<span class=\"queued-ip\">this network's public address</span>";
+    }
+    out += ", accepted " + timeElement(queued.acceptedAt, now) + "; ";
+    if (account.callInFlight) {
+        out += "being sent now";
+    } else if (queued.nextAttempt <= now) {
+        out += "due now";
+    } else {
+        out += "to be sent <span class=\"next-attempt\">" + timeElement(queued.nextAttempt, now) +
+               "</span>";
+    }
+    if (queued.attempts > 0) {
+        out += "; " + std::to_string(queued.attempts) +
+               (queued.attempts == 1 ? " attempt" : " attempts") + " failed so far";
+    }
+    out += "</dd>\n";
+}
+
+void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& account, TimePoint now) {
+    const std::string name = escapeHtml(account.username);
+    out += "<section class=\"account\" id=\"account-" + name + "\">\n";
+    out += "<h3 class=\"username\">" + name + "</h3>\n<dl>\n";
+
+    out += "<dt>Token</dt><dd><code class=\"token\">" + escapeHtml(account.maskedToken) +
+           "</code></dd>\n";
+
+    out += "<dt>Published address</dt>";
+    if (account.confirmedIp) {
+        out +=
+            "<dd class=\"published-ip\">" + escapeHtml(account.confirmedIp->toString()) + "</dd>\n";
+    } else {
+        out += "<dd class=\"none\">none confirmed yet</dd>\n";
+    }
+
+    out += "<dt>Changed</dt>";
+    out += account.changedAt ? "<dd class=\"changed-at\">" + timeElement(*account.changedAt, now)
+                             : std::string("<dd class=\"changed-at none\">never");
+    out += "</dd>\n";
+
+    out += "<dt>Last call</dt>";
+    out += account.lastCall ? "<dd class=\"last-call\">" + timeElement(*account.lastCall, now)
+                            : std::string("<dd class=\"last-call none\">never");
+    out += "</dd>\n";
+
+    out += "<dt>Last result</dt>";
+    if (account.lastResult.empty()) {
+        out += "<dd class=\"last-result none\">no call yet";
+    } else {
+        out += "<dd class=\"last-result ";
+        out += resultIsSuccess(account.lastResult) ? "result-ok" : "result-error";
+        out += "\"><code>" + escapeHtml(account.lastResult) + "</code>";
+        if (!account.lastResultText.empty())
+            out += ": " + escapeHtml(account.lastResultText);
+    }
+    if (account.callInFlight)
+        out += " <small>(a call is in progress)</small>";
+    out += "</dd>\n";
+
+    out += "<dt>Queued</dt>";
+    appendQueued(out, account, now);
+    out += "</dl>\n";
+
+    if (account.missingRecord) {
+        out += "<p class=\"warning missing-record\" role=\"alert\">";
+        out += kMissingRecordWarning;
+        out += "</p>\n";
+    }
+    out += "</section>\n";
+}
+
+void appendUpdateTable(std::string& out, const StatusReport& report) {
+    const UpdateEndpoint::Stats& updates = report.updates;
+    out += "<table class=\"counters\" id=\"update-counters\">\n";
+    row(out, "Update requests", updates.requests);
+    row(out, "Updated (<code>good</code>)", updates.good);
+    row(out, "Unchanged (<code>nochg</code>)", updates.noChange);
+    row(out, "Queued for the rate window (<code>good</code>)", updates.queued);
+    row(out, "Failed, will retry (<code>911</code>)", updates.failed);
+    row(out, "Bad credentials (<code>badauth</code>)", updates.badAuth);
+    row(out, "Updates waiting now", queueLength(report));
+    row(out, "Open HTTP connections", report.http.connections);
+    row(out, "HTTP connections closed: too many at once", report.http.closedOverCap);
+    row(out, "HTTP connections closed: open too long", report.http.closedLifetime);
+    out += "</table>\n";
+}
+
+void appendDnsTable(std::string& out, const DnsReport& dns) {
+    const resolver::DnsStats& queries = dns.queries;
+    out += "<table class=\"counters\" id=\"dns-counters\">\n";
+    row(out, "Queries over UDP", queries.udpQueries);
+    row(out, "Queries over TCP", queries.tcpQueries);
+    row(out, "Update host names answered here", queries.intercepted);
+    row(out, "Answered from the cache", queries.cacheHits);
+    row(out, "Forwarded upstream", queries.forwarded);
+    row(out, "Answered SERVFAIL", queries.servFail);
+    row(out, "Refused (not in <code>dns.allow</code>)", queries.refused);
+    row(out, "Malformed (FORMERR)", queries.formErr);
+    row(out, "Not a query (NOTIMP)", queries.notImp);
+    row(out, "Dropped (not a DNS query)", queries.dropped);
+    row(out, "Truncated for UDP", queries.truncated);
+    row(out, "Cache entries", dns.cacheEntries);
+    row(out, "Cache hits", dns.cacheHits);
+    row(out, "Cache misses", dns.cacheMisses);
+    row(out, "Upstream queries sent", dns.forwarder.sent);
+    row(out, "Joined an identical query in flight", dns.forwarder.coalesced);
+    row(out, "Upstream failures and timeouts", dns.forwarder.failed);
+    row(out, "Refused at the in-flight limit", dns.forwarder.overloaded);
+    row(out, "Upstream queries in flight", dns.forwarderInFlight);
+    const resolver::LatencyHistogram& latency = dns.upstreamLatency;
+    row(out, "Upstream answers timed", latency.count());
+    if (latency.count() > 0) {
+        row(out, "Upstream latency, mean",
+            formatMilliseconds(latency.sum() / static_cast<int64_t>(latency.count())));
+        row(out, "Upstream latency, median", quantileBound(latency, 50));
+        row(out, "Upstream latency, 90%", quantileBound(latency, 90));
+    }
+    row(out, "Open TCP connections", dns.tcpConnections);
+    out += "</table>\n";
+}
+
+}  // namespace
+
+std::string renderStatusHtml(const StatusReport& report) {
+    std::string out;
+    out.reserve(8192);
+    out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+    out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+    out += "<meta name=\"color-scheme\" content=\"light dark\">\n";
+    out +=
+        "<meta http-equiv=\"refresh\" content=\"" + std::to_string(kStatusRefreshSeconds) + "\">\n";
+    out += "<title>Dynamo Gateway status</title>\n<style>";
+    out += kStyle;
+    out += "</style>\n</head>\n<body>\n<header>\n<h1>Dynamo Gateway</h1>\n";
+
+    const auto uptime =
+        std::chrono::duration_cast<std::chrono::seconds>(report.now - report.startedAt);
+    out += "<p class=\"meta\">Version <span class=\"version\">" + escapeHtml(report.version) +
+           "</span> · up <span class=\"uptime\">" + describeDuration(uptime) +
+           "</span> <small>(since " + readableUtc(report.startedAt) + ")</small><br>As of " +
+           "<time class=\"now\" datetime=\"" + formatRfc3339(report.now) + "\">" +
+           readableUtc(report.now) + "</time></p>\n</header>\n<main>\n";
+
+    out += "<h2>Accounts</h2>\n";
+    if (report.accounts.empty())
+        out += "<p class=\"none\">No accounts are configured.</p>\n";
+    for (const auto& account : report.accounts)
+        appendAccount(out, account, report.now);
+
+    out += "<h2>Updates</h2>\n";
+    appendUpdateTable(out, report);
+    out += "<h2>DNS</h2>\n";
+    appendDnsTable(out, report.dns);
+    out += "</main>\n</body>\n</html>\n";
+    return out;
+}
+
+}  // namespace dynamo::gateway

@@ -1,0 +1,883 @@
+#include "gateway/updates/token_api_client.h"
+
+#include <ares.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "compat/token_api.h"
+#include "net/ares_channel.h"
+#include "net/ascii.h"
+#include "net/error_text.h"
+#include "net/log.h"
+#include "net/timeval.h"
+#include "version.h"
+
+namespace dynamo::gateway {
+namespace {
+
+bool isDigit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// A short, printable excerpt of what the service sent, for the log. The token is cut out
+// first: an error page may echo the request path back.
+std::string excerpt(std::string_view body, std::string_view token) {
+    std::string text(body);
+    if (!token.empty()) {
+        const std::string redacted = log::maskSecret(token);
+        for (size_t at = text.find(token); at != std::string::npos;
+             at = text.find(token, at + redacted.size()))
+            text.replace(at, token.size(), redacted);
+    }
+    return log::printable(text, 80);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// UpdateUrl
+
+std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* error) {
+    UpdateUrl out;
+    size_t schemeLength = 0;
+    if (net::startsWithIgnoreCase(url, "https://")) {
+        out.tls = true;
+        out.port = 443;
+        schemeLength = 8;
+    } else if (net::startsWithIgnoreCase(url, "http://")) {
+        out.tls = false;
+        out.port = 80;
+        schemeLength = 7;
+    } else {
+        *error = "update_url must start with https:// or http://";
+        return std::nullopt;
+    }
+    const size_t pathStart = url.find('/', schemeLength);
+    const std::string_view authority =
+        url.substr(schemeLength, pathStart == std::string_view::npos ? std::string_view::npos
+                                                                     : pathStart - schemeLength);
+    for (const char c : url) {
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#') {
+            *error =
+                "update_url must not contain a query, a fragment, spaces or control characters";
+            return std::nullopt;
+        }
+    }
+    if (authority.find('@') != std::string_view::npos) {
+        *error = "update_url must not contain user information";
+        return std::nullopt;
+    }
+
+    std::string_view host;
+    std::string_view portText;
+    bool bracketed = false;
+    if (!authority.empty() && authority.front() == '[') {
+        const size_t close = authority.find(']');
+        if (close == std::string_view::npos) {
+            *error = "update_url: unterminated [IPv6 address]";
+            return std::nullopt;
+        }
+        host = authority.substr(1, close - 1);
+        bracketed = true;
+        const std::string_view rest = authority.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                *error = "update_url: unexpected characters after ]";
+                return std::nullopt;
+            }
+            portText = rest.substr(1);
+        }
+    } else {
+        const size_t colon = authority.find(':');
+        host = authority.substr(0, colon);
+        if (colon != std::string_view::npos)
+            portText = authority.substr(colon + 1);
+    }
+    if (host.empty()) {
+        *error = "update_url has no host";
+        return std::nullopt;
+    }
+    if (authority.find(':') != std::string_view::npos && !bracketed && portText.empty()) {
+        *error = "update_url: empty port";
+        return std::nullopt;
+    }
+    if (!portText.empty()) {
+        unsigned long port = 0;
+        for (const char c : portText) {
+            if (!isDigit(c) || port > 65535) {
+                *error = "update_url: bad port";
+                return std::nullopt;
+            }
+            port = port * 10 + static_cast<unsigned long>(c - '0');
+        }
+        if (port == 0 || port > 65535) {
+            *error = "update_url: bad port";
+            return std::nullopt;
+        }
+        out.port = static_cast<uint16_t>(port);
+    }
+
+    out.host = net::lowerAscii(host);
+    if (auto ip = net::IpAddress::parse(out.host)) {
+        if (ip->isV6() != bracketed) {
+            *error = "update_url: an IPv6 address must be written in brackets";
+            return std::nullopt;
+        }
+        out.literal = *ip;
+    } else {
+        if (bracketed) {
+            *error = "update_url: not an IPv6 address in brackets";
+            return std::nullopt;
+        }
+        // A fully qualified name may end in a dot; SNI and certificates never carry it.
+        if (out.host.back() == '.')
+            out.host.pop_back();
+        const bool valid =
+            !out.host.empty() && std::all_of(out.host.begin(), out.host.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || isDigit(c) || c == '-' || c == '.';
+            });
+        if (!valid) {
+            *error = "update_url: bad host name";
+            return std::nullopt;
+        }
+    }
+    const uint16_t defaultPort = out.tls ? 443 : 80;
+    out.hostHeader = bracketed ? "[" + out.host + "]" : out.host;
+    if (out.port != defaultPort)
+        out.hostHeader += ":" + std::to_string(out.port);
+    out.origin = std::string(url.substr(0, schemeLength + authority.size()));
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpResponseReader
+
+HttpResponseReader::State HttpResponseReader::fail(std::string message) {
+    state_ = State::Error;
+    error_ = std::move(message);
+    pending_.clear();
+    return state_;
+}
+
+HttpResponseReader::State HttpResponseReader::complete() {
+    state_ = State::Complete;
+    pending_.clear();
+    return state_;
+}
+
+bool HttpResponseReader::takeLine(std::string* line) {
+    const size_t end = pending_.find('\n');
+    if (end == std::string::npos)
+        return false;
+    line->assign(pending_, 0, end);
+    if (!line->empty() && line->back() == '\r')
+        line->pop_back();
+    pending_.erase(0, end + 1);
+    return true;
+}
+
+bool HttpResponseReader::appendBody(std::string_view bytes) {
+    if (body_.size() + bytes.size() > kMaxBodyBytes) {
+        bodyTooLarge_ = true;
+        return false;
+    }
+    body_.append(bytes);
+    return true;
+}
+
+// RFC 9112 §4 (status line), §5 (field lines), §6.3 (how long the body is).
+bool HttpResponseReader::parseHead(std::string_view head) {
+    std::vector<std::string_view> lines;
+    while (!head.empty()) {
+        const size_t end = head.find('\n');
+        std::string_view line = head.substr(0, end);
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        lines.push_back(line);
+        if (end == std::string_view::npos)
+            break;
+        head.remove_prefix(end + 1);
+    }
+    while (!lines.empty() && lines.back().empty())
+        lines.pop_back();
+    if (lines.empty()) {
+        fail("empty response");
+        return false;
+    }
+    // HTTP-version SP 3DIGIT [SP reason-phrase]
+    const std::string_view statusLine = lines.front();
+    if (statusLine.size() < 12 || statusLine.substr(0, 7) != "HTTP/1." || !isDigit(statusLine[7]) ||
+        statusLine[8] != ' ' || !isDigit(statusLine[9]) || !isDigit(statusLine[10]) ||
+        !isDigit(statusLine[11]) || (statusLine.size() > 12 && statusLine[12] != ' ')) {
+        fail("not an HTTP/1.x status line");
+        return false;
+    }
+    status_ = (statusLine[9] - '0') * 100 + (statusLine[10] - '0') * 10 + (statusLine[11] - '0');
+    if (status_ < 100) {
+        fail("bad status code");
+        return false;
+    }
+
+    std::optional<uint64_t> contentLength;
+    bool chunked = false;
+    bool transferEncoding = false;
+    for (size_t i = 1; i < lines.size(); ++i) {
+        const std::string_view line = lines[i];
+        // An empty line inside the head: "\n\r\n" is no end of it (the end is "\r\n\r\n" or
+        // "\n\n"), so a line can be empty here.
+        if (line.empty()) {
+            fail("empty line in the header section");
+            return false;
+        }
+        if (line.front() == ' ' || line.front() == '\t') {
+            fail("obsolete line folding");
+            return false;
+        }
+        const size_t colon = line.find(':');
+        if (colon == 0 || colon == std::string_view::npos ||
+            line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+            fail("malformed header field");
+            return false;
+        }
+        const std::string name = net::lowerAscii(line.substr(0, colon));
+        const std::string_view value = net::trimWhitespace(line.substr(colon + 1));
+        if (name == "content-length") {
+            if (value.empty() || value.size() > 18 ||
+                !std::all_of(value.begin(), value.end(), isDigit)) {
+                fail("bad Content-Length");
+                return false;
+            }
+            uint64_t length = 0;
+            for (const char c : value)
+                length = length * 10 + static_cast<uint64_t>(c - '0');
+            if (contentLength && *contentLength != length) {
+                fail("conflicting Content-Length");
+                return false;
+            }
+            contentLength = length;
+        } else if (name == "transfer-encoding") {
+            transferEncoding = true;
+            // The last coding decides (§6.3 rule 4); only "chunked" gives the body an end.
+            std::string_view last = value;
+            const size_t comma = value.rfind(',');
+            if (comma != std::string_view::npos)
+                last = net::trimWhitespace(value.substr(comma + 1));
+            chunked = net::lowerAscii(last) == "chunked";
+        }
+    }
+
+    if ((status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304) {
+        phase_ = Phase::Head;  // no body; the caller completes or skips the interim response
+        return true;
+    }
+    if (transferEncoding) {
+        // Transfer-Encoding overrides Content-Length (§6.3 rule 3).
+        phase_ = chunked ? Phase::ChunkSize : Phase::UntilClose;
+    } else if (contentLength) {
+        if (*contentLength > kMaxBodyBytes) {
+            bodyTooLarge_ = true;
+            complete();
+            return false;
+        }
+        remaining_ = *contentLength;
+        phase_ = Phase::IdentityBody;
+    } else {
+        phase_ = Phase::UntilClose;
+    }
+    return true;
+}
+
+HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
+    if (state_ != State::Incomplete)
+        return state_;
+    pending_.append(bytes);
+    std::string line;
+    while (true) {
+        switch (phase_) {
+            case Phase::Head: {
+                const size_t crlf = pending_.find("\r\n\r\n");
+                const size_t lf = pending_.find("\n\n");
+                size_t end = std::string::npos;
+                if (crlf != std::string::npos)
+                    end = crlf + 4;
+                if (lf != std::string::npos)
+                    end = std::min(end, lf + 2);
+                if (end == std::string::npos) {
+                    if (pending_.size() > kMaxHeaderBytes)
+                        return fail("header section longer than 16 KiB");
+                    return state_;
+                }
+                if (end > kMaxHeaderBytes)
+                    return fail("header section longer than 16 KiB");
+                const std::string head = pending_.substr(0, end);
+                pending_.erase(0, end);
+                if (!parseHead(head))
+                    return state_;
+                if (status_ >= 100 && status_ < 200) {
+                    // RFC 9110 §15.2: an interim response; the real one follows. 101 would switch
+                    // protocols, which we never asked for.
+                    if (status_ == 101)
+                        return fail("unexpected 101 Switching Protocols");
+                    status_ = 0;
+                    continue;
+                }
+                if (status_ == 204 || status_ == 304)
+                    return complete();
+                if (phase_ == Phase::IdentityBody && remaining_ == 0)
+                    return complete();
+                continue;
+            }
+            case Phase::IdentityBody: {
+                const size_t n =
+                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
+                if (!appendBody(std::string_view(pending_).substr(0, n)))
+                    return complete();
+                pending_.erase(0, n);
+                remaining_ -= n;
+                return remaining_ == 0 ? complete() : state_;
+            }
+            case Phase::UntilClose:
+                if (!appendBody(pending_))
+                    return complete();
+                pending_.clear();
+                return state_;
+            case Phase::ChunkSize: {
+                if (!takeLine(&line)) {
+                    if (pending_.size() > 1024)
+                        return fail("chunk-size line too long");
+                    return state_;
+                }
+                framingBytes_ += line.size() + 2;
+                if (framingBytes_ > kMaxHeaderBytes)
+                    return fail("chunked framing longer than 16 KiB");
+                // chunk-size [ chunk-ext ] (RFC 9112 §7.1): hex digits, extensions ignored.
+                uint64_t size = 0;
+                size_t digits = 0;
+                for (; digits < line.size() && net::hexValue(line[digits]) >= 0; ++digits) {
+                    if (digits >= 15)
+                        return fail("chunk size too large");
+                    size = size * 16 + static_cast<uint64_t>(net::hexValue(line[digits]));
+                }
+                const std::string_view rest =
+                    net::trimWhitespace(std::string_view(line).substr(digits));
+                if (digits == 0 || (!rest.empty() && rest.front() != ';'))
+                    return fail("bad chunk size");
+                if (size == 0) {
+                    phase_ = Phase::Trailers;
+                    continue;
+                }
+                if (body_.size() + size > kMaxBodyBytes) {
+                    bodyTooLarge_ = true;
+                    return complete();
+                }
+                remaining_ = size;
+                phase_ = Phase::ChunkData;
+                continue;
+            }
+            case Phase::ChunkData: {
+                const size_t n =
+                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
+                appendBody(std::string_view(pending_).substr(0, n));  // size checked at chunk-size
+                pending_.erase(0, n);
+                remaining_ -= n;
+                if (remaining_ > 0)
+                    return state_;
+                phase_ = Phase::ChunkDataEnd;
+                continue;
+            }
+            case Phase::ChunkDataEnd:
+                if (!takeLine(&line)) {
+                    if (pending_.size() > 2)
+                        return fail("chunk data not followed by CRLF");
+                    return state_;
+                }
+                if (!line.empty())
+                    return fail("chunk data not followed by CRLF");
+                phase_ = Phase::ChunkSize;
+                continue;
+            case Phase::Trailers:
+                if (!takeLine(&line)) {
+                    if (framingBytes_ + pending_.size() > kMaxHeaderBytes)
+                        return fail("trailer section longer than 16 KiB");
+                    return state_;
+                }
+                if (line.empty())
+                    return complete();
+                framingBytes_ += line.size() + 2;
+                if (framingBytes_ > kMaxHeaderBytes)
+                    return fail("trailer section longer than 16 KiB");
+                continue;
+        }
+    }
+}
+
+HttpResponseReader::State HttpResponseReader::finishAtEof() {
+    if (state_ != State::Incomplete)
+        return state_;
+    if (phase_ == Phase::UntilClose)
+        return complete();
+    if (phase_ == Phase::Head && status_ == 0 && pending_.empty())
+        return fail("connection closed without an answer");
+    return fail("connection closed in the middle of the answer");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TokenApiClient
+
+// One update call. Owned by calls_; every libevent handle below points back at it and dies with
+// it, so no callback can outlive it. c-ares queries cannot be cancelled one by one: they carry
+// an AresQuery (client, call id) instead and look the call up when they finish.
+struct TokenApiClient::Call {
+    enum class Phase { Resolving, Connecting, Handshaking, Exchanging, Finished };
+
+    TokenApiClient* client = nullptr;
+    uint64_t id = 0;
+    Done done;
+    std::string token;   // only to scrub it out of logged excerpts
+    std::string target;  // request-target: path + token [+ ?ip=]
+    std::string logUrl;  // the URL with the token redacted
+    Phase phase = Phase::Resolving;
+
+    std::vector<net::SocketAddress> addresses;
+    size_t nextAddress = 0;
+    net::SocketAddress current;
+    std::string connectErrors;
+    net::UniqueFd connecting;
+    net::EventPtr connectEvent;
+
+    net::BufferEventPtr bev;
+    SSL* ssl = nullptr;  // owned by bev
+    HttpResponseReader reader;
+
+    net::EventPtr timer;
+    net::EventPtr finishEvent;
+    TokenApiResult result;
+};
+
+struct TokenApiClient::AresQuery {
+    TokenApiClient* client;
+    uint64_t callId;
+};
+
+std::unique_ptr<TokenApiClient> TokenApiClient::create(event_base* base,
+                                                       const config::DynamoConfig& config,
+                                                       std::vector<net::SocketAddress> dnsServers,
+                                                       std::string* error) {
+    auto url = UpdateUrl::parse(config.updateUrl, error);
+    if (!url)
+        return nullptr;
+    std::unique_ptr<TokenApiClient> self(new TokenApiClient(base, config, *url));
+
+    if (url->tls) {
+        self->sslCtx_.reset(SSL_CTX_new(TLS_client_method()));
+        SSL_CTX* ctx = self->sslCtx_.get();
+        if (ctx == nullptr || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+            *error = "cannot create the TLS client context";
+            return nullptr;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        // A machine without a CA bundle still works with ca_file alone; the failure shows
+        // in the first call's verification error.
+        SSL_CTX_set_default_verify_paths(ctx);
+        if (config.caFile) {
+            ERR_clear_error();
+            if (SSL_CTX_load_verify_locations(ctx, config.caFile->c_str(), nullptr) != 1) {
+                *error = "dynamo.ca_file " + *config.caFile + ": " +
+                         net::opensslErrorText(ERR_peek_last_error());
+                ERR_clear_error();
+                return nullptr;
+            }
+        }
+    }
+
+    if (!url->literal) {
+        net::AresChannel::Options options;
+        options.servers = std::move(dnsServers);
+        std::string aresError;
+        self->dns_ = net::AresChannel::create(base, options, &aresError);
+        if (!self->dns_) {
+            *error = "resolver for the token API: " + aresError;
+            return nullptr;
+        }
+    }
+    return self;
+}
+
+TokenApiClient::TokenApiClient(event_base* base, const config::DynamoConfig& config, UpdateUrl url)
+    : base_(base),
+      updateUrl_(config.updateUrl),
+      url_(std::move(url)),
+      // A zero timeout (config allows "0") would fail every call before it starts.
+      timeout_(std::max(config.timeout, std::chrono::seconds(1))) {}
+
+TokenApiClient::~TokenApiClient() {
+    // ares_destroy() runs every pending onResolved with ARES_EDESTRUCTION, which touches
+    // nothing; then the calls go, and with them every event and bufferevent. None calls back.
+    dns_.reset();
+    calls_.clear();
+}
+
+TokenApiClient::Call* TokenApiClient::findCall(uint64_t id) {
+    const auto it = calls_.find(id);
+    return it == calls_.end() ? nullptr : it->second.get();
+}
+
+void TokenApiClient::update(const std::string& token, const std::optional<net::IpAddress>& ip,
+                            Done done) {
+    auto owned = std::make_unique<Call>();
+    Call& call = *owned;
+    call.client = this;
+    call.id = nextId_++;
+    call.done = std::move(done);
+    call.token = token;
+    const std::string url = compat::buildUpdateUrl(updateUrl_, token, ip);
+    call.target = url.substr(url_.origin.size());
+    call.logUrl = compat::buildUpdateUrl(updateUrl_, "", ip);
+    call.logUrl.insert(std::min(call.logUrl.find('?'), call.logUrl.size()), log::maskSecret(token));
+    call.timer.reset(evtimer_new(base_, &TokenApiClient::onTimeout, &call));
+    call.finishEvent.reset(evtimer_new(base_, &TokenApiClient::onFinish, &call));
+    const timeval limit = net::toTimeval(timeout_);
+    evtimer_add(call.timer.get(), &limit);
+    calls_.emplace(call.id, std::move(owned));
+    DLOG(Debug) << "token API: GET " << call.logUrl;
+
+    if (url_.literal) {
+        call.addresses.emplace_back(*url_.literal, url_.port);
+        call.phase = Call::Phase::Connecting;
+        connectNext(call);
+        return;
+    }
+    // IPv4 only: without ?ip= the service publishes the address the call comes from, and an
+    // A record needs an IPv4 one (SPEC §6 "Address to publish").
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = ARES_AI_NOSORT;
+    // May call back before it returns; the call is already in calls_ and finish() defers.
+    ares_getaddrinfo(dns_->get(), url_.host.c_str(), nullptr, &hints, &TokenApiClient::onResolved,
+                     new AresQuery{this, call.id});
+    dns_->afterCall();
+}
+
+void TokenApiClient::onResolved(void* arg, int status, int, ares_addrinfo* result) {
+    std::unique_ptr<AresQuery> query(static_cast<AresQuery*>(arg));
+    std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)> info(result, &ares_freeaddrinfo);
+    if (status == ARES_EDESTRUCTION)
+        return;  // the client is being destroyed: its calls are never called back
+    TokenApiClient* self = query->client;
+    Call* call = self->findCall(query->callId);
+    if (call == nullptr || call->phase != Call::Phase::Resolving)
+        return;  // timed out meanwhile
+    if (status != ARES_SUCCESS) {
+        TokenApiResult failed;
+        failed.transport = TokenApiResult::Transport::DnsFailed;
+        failed.detail = self->url_.host + ": " + ares_strerror(status);
+        self->finish(*call, std::move(failed));
+        return;
+    }
+    for (const ares_addrinfo_node* node = info ? info->nodes : nullptr; node != nullptr;
+         node = node->ai_next) {
+        if (node->ai_family != AF_INET)
+            continue;
+        if (auto address = net::SocketAddress::fromSockaddr(node->ai_addr, node->ai_addrlen))
+            call->addresses.emplace_back(address->ip(), self->url_.port);
+    }
+    if (call->addresses.empty()) {
+        TokenApiResult failed;
+        failed.transport = TokenApiResult::Transport::DnsFailed;
+        failed.detail = self->url_.host + ": no IPv4 address";
+        self->finish(*call, std::move(failed));
+        return;
+    }
+    call->phase = Call::Phase::Connecting;
+    self->connectNext(*call);
+}
+
+void TokenApiClient::connectNext(Call& call) {
+    while (call.nextAddress < call.addresses.size()) {
+        call.current = call.addresses[call.nextAddress++];
+        net::UniqueFd socket(
+            ::socket(call.current.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        int error = errno;
+        if (socket) {
+            if (::connect(socket.get(), call.current.sockaddr_ptr(), call.current.length()) == 0) {
+                startSession(call, std::move(socket));
+                return;
+            }
+            error = errno;
+            if (error == EINPROGRESS) {
+                call.connecting = std::move(socket);
+                call.connectEvent.reset(event_new(base_, call.connecting.get(), EV_WRITE,
+                                                  &TokenApiClient::onConnectable, &call));
+                event_add(call.connectEvent.get(), nullptr);
+                return;
+            }
+        }
+        if (!call.connectErrors.empty())
+            call.connectErrors += "; ";
+        call.connectErrors += call.current.toString() + ": " + net::errnoText(error);
+    }
+    TokenApiResult failed;
+    failed.transport = TokenApiResult::Transport::ConnectFailed;
+    failed.detail = "connect to " + url_.host + " (" + call.connectErrors + ")";
+    finish(call, std::move(failed));
+}
+
+void TokenApiClient::onConnectable(evutil_socket_t fd, short, void* arg) {
+    Call& call = *static_cast<Call*>(arg);
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+        error = errno;
+    call.connectEvent.reset();  // non-persistent and already fired: freeing it here is safe
+    if (error != 0) {
+        call.connecting.reset();
+        if (!call.connectErrors.empty())
+            call.connectErrors += "; ";
+        call.connectErrors += call.current.toString() + ": " + net::errnoText(error);
+        call.client->connectNext(call);
+        return;
+    }
+    call.client->startSession(call, std::move(call.connecting));
+}
+
+void TokenApiClient::startSession(Call& call, net::UniqueFd socket) {
+    if (!url_.tls) {
+        call.bev.reset(bufferevent_socket_new(base_, socket.get(), BEV_OPT_CLOSE_ON_FREE));
+        if (!call.bev) {
+            TokenApiResult failed;
+            failed.transport = TokenApiResult::Transport::ConnectFailed;
+            failed.detail = "cannot create a bufferevent";
+            finish(call, std::move(failed));
+            return;
+        }
+        socket.release();
+        call.phase = Call::Phase::Exchanging;
+        bufferevent_setcb(call.bev.get(), &TokenApiClient::onRead, nullptr,
+                          &TokenApiClient::onEvent, &call);
+        bufferevent_enable(call.bev.get(), EV_READ | EV_WRITE);
+        sendRequest(call);
+        return;
+    }
+
+    net::SslPtr ssl(SSL_new(sslCtx_.get()));
+    bool ok = ssl != nullptr;
+    if (ok && url_.literal) {
+        // RFC 6066 §3: no SNI for an address; the certificate must carry it as an IP SAN.
+        ok = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl.get()), url_.literal->bytes(),
+                                       url_.literal->size()) == 1;
+    } else if (ok) {
+        // SSL_set_tlsext_host_name() is a macro with a C cast; this is what it expands to.
+        ok = SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                      const_cast<char*>(url_.host.c_str())) == 1 &&
+             SSL_set1_host(ssl.get(), url_.host.c_str()) == 1;
+        SSL_set_hostflags(ssl.get(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+    if (!ok) {
+        TokenApiResult failed;
+        failed.transport = TokenApiResult::Transport::TlsFailed;
+        failed.detail = "cannot set up the TLS session";
+        finish(call, std::move(failed));
+        return;
+    }
+    call.ssl = ssl.get();
+    // With BEV_OPT_CLOSE_ON_FREE the bufferevent owns the SSL and the socket from here on; on
+    // failure libevent versions disagree on who frees them, so a (never seen) leak beats a
+    // double free.
+    call.bev.reset(bufferevent_openssl_socket_new(
+        base_, socket.release(), ssl.release(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+    if (!call.bev) {
+        call.ssl = nullptr;
+        TokenApiResult failed;
+        failed.transport = TokenApiResult::Transport::TlsFailed;
+        failed.detail = "cannot create the TLS bufferevent";
+        finish(call, std::move(failed));
+        return;
+    }
+    // Many HTTPS servers close without close_notify. A body cut short by an attacker is caught
+    // by Content-Length or chunked framing; a read-until-close body of a status code would only
+    // ever lose its end, which no longer parses as a code.
+    bufferevent_openssl_set_allow_dirty_shutdown(call.bev.get(), 1);
+    call.phase = Call::Phase::Handshaking;
+    bufferevent_setcb(call.bev.get(), &TokenApiClient::onRead, nullptr, &TokenApiClient::onEvent,
+                      &call);
+    bufferevent_enable(call.bev.get(), EV_READ | EV_WRITE);
+}
+
+void TokenApiClient::sendRequest(Call& call) {
+    // RFC 9112 §3: request-line, Host (§3.2), one request per connection.
+    std::string request = "GET " + call.target + " HTTP/1.1\r\n";
+    request += "Host: " + url_.hostHeader + "\r\n";
+    request += std::string("User-Agent: dynamo-gateway/") + kVersion + "\r\n";
+    request += "Accept: text/plain, */*\r\n";
+    request += "Connection: close\r\n\r\n";
+    call.phase = Call::Phase::Exchanging;
+    bufferevent_write(call.bev.get(), request.data(), request.size());
+}
+
+void TokenApiClient::onRead(bufferevent*, void* arg) {
+    Call& call = *static_cast<Call*>(arg);
+    call.client->readResponse(call);
+}
+
+void TokenApiClient::readResponse(Call& call) {
+    evbuffer* input = bufferevent_get_input(call.bev.get());
+    char buffer[4096];
+    while (call.reader.state() == HttpResponseReader::State::Incomplete) {
+        const int n = evbuffer_remove(input, buffer, sizeof buffer);
+        if (n <= 0)
+            return;
+        call.reader.feed(std::string_view(buffer, static_cast<size_t>(n)));
+    }
+    TokenApiResult result;
+    if (call.reader.state() == HttpResponseReader::State::Error) {
+        // Not an HTTP answer we can read: to the scheduler it is a failed exchange like a reset.
+        result.transport = TokenApiResult::Transport::ConnectFailed;
+        result.detail =
+            "bad HTTP answer from " + call.current.toString() + ": " + call.reader.error();
+        finish(call, std::move(result));
+        return;
+    }
+    result.transport = TokenApiResult::Transport::Ok;
+    result.httpStatus = call.reader.status();
+    if (call.reader.bodyTooLarge()) {
+        result.code = compat::TokenApiCode::Unknown;
+        result.detail = "HTTP " + std::to_string(result.httpStatus) + ", body longer than " +
+                        std::to_string(HttpResponseReader::kMaxBodyBytes) + " bytes";
+    } else if (result.httpStatus == 200) {
+        result.code = compat::parseTokenApiBody(call.reader.body());
+        if (result.code == compat::TokenApiCode::Unknown)
+            result.detail = "unexpected body: \"" + excerpt(call.reader.body(), call.token) + "\"";
+    } else {
+        result.detail = "HTTP " + std::to_string(result.httpStatus) + ": \"" +
+                        excerpt(call.reader.body(), call.token) + "\"";
+    }
+    finish(call, std::move(result));
+}
+
+void TokenApiClient::onEvent(bufferevent*, short what, void* arg) {
+    Call& call = *static_cast<Call*>(arg);
+    if (what & BEV_EVENT_CONNECTED) {
+        // The handshake is done and OpenSSL verified chain and host name (SSL_VERIFY_PEER and
+        // SSL_set1_host fail the handshake otherwise): only now does the token leave.
+        call.client->sendRequest(call);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        call.client->onPeerClosed(call, what);
+}
+
+void TokenApiClient::onPeerClosed(Call& call, short what) {
+    const int savedErrno = EVUTIL_SOCKET_ERROR();
+    TokenApiResult failed;
+    if (call.phase == Call::Phase::Handshaking) {
+        failed.transport = TokenApiResult::Transport::TlsFailed;
+        const long verify = SSL_get_verify_result(call.ssl);
+        unsigned long sslError = 0;
+        for (unsigned long e; (e = bufferevent_get_openssl_error(call.bev.get())) != 0;)
+            sslError = sslError == 0 ? e : sslError;
+        if (verify != X509_V_OK) {
+            failed.detail = "certificate of " + url_.host + " (" + call.current.toString() +
+                            ") not trusted: " + X509_verify_cert_error_string(verify);
+        } else if (sslError != 0) {
+            failed.detail = "TLS handshake with " + call.current.toString() + ": " +
+                            net::opensslErrorText(sslError);
+        } else {
+            failed.detail =
+                "TLS handshake with " + call.current.toString() + ": connection " +
+                ((what & BEV_EVENT_EOF) || savedErrno == 0 ? std::string("closed")
+                                                           : net::errnoText(savedErrno));
+        }
+        finish(call, std::move(failed));
+        return;
+    }
+    // Whatever arrived with the close is part of the answer.
+    readResponse(call);
+    if (call.phase == Call::Phase::Finished)
+        return;
+    if (what & BEV_EVENT_EOF) {
+        call.reader.finishAtEof();
+        readResponse(call);  // completes or reports the reader's error
+        return;
+    }
+    const unsigned long sslError = call.ssl ? bufferevent_get_openssl_error(call.bev.get()) : 0;
+    if (sslError != 0) {
+        failed.transport = TokenApiResult::Transport::TlsFailed;
+        failed.detail =
+            "TLS error from " + call.current.toString() + ": " + net::opensslErrorText(sslError);
+    } else {
+        failed.transport = TokenApiResult::Transport::ConnectFailed;
+        failed.detail = "connection to " + call.current.toString() + ": " +
+                        (savedErrno == 0 ? std::string("closed") : net::errnoText(savedErrno));
+    }
+    finish(call, std::move(failed));
+}
+
+void TokenApiClient::onTimeout(evutil_socket_t, short, void* arg) {
+    Call& call = *static_cast<Call*>(arg);
+    std::string stage;
+    switch (call.phase) {
+        case Call::Phase::Resolving:
+            stage = "resolving " + call.client->url_.host;
+            break;
+        case Call::Phase::Connecting:
+            stage = "connecting to " + call.current.toString();
+            break;
+        case Call::Phase::Handshaking:
+            stage = "in the TLS handshake with " + call.current.toString();
+            break;
+        case Call::Phase::Exchanging:
+        case Call::Phase::Finished:
+            stage = "waiting for the answer from " + call.current.toString();
+            break;
+    }
+    TokenApiResult failed;
+    failed.transport = TokenApiResult::Transport::Timeout;
+    failed.detail =
+        "no answer within " + std::to_string(call.client->timeout_.count()) + "s (" + stage + ")";
+    call.client->finish(call, std::move(failed));
+}
+
+void TokenApiClient::finish(Call& call, TokenApiResult result) {
+    if (call.phase == Call::Phase::Finished)
+        return;
+    call.phase = Call::Phase::Finished;
+    call.result = std::move(result);
+    // Freeing a bufferevent or event from inside its own callback is safe in libevent (the
+    // bufferevent is reference-counted while its callback runs).
+    call.bev.reset();
+    call.ssl = nullptr;
+    call.connectEvent.reset();
+    call.connecting.reset();
+    call.timer.reset();
+    // `done` runs from its own event: never inside update(), a c-ares callback (the client could
+    // not be destroyed there) or a bufferevent callback.
+    event_active(call.finishEvent.get(), EV_TIMEOUT, 0);
+}
+
+void TokenApiClient::onFinish(evutil_socket_t, short, void* arg) {
+    Call& call = *static_cast<Call*>(arg);
+    TokenApiClient* self = call.client;
+    Done done = std::move(call.done);
+    const TokenApiResult result = std::move(call.result);
+    const std::string logUrl = call.logUrl;
+    self->calls_.erase(call.id);  // frees this event too: it is not touched after this line
+    DLOG(Debug) << "token API: " << logUrl << ": "
+                << (result.transport == TokenApiResult::Transport::Ok
+                        ? "HTTP " + std::to_string(result.httpStatus) + " " +
+                              std::string(compat::toString(result.code))
+                        : std::string("failed"))
+                << (result.detail.empty() ? "" : ": ") << result.detail;
+    if (done)
+        done(result);  // may destroy the client: nothing of it is used after this
+}
+
+}  // namespace dynamo::gateway
