@@ -3,27 +3,14 @@
 #include <algorithm>
 
 #include "net/ascii.h"
+#include "net/dns_name.h"
 
 namespace dynamo::compat {
 namespace {
 
-constexpr size_t kMaxNameLength = 253;
-constexpr size_t kMaxLabelLength = 63;
-
-std::string_view withoutTrailingDot(std::string_view name) {
-    if (!name.empty() && name.back() == '.')
-        name.remove_suffix(1);
-    return name;
-}
-
-bool isLabelCharacter(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-}
-
 // The minimum any name must meet, allow-list or not.
 bool isAcceptableName(std::string_view name) {
-    if (name.empty() || name.size() > kMaxNameLength)
+    if (name.empty() || name.size() > net::kMaxHostnameLength)
         return false;
     return std::none_of(name.begin(), name.end(), [](char c) {
         const auto byte = static_cast<unsigned char>(c);
@@ -41,31 +28,9 @@ std::vector<std::string> splitHostnames(std::string_view list) {
         list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
         if (item.empty())
             continue;
-        std::string name(item);
-        std::transform(name.begin(), name.end(), name.begin(), [](char c) {
-            return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        });
-        names.push_back(std::move(name));
+        names.push_back(net::lowerAscii(item));
     }
     return names;
-}
-
-bool isWellFormedHostname(std::string_view name) {
-    name = withoutTrailingDot(name);
-    if (name.empty() || name.size() > kMaxNameLength)
-        return false;
-    size_t labelLength = 0;
-    for (const char c : name) {
-        if (c == '.') {
-            if (labelLength == 0)
-                return false;
-            labelLength = 0;
-            continue;
-        }
-        if (!isLabelCharacter(c) || ++labelLength > kMaxLabelLength)
-            return false;
-    }
-    return labelLength > 0;
 }
 
 bool HostnameCheck::anyAccepted() const {
@@ -91,10 +56,10 @@ HostnameCheck checkHostnames(std::span<const std::string> hostnames,
         if (!isAcceptableName(name)) {
             verdict = HostnameVerdict::NotFqdn;
         } else if (!allowed.empty()) {
-            const std::string_view bare = withoutTrailingDot(name);
-            if (!isWellFormedHostname(name)) {
+            const std::optional<std::string> canonical = net::canonicalHostname(name);
+            if (!canonical) {
                 verdict = HostnameVerdict::NotFqdn;
-            } else if (std::find(allowed.begin(), allowed.end(), bare) == allowed.end()) {
+            } else if (std::find(allowed.begin(), allowed.end(), *canonical) == allowed.end()) {
                 verdict = HostnameVerdict::NoHost;
             }
         }

@@ -25,10 +25,6 @@ constexpr size_t kMaxHostnames = 20;
 // names: one more is enough to answer numhost, and the work stays bounded.
 std::vector<std::string> splitHostnames(std::string_view list);
 
-// Labels of 1..63 letters, digits, '-' or '_' (SRV-style names occur), at most 253 bytes in
-// all; one trailing dot (the absolute form) is allowed and ignored.
-bool isWellFormedHostname(std::string_view name);
-
 enum class HostnameVerdict { Ok, NotFqdn, NoHost };
 
 struct HostnameCheck {

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "config/config_parser.h"
+#include "net/dns_name.h"
 
 namespace dynamo::config {
 namespace {
@@ -102,7 +103,7 @@ bool ConfigParser::readAccount(const Item& entry, Account& account) {
                         }
                         for (const auto& hostItem : *list) {
                             auto text = reader_.readString(hostItem, "expected a host name");
-                            auto name = text ? normalizeName(*text, false) : std::nullopt;
+                            auto name = text ? net::canonicalHostname(*text) : std::nullopt;
                             if (text && !name) {
                                 reader_.error(hostItem, inQuotes(*text) + " is not a host name");
                             }

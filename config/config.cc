@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "config/config_parser.h"
+#include "net/ascii.h"
 #include "net/error_text.h"
 
 namespace dynamo::config {
@@ -56,13 +57,6 @@ std::vector<net::SocketAddress> literalAddresses(std::initializer_list<std::stri
 
 std::string inQuotes(std::string_view text) {
     return "'" + std::string(text) + "'";
-}
-
-std::string lowerCase(std::string_view text) {
-    std::string lower(text);
-    for (char& c : lower)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return lower;
 }
 
 ConfigParser::ConfigParser(std::string_view fileName, const Environment& environment)
@@ -214,7 +208,7 @@ void ConfigParser::readUpdateUrl(const Item& item) {
     if (!text)
         return;
     std::string url = *text;
-    const std::string lower = lowerCase(url);
+    const std::string lower = net::lowerAscii(url);
     size_t hostStart = 0;
     if (lower.starts_with("https://")) {
         hostStart = 8;

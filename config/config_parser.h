@@ -88,9 +88,5 @@ std::vector<net::SocketAddress> literalAddresses(std::initializer_list<std::stri
                                                  uint16_t defaultPort);
 net::CidrSet defaultAllow();
 std::string inQuotes(std::string_view text);
-std::string lowerCase(std::string_view text);
-// A DNS name as the resolver and the gateway compare it: lower-case, no trailing dot, an
-// optional "*." in front when allowWildcard; nullopt when it is not a valid name.
-std::optional<std::string> normalizeName(std::string_view text, bool allowWildcard);
 
 }  // namespace dynamo::config

@@ -6,6 +6,7 @@
 
 #include "config/config_parser.h"
 #include "config/own_address.h"
+#include "net/dns_name.h"
 #include "net/interfaces.h"
 
 namespace dynamo::config {
@@ -16,10 +17,6 @@ using std::chrono::seconds;
 
 constexpr uint64_t kMaxCacheSize = 10'000'000;
 constexpr uint32_t kMaxTtl = 86400;
-
-bool isLabelCharacter(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
 
 // Why an address text did not parse, in words a user can act on.
 std::string addressProblem(std::string_view text) {
@@ -63,32 +60,6 @@ net::CidrSet defaultAllow() {
         ranges.push_back(*net::Cidr::parse(text));
     }
     return net::CidrSet(std::move(ranges));
-}
-
-// A DNS name as the resolver and the gateway compare it: lower-case, no trailing dot
-// (RFC 1035 §2.3.4: labels of 63 octets, 255 on the wire, so 253 characters written out).
-std::optional<std::string> normalizeName(std::string_view text, bool allowWildcard) {
-    std::string name = lowerCase(text);
-    if (!name.empty() && name.back() == '.')
-        name.pop_back();
-    std::string_view rest = name;
-    if (allowWildcard && rest.starts_with("*."))
-        rest.remove_prefix(2);
-    if (rest.empty() || name.size() > 253)
-        return std::nullopt;
-    size_t labelLength = 0;
-    for (char c : rest) {
-        if (c == '.') {
-            if (labelLength == 0)
-                return std::nullopt;
-            labelLength = 0;
-        } else if (!isLabelCharacter(c) || ++labelLength > 63) {
-            return std::nullopt;
-        }
-    }
-    if (labelLength == 0)
-        return std::nullopt;
-    return name;
 }
 
 void ConfigParser::readDns(const Item& dns) {
@@ -223,7 +194,7 @@ void ConfigParser::readInterceptNames(const Item& item) {
         auto text = reader_.readString(entry, "expected a DNS name");
         if (!text)
             continue;
-        auto name = normalizeName(*text, true);
+        auto name = net::canonicalHostname(*text, true);
         if (!name) {
             reader_.error(entry, inQuotes(*text) +
                                      " is not a DNS name (labels of 1 to 63 letters, digits, "

@@ -560,21 +560,6 @@ TEST(Hostnames, AllowList) {
     }
 }
 
-TEST(Hostnames, WellFormed) {
-    std::string longest;  // 253 bytes: 3 labels of 63, 1 of 61
-    for (int i = 0; i < 3; ++i)
-        longest += std::string(63, 'a') + ".";
-    longest += std::string(61, 'b');
-    ASSERT_EQ(longest.size(), 253U);
-    EXPECT_TRUE(isWellFormedHostname(longest));
-    EXPECT_TRUE(isWellFormedHostname(longest + "."));
-    EXPECT_FALSE(isWellFormedHostname(longest + "b"));
-    EXPECT_TRUE(isWellFormedHostname("x"));
-    EXPECT_TRUE(isWellFormedHostname("A-1.Example"));
-    EXPECT_FALSE(isWellFormedHostname(""));
-    EXPECT_FALSE(isWellFormedHostname("a/b"));
-}
-
 // ---------------------------------------------------------------------------------------------
 // token_api.h
 

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "net/cidr.h"
+#include "net/dns_name.h"
 #include "net/socket_address.h"
 
 namespace dynamo::net {
@@ -226,6 +227,33 @@ TEST(CidrSet, ContainsWhenAnyRangeDoes) {
     EXPECT_FALSE(set.contains(ip("::ffff:127.0.0.1")));
     EXPECT_FALSE(set.contains(ip("8.8.8.8")));
     EXPECT_FALSE(set.contains(IpAddress()));
+}
+
+TEST(DnsName, WellFormedHostnames) {
+    std::string longest;  // 253 bytes: 3 labels of 63, 1 of 61
+    for (int i = 0; i < 3; ++i)
+        longest += std::string(63, 'a') + ".";
+    longest += std::string(61, 'b');
+    ASSERT_EQ(longest.size(), 253U);
+    EXPECT_TRUE(isWellFormedHostname(longest));
+    EXPECT_TRUE(isWellFormedHostname(longest + "."));
+    EXPECT_FALSE(isWellFormedHostname(longest + "b"));
+    EXPECT_TRUE(isWellFormedHostname("x"));
+    EXPECT_TRUE(isWellFormedHostname("A-1.Example"));
+    EXPECT_FALSE(isWellFormedHostname(""));
+    EXPECT_FALSE(isWellFormedHostname("a/b"));
+}
+
+TEST(DnsName, CanonicalFormIsLowerCaseWithoutTrailingDot) {
+    EXPECT_EQ(canonicalHostname("Members.DynDNS.org."), "members.dyndns.org");
+    EXPECT_EQ(canonicalHostname("x"), "x");
+    EXPECT_FALSE(canonicalHostname("a..b"));
+    EXPECT_FALSE(canonicalHostname("example.."));      // one trailing dot is the absolute form
+    EXPECT_FALSE(canonicalHostname("*.example.net"));  // no wildcard unless asked for
+    EXPECT_EQ(canonicalHostname("*.Example.NET.", true), "*.example.net");
+    EXPECT_FALSE(canonicalHostname("*.", true));
+    EXPECT_FALSE(canonicalHostname("a.*.b", true));
+    EXPECT_FALSE(canonicalHostname(std::string(64, 'a')));
 }
 
 }  // namespace
