@@ -20,7 +20,7 @@ import struct
 import unittest
 
 from dns_peers import KnotPeer, UnboundPeer
-from harness import Daemon, Message, encode_name, opt_rr, udp_exchange
+from harness import Daemon, Message, dig, encode_name, kdig, opt_rr, udp_exchange
 
 KNOT = None
 UNBOUND = None
@@ -166,6 +166,63 @@ class ConformanceTest(unittest.TestCase):
             for kwargs in (first, second, first):
                 reply = Message(udp_exchange(query(name, 1, **kwargs), d.dns_port))
                 self.assertEqual(reply.ad, bool(kwargs["flags"] & AD), (name, kwargs))
+
+
+class IssueReproTest(unittest.TestCase):
+    """The outside test round's five reports, with its own clients and options, each on a fresh
+    gateway: the odd query, then the ordinary one, compared with unbound asked the same."""
+
+    def start_gateway(self):
+        d = Daemon.for_dns(["127.0.0.1:%d" % UNBOUND.port])
+        self.addCleanup(d.stop)
+        d.start()
+        return d
+
+    def assertSameAsUnbound(self, client, port, name, qtype, options, what):
+        got = client(name, qtype, port=port, options=options)
+        want = client(name, qtype, port=UNBOUND.port, options=options)
+        self.assertFalse(got.timeout or want.timeout, (what, got, want))
+        self.assertEqual((got.rcode, sorted(got.flags & {"aa", "tc", "ad", "cd", "rd"}),
+                          [rr.type_name for rr in got.answer]),
+                         (want.rcode, sorted(want.flags & {"aa", "tc", "ad", "cd", "rd"}),
+                          [rr.type_name for rr in want.answer]), what)
+        return got
+
+    def test_1_tc_query_is_answered_and_leaves_no_servfail_behind(self):
+        port = self.start_gateway().dns_port
+        odd = kdig("test", "SOA", port=port, options=["+noedns", "+noadflag", "+tcflag"])
+        # Unbound says FORMERR to TC=1; the gateway ignores TC (RFC 1035 §4.1.1), at once.
+        self.assertEqual(odd.rcode, "NOERROR", odd)
+        self.assertNotIn("tc", odd.flags, odd)
+        self.assertLess(odd.elapsed, 0.9, odd)
+        self.assertSameAsUnbound(dig, port, "test", "SOA", ["+noedns"], "after TC=1")
+
+    def test_2_edns_version_1_gets_badvers_after_version_0_was_cached(self):
+        port = self.start_gateway().dns_port
+        self.assertSameAsUnbound(dig, port, "test", "SOA", ["+edns=0"], "EDNS 0")
+        reply = self.assertSameAsUnbound(dig, port, "test", "SOA", ["+edns=1", "+noednsneg"],
+                                         "EDNS 1")
+        self.assertEqual(reply.rcode, "BADVERS", reply)
+
+    def test_3_unknown_opcode_without_question_gets_notimp(self):
+        port = self.start_gateway().dns_port
+        reply = dig("test", "SOA", port=port, options=["+header-only", "+opcode=15"])
+        self.assertEqual(reply.rcode, "NOTIMP", reply)
+        self.assertNotIn("aa", reply.flags, reply)
+
+    def test_4_rd0_refused_is_passed_on_and_not_served_to_rd1(self):
+        port = self.start_gateway().dns_port
+        reply = self.assertSameAsUnbound(dig, port, "test", "SOA", ["+norec"], "RD=0")
+        self.assertEqual(reply.rcode, "REFUSED", reply)
+        self.assertSameAsUnbound(dig, port, "test", "SOA", [], "RD=1 after RD=0")
+
+    def test_5_ad_follows_the_current_query_in_both_orders(self):
+        port = self.start_gateway().dns_port
+        for name, order in (("a.test", ("+noad", "+ad")), ("www.test", ("+ad", "+noad"))):
+            for option in order:
+                reply = self.assertSameAsUnbound(dig, port, name, "A", [option],
+                                                 "%s %s" % (name, option))
+                self.assertEqual("ad" in reply.flags, option == "+ad", reply)
 
 
 if __name__ == "__main__":
