@@ -46,7 +46,7 @@ class DnsCache {
     // whose AD is meaningful is not replaced, while fresh, by one whose AD is not.
     void store(const Message& query, std::span<const uint8_t> answer, const Message& parsedAnswer);
 
-    // Drops the entries of every type, class, DO and CD for `name` (presentation form, any
+    // Drops the entries of every type, class, DO, CD and RD for `name` (presentation form, any
     // case, trailing dot ok); returns how many.
     size_t erase(std::string_view name);
 
