@@ -5,15 +5,11 @@
 
 namespace dynamo::dns {
 
-namespace {
-constexpr uint8_t kRdBit = 0x01;  // in the high flags byte (offset 2)
-}  // namespace
-
 size_t DnsCache::KeyHash::operator()(const Key& key) const {
     size_t hash = std::hash<std::string>{}(key.nameWire);
     const size_t extra = (size_t{key.qtype} << 19) | (size_t{key.qclass} << 3) |
-                         (size_t{key.edns} << 2) | (size_t{key.dnssecOk} << 1) |
-                         size_t{key.checkingDisabled};
+                         (size_t{key.recursionDesired} << 3) | (size_t{key.edns} << 2) |
+                         (size_t{key.dnssecOk} << 1) | size_t{key.checkingDisabled};
     return hash ^ (extra + 0x9e3779b97f4a7c15ull + (hash << 6) + (hash >> 2));
 }
 
@@ -28,7 +24,17 @@ DnsCache::Key DnsCache::keyFor(const Message& query) {
                query.qclass,
                query.edns.has_value(),
                query.edns.has_value() && query.edns->dnssecOk,
-               query.header.cd()};
+               query.header.cd(),
+               query.header.rd()};
+}
+
+bool DnsCache::wantsAd(const Message& query) {
+    return query.header.ad() || (query.edns && query.edns->dnssecOk);
+}
+
+bool DnsCache::fresh(const Entry& entry) const {
+    const auto age = clock_() - entry.storedAt;
+    return age >= std::chrono::seconds(0) && age < std::chrono::seconds(entry.ttl);
 }
 
 std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> queryBytes,
@@ -48,6 +54,12 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
         ++misses_;
         return std::nullopt;
     }
+    const bool askedForAd = wantsAd(query);
+    if (askedForAd && !entry->adMeaningful) {
+        // Kept: the upstream's answer to this query will replace it.
+        ++misses_;
+        return std::nullopt;
+    }
     lru_.splice(lru_.begin(), lru_, entry);
     ++hits_;
 
@@ -55,8 +67,9 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
     const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(age).count();
     decrementTtls(answer, entry->records, static_cast<uint32_t>(elapsed));
     setId(answer, query.header.id);
-    // RFC 1035 §4.1.1: RD is copied from the query; the cached answer has the first asker's.
-    answer[2] = static_cast<uint8_t>((answer[2] & ~kRdBit) | (queryBytes[2] & kRdBit));
+    // RFC 6840 §5.7: AD only for a query that had AD or DO, whoever fetched the entry.
+    if (!askedForAd)
+        clearFlags(answer, flag::kAd);
     // The question as this client wrote it, so a client checking 0x20 case randomisation
     // (draft-vixie-dnsext-dns0x20) gets its own spelling back. The question holds no
     // compression pointers (parse() refuses them there), so the lengths match byte for byte.
@@ -102,16 +115,21 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
     if (!stored)
         return;
 
-    Entry entry{
-        keyFor(query), std::move(*stored), parsedAnswer.records, parsedAnswer.questionEnd, clock_(),
-        lifetime};
+    Entry entry{keyFor(query), std::move(*stored), parsedAnswer.records, parsedAnswer.questionEnd,
+                clock_(),      lifetime,           wantsAd(query)};
     // No record may outlive the entry: RFC 2308 §5 makes the negative TTL min(SOA TTL,
     // MINIMUM), so the SOA we hand out must not claim more, and kMaxTtl applies to what
     // downstream caches see as well.
     capTtls(entry.answer, entry.records, lifetime);
 
-    if (const auto found = index_.find(entry.key); found != index_.end())
+    if (const auto found = index_.find(entry.key); found != index_.end()) {
+        const Entry& existing = *found->second;
+        // Both answers are fresh and alike but for AD; the existing one also knows whether
+        // the data validated.
+        if (existing.adMeaningful && !entry.adMeaningful && fresh(existing))
+            return;
         remove(found->second);
+    }
     bytes_ += entry.answer.size();
     lru_.push_front(std::move(entry));
     index_.emplace(lru_.front().key, lru_.begin());

@@ -32,18 +32,21 @@ class DnsCache {
     // means steady_clock::now.
     DnsCache(size_t capacity, Clock clock);
 
-    // A fresh copy for this query: the client's ID and RD bit, the question bytes exactly as
-    // the client sent them (0x20 case preserved), TTLs decremented by the time spent in cache.
-    // nullopt on miss or expiry.
+    // A fresh copy for this query: the client's ID, the question bytes exactly as the client
+    // sent them (0x20 case preserved), TTLs decremented by the time spent in cache, and AD
+    // cleared unless the query had AD or DO (RFC 6840 §5.7). nullopt on miss or expiry, and
+    // for a query with AD or DO when the entry was fetched by one with neither: the upstream
+    // cleared AD for that asker, so the entry cannot say whether the data validated.
     std::optional<std::vector<uint8_t>> lookup(std::span<const uint8_t> queryBytes,
                                                const Message& query);
 
     // Stores an upstream answer to `query` when policy allows: cacheableTtl(), capped at
-    // kMaxTtl; SERVFAIL for kServFailTtl; never TC answers, zero TTLs, or answers whose
-    // question differs from the query's.
+    // kMaxTtl; SERVFAIL for kServFailTtl, under this query's key only (RFC 2308 §7.1); never
+    // TC answers, zero TTLs, or answers whose question differs from the query's. An entry
+    // whose AD is meaningful is not replaced, while fresh, by one whose AD is not.
     void store(const Message& query, std::span<const uint8_t> answer, const Message& parsedAnswer);
 
-    // Drops the entries of every type, class, DO and CD for `name` (presentation form, any
+    // Drops the entries of every type, class, DO, CD and RD for `name` (presentation form, any
     // case, trailing dot ok); returns how many.
     size_t erase(std::string_view name);
 
@@ -56,9 +59,15 @@ class DnsCache {
     uint64_t misses() const { return misses_; }
 
   private:
-    // RFC 6891 / RFC 4035 §3.2: DO and CD change what an upstream returns (RRSIGs, unvalidated
-    // data), so they are part of the key; so does EDNS itself, because an answer carries OPT
-    // only for a query that had one (RFC 6891 §7). qnameWire is already lower-case.
+    // Everything in a query that changes the answer is in the key, so an answer (or failure)
+    // fetched for one client's query never serves a query the upstream would answer
+    // differently. RFC 6891 / RFC 4035 §3.2: DO and CD change what an upstream returns
+    // (RRSIGs, unvalidated data); EDNS itself too, because an answer carries OPT only for a
+    // query that had one (RFC 6891 §7); RD too: without it a recursive upstream answers from
+    // what it holds, refuses or refers (RFC 1034 §4.3.1), which must not reach RD=1 clients.
+    // Not in the key: AD (normalised at lookup, RFC 6840 §5.7), TC (cleared before
+    // forwarding), the EDNS version (> 0 is answered BADVERS before the cache) and EDNS
+    // options. qnameWire is already lower-case.
     struct Key {
         std::string nameWire;
         uint16_t qtype = 0;
@@ -66,6 +75,7 @@ class DnsCache {
         bool edns = false;
         bool dnssecOk = false;
         bool checkingDisabled = false;
+        bool recursionDesired = false;
         friend bool operator==(const Key&, const Key&) = default;
     };
     struct KeyHash {
@@ -78,10 +88,15 @@ class DnsCache {
         size_t questionEnd = 0;
         std::chrono::steady_clock::time_point storedAt;
         uint32_t ttl = 0;
+        // The query that fetched it had AD or DO, so the upstream set AD exactly when the
+        // data validated (RFC 6840 §5.7); without either, AD is clear whatever the data.
+        bool adMeaningful = false;
     };
     using List = std::list<Entry>;  // most recently used first
 
     static Key keyFor(const Message& query);
+    static bool wantsAd(const Message& query);
+    bool fresh(const Entry& entry) const;
     uint64_t budget() const;  // the byte bound, capacity_ × kBytesPerEntry
     void evictToFit();
     void remove(List::iterator entry);

@@ -211,26 +211,34 @@ std::optional<Header> readHeader(std::span<const uint8_t> message) {
     return header;
 }
 
-ParseResult parse(std::span<const uint8_t> bytes) {
+namespace {
+
+// parse(), and with questionOptional a message of QDCOUNT 0 too (questionEnd = 12, no name),
+// for answering a header-only query of an opcode we do not serve.
+ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) {
     const auto fail = [](ParseError error) { return ParseResult{std::nullopt, error}; };
     const std::optional<Header> header = readHeader(bytes);
     if (!header)
         return fail(ParseError::TooShort);
     // RFC 9619: QDCOUNT is 1 in practice; 0 (cookie-only queries) and >1 are not served here.
-    if (header->qdcount != 1)
+    const bool noQuestion = questionOptional && header->qdcount == 0;
+    if (header->qdcount != 1 && !noQuestion)
         return fail(ParseError::BadQuestion);
 
     Message message;
     message.header = *header;
-    const NameResult qname = readName(bytes, kHeaderSize, &message.qnameWire);
-    if (qname.error)
-        return fail(*qname.error);
-    if (qname.end + 4 > bytes.size())
-        return fail(ParseError::Truncated);
-    message.qtype = read16(bytes, qname.end);
-    message.qclass = read16(bytes, qname.end + 2);
-    message.questionEnd = qname.end + 4;
-    message.qname = wireToPresentation(message.qnameWire);
+    message.questionEnd = kHeaderSize;
+    if (!noQuestion) {
+        const NameResult qname = readName(bytes, kHeaderSize, &message.qnameWire);
+        if (qname.error)
+            return fail(*qname.error);
+        if (qname.end + 4 > bytes.size())
+            return fail(ParseError::Truncated);
+        message.qtype = read16(bytes, qname.end);
+        message.qclass = read16(bytes, qname.end + 2);
+        message.questionEnd = qname.end + 4;
+        message.qname = wireToPresentation(message.qnameWire);
+    }
 
     size_t position = message.questionEnd;
     const uint32_t total = uint32_t{header->ancount} + header->nscount + header->arcount;
@@ -282,6 +290,12 @@ ParseResult parse(std::span<const uint8_t> bytes) {
     if (namesOverlapTtls(borrowed, message.records))
         return fail(ParseError::BadName);
     return ParseResult{std::move(message), ParseError::TooShort};
+}
+
+}  // namespace
+
+ParseResult parse(std::span<const uint8_t> bytes) {
+    return parseMessage(bytes, false);
 }
 
 const char* toString(ParseError error) {
@@ -396,6 +410,10 @@ uint16_t getId(std::span<const uint8_t> message) {
     return read16(message, 0);
 }
 
+void clearFlags(std::span<uint8_t> message, uint16_t flags) {
+    write16(message, 2, static_cast<uint16_t>(read16(message, 2) & ~flags));
+}
+
 size_t maxUdpAnswerSize(const Message& query) {
     if (!query.edns)
         return kMaxUdpPayloadWithoutEdns;
@@ -427,6 +445,21 @@ std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Me
     appendQuestion(out, queryBytes, *query);
     if (query->edns)
         appendOwnOpt(out, query->edns->dnssecOk);
+    return out;
+}
+
+std::vector<uint8_t> notImpResponse(std::span<const uint8_t> queryBytes) {
+    const ParseResult parsed = parseMessage(queryBytes, true);
+    if (!parsed.message)
+        return errorResponse(queryBytes, nullptr, Rcode::NotImp);
+    const Message& query = *parsed.message;
+    if (query.header.qdcount == 1)
+        return errorResponse(queryBytes, &query, Rcode::NotImp);
+    std::vector<uint8_t> out = errorResponse(queryBytes, nullptr, Rcode::NotImp);
+    if (query.edns) {
+        out[11] = 1;  // ARCOUNT 1
+        appendOwnOpt(out, query.edns->dnssecOk);
+    }
     return out;
 }
 

@@ -32,6 +32,17 @@ inline constexpr uint16_t ANY = 255;
 }  // namespace type
 inline constexpr uint16_t kClassIn = 1;
 
+// Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2 for AD and CD), as in Header::flags.
+namespace flag {
+inline constexpr uint16_t kQr = 0x8000;
+inline constexpr uint16_t kAa = 0x0400;
+inline constexpr uint16_t kTc = 0x0200;
+inline constexpr uint16_t kRd = 0x0100;
+inline constexpr uint16_t kRa = 0x0080;
+inline constexpr uint16_t kAd = 0x0020;
+inline constexpr uint16_t kCd = 0x0010;
+}  // namespace flag
+
 enum class Rcode : uint8_t {
     NoError = 0,
     FormErr = 1,
@@ -132,6 +143,7 @@ std::string wireToPresentation(std::string_view wire);
 // Header fields rewritten in place; the caller guarantees at least 12 bytes.
 void setId(std::span<uint8_t> message, uint16_t id);
 uint16_t getId(std::span<const uint8_t> message);
+void clearFlags(std::span<uint8_t> message, uint16_t flags);  // flag::k* bits
 
 // The largest answer a client can take over UDP: 512 without EDNS, else its advertised size
 // clamped to [512, kMaxUdpPayload] (SPEC §5).
@@ -146,6 +158,12 @@ std::vector<uint8_t> truncated(std::span<const uint8_t> answer, const Message& p
 // query == nullptr (it did not parse) only the header is sent back, QDCOUNT 0.
 std::vector<uint8_t> errorResponse(std::span<const uint8_t> queryBytes, const Message* query,
                                    Rcode rcode);
+
+// NOTIMP to a query whose opcode we do not serve (RFC 1035 §4.1.1), whatever its question
+// count: RFC 8906 §8.1.4 probes with a header-only query (QDCOUNT 0). Same ID, opcode and RD;
+// QR=1, RA=1; the question echoed when there is one, and an OPT (RFC 6891 §7) when the
+// query's sections walk and carry one; else the bare header.
+std::vector<uint8_t> notImpResponse(std::span<const uint8_t> queryBytes);
 
 // BADVERS (RFC 6891 §6.1.3) to a query whose EDNS version we do not implement (> 0): the
 // question echoed and an OPT of version 0, the version we speak.

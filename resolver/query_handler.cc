@@ -68,14 +68,16 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         reply(dns::errorResponse(packet, query, dns::Rcode::Refused));
         return true;
     }
+    // Before parsing: RFC 8906 §8.1.4 probes unknown opcodes with a header-only query, which
+    // is no QUERY we could parse but must still get NOTIMP, not FORMERR.
+    if (header->opcode() != kOpcodeQuery) {
+        ++stats_.notImp;
+        reply(dns::notImpResponse(packet));
+        return true;
+    }
     if (query == nullptr) {
         ++stats_.formErr;
         reply(dns::errorResponse(packet, nullptr, dns::Rcode::FormErr));
-        return true;
-    }
-    if (header->opcode() != kOpcodeQuery) {
-        ++stats_.notImp;
-        reply(dns::errorResponse(packet, query, dns::Rcode::NotImp));
         return true;
     }
 
@@ -85,14 +87,19 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         return true;
     }
 
+    // RFC 6891 §6.1.3: we implement EDNS version 0 only, and it is our cache, truncation and
+    // interception that answer the client, so a higher version gets BADVERS from us, for
+    // forwarded names too: the cache keys no version and would answer it as version 0
+    // (RFC 8906 §6 warns whole-answer caches of exactly this), and the client then retries
+    // with version 0 as §6.1.3 lets it.
+    if (query->edns && query->edns->version > 0) {
+        ++stats_.badVers;
+        reply(dns::badVersResponse(packet, *query));
+        return true;
+    }
+
     if (interceptor_.matches(*query)) {
         ++stats_.intercepted;
-        // We are the authority here, so the EDNS version is ours to check; forwarded queries
-        // leave that to the upstream (RFC 5625: pass EDNS through).
-        if (query->edns && query->edns->version > 0) {
-            reply(dns::badVersResponse(packet, *query));
-            return true;
-        }
         answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
                context, reply);
         return true;
@@ -106,10 +113,16 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     ++stats_.forwarded;
     std::vector<uint8_t> queryBytes(packet.begin(), packet.end());
+    // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
+    // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
+    // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
+    // at the timeout. Cleared, the query is the plain one, and is cached and coalesced as such.
+    std::vector<uint8_t> upstreamQuery = queryBytes;
+    dns::clearFlags(upstreamQuery, dns::flag::kTc);
     auto onAnswer = [this, queryBytes, context, reply](std::span<const uint8_t> upstream) {
         onUpstreamAnswer(upstream, queryBytes, context, reply);
     };
-    if (!forwarder_->forward(packet, std::move(onAnswer))) {
+    if (!forwarder_->forward(upstreamQuery, std::move(onAnswer))) {
         ++stats_.servFail;
         reply(dns::errorResponse(packet, query, dns::Rcode::ServFail));
     }
@@ -122,8 +135,19 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream,
     const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
     const dns::ParseResult parsed = dns::parse(upstream);
     if (!parsed.message) {
+        if (!query.message->header.rd()) {
+            // Recursion not desired (RFC 1034 §4.3.1): the upstream had nothing it would give
+            // without recursing. A recursive upstream refuses such queries (Unbound, BIND
+            // without cache snooping), and c-ares, skipping a REFUSED server, hands us only a
+            // failure: the client gets the REFUSED it would have got asking directly. Never
+            // cached: RD=0 says nothing about what a recursing upstream would answer.
+            ++stats_.notRecursive;
+            reply(dns::errorResponse(queryBytes, &*query.message, dns::Rcode::Refused));
+            return;
+        }
         // Upstream timed out, failed, or sent something we cannot vouch for: SERVFAIL, never
-        // silence (SPEC §5), cached briefly so a dead upstream is not hammered.
+        // silence (SPEC §5), cached briefly so a dead upstream is not hammered; only for this
+        // query's key (RFC 2308 §7.1), which holds everything that changes the answer.
         ++stats_.servFail;
         const auto failure = dns::errorResponse(queryBytes, &*query.message, dns::Rcode::ServFail);
         if (upstream.empty()) {

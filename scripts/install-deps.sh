@@ -6,7 +6,7 @@ set -euo pipefail
 build=(build-essential cmake ninja-build pkg-config
        libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev)
 # The peers the tests talk to: real DNS clients and servers, real DynDNS clients, TLS tools.
-test=(dnsutils knot-dnsutils dnsmasq-base knot curl wget openssl ddclient inadyn python3 iproute2
+test=(dnsutils knot-dnsutils dnsmasq-base knot unbound curl wget openssl ddclient inadyn python3 iproute2
       clang libclang-rt-14-dev chromium systemd file)
 
 # `make run` tries the gateway with these.

@@ -4,6 +4,9 @@
   (RRSIGs come back only when the query has DO=1, which proves DO passes through the gateway),
   and data/dyndns.org.zone (unsigned). Authoritative: NXDOMAIN/NODATA carry the SOA (RFC 2308),
   answers larger than the query's UDP size come back with TC=1 over UDP and whole over TCP.
+- ``UnboundPeer``: unbound (``unbound``) resolving test. and dyndns.org. from a KnotPeer, with
+  test.'s key as its trust anchor: a real validating upstream (AD on validated answers, REFUSED
+  to RD=0, BADVERS to EDNS version 1, FORMERR to TC=1), as a home network's ISP resolver is.
 - ``DnsmasqPeer``: dnsmasq (``dnsmasq-base``) with records on the command line and
   ``--log-queries=extra`` on stderr, a second, different real server.
 - ``RecordingUpstream``: a scriptable Python server (UDP and TCP on loopback) that answers from a
@@ -113,6 +116,65 @@ zone:
         except RuntimeError as e:
             self.stop()
             raise RuntimeError("%s\nknotd log:\n%s" % (e, self.log.text()))
+        return self
+
+
+class UnboundPeer(PeerProcess):
+    """unbound validating what a KnotPeer serves: stub zones for its zones, test.'s KSK (read
+    from knotd) as the trust anchor, so answers from test. come back with AD."""
+
+    def __init__(self, knot):
+        self.knot = knot
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="dynamo-unbound-")
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        ksk = [rr for rr in harness.dig("test", "DNSKEY", port=self.knot.port).answer
+               if rr.data.startswith("257 ")]
+        if not ksk:
+            raise RuntimeError("knotd served no KSK for test.")
+        stubs = "".join('stub-zone:\n    name: "%s"\n    stub-addr: 127.0.0.1@%d\n'
+                        % (zone, self.knot.port) for zone in KnotPeer.ZONES)
+        conf = os.path.join(self.dir, "unbound.conf")
+        with open(conf, "w") as f:
+            # test. is one of unbound's built-in local zones (RFC 6761): nodefault hands it to
+            # the stub. No root anchor: only test. validates, nothing else is looked up.
+            f.write(f"""server:
+    interface: 127.0.0.1@{self.port}
+    port: {self.port}
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "{self.dir}"
+    pidfile: "{self.dir}/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    num-threads: 1
+    so-reuseport: no
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "validator iterator"
+    trust-anchor: "test. DNSKEY {ksk[0].data}"
+    local-zone: "test." nodefault
+    rrset-roundrobin: no
+{stubs}remote-control:
+    control-enable: no
+""")
+        self.proc = popen([require("unbound", "unbound"), "-d", "-c", conf],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+        self.log = LinePump(self.proc.stderr)
+        try:
+            # Ready when it resolves through knotd and validates.
+            wait_until_answers(self.port, "test", "SOA", edns={"do": True},
+                               check=lambda m: m.ad and m.answer)
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError("%s\nunbound log:\n%s" % (e, self.log.text()))
         return self
 
 

@@ -302,13 +302,111 @@ TEST_F(DnsCacheTest, ClientCaseIsPreserved) {
               Bytes(mixed.begin() + kHeaderSize, mixed.begin() + static_cast<long>(questionEnd)));
 }
 
-TEST_F(DnsCacheTest, RdIsTheClients) {
+// Issue 12: an RD=0 query's answer (a recursive upstream's REFUSED or referral, RFC 1034
+// §4.3.1) served RD=1 clients. RD is part of the key; each side keeps its own answer.
+TEST_F(DnsCacheTest, RdIsPartOfTheKey) {
     DnsCache cache(100, clock_);
-    store(cache, query("a.example"), positive("a.example", 300));
     Bytes noRd = query("a.example");
     noRd[2] &= static_cast<uint8_t>(~0x01);
+    store(cache, query("a.example"), positive("a.example", 300));
+    EXPECT_FALSE(lookup(cache, noRd));
+
+    Bytes noRdAnswer = positive("a.example", 300);
+    noRdAnswer[2] &= static_cast<uint8_t>(~0x01);
+    store(cache, noRd, noRdAnswer);
+    EXPECT_EQ(cache.size(), 2u);
     EXPECT_FALSE(parseOrDie(*lookup(cache, noRd)).header.rd());
     EXPECT_TRUE(parseOrDie(*lookup(cache, query("a.example"))).header.rd());
+}
+
+// Issue 12: a SERVFAIL is kept for its own key only (RFC 2308 §7.1), for kServFailTtl, and a
+// query differing in anything that changes the answer does not see it.
+TEST_F(DnsCacheTest, AServFailServesOnlyItsOwnKeyAndOnlyFiveSeconds) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("fail.example");
+    const Bytes failure = MessageBuilder()
+                              .id(1)
+                              .response(Rcode::ServFail)
+                              .question("fail.example", type::A)
+                              .opt()
+                              .build();
+    store(cache, q, failure);
+    Bytes noRd = q;
+    noRd[2] &= static_cast<uint8_t>(~0x01);
+    EXPECT_FALSE(lookup(cache, noRd));
+    EXPECT_FALSE(lookup(cache, query("fail.example", type::A, 1, true)));         // DO
+    EXPECT_FALSE(lookup(cache, query("fail.example", type::A, 1, false, true)));  // CD
+    EXPECT_FALSE(lookup(cache, query("fail.example", type::A, 1, false, false, false)));
+    EXPECT_FALSE(lookup(cache, query("fail.example", type::AAAA)));
+    now_ += std::chrono::milliseconds(4999);
+    EXPECT_TRUE(lookup(cache, q));
+    now_ += std::chrono::milliseconds(1);
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+// Issue 12, RFC 6840 §5.7: AD in an answer only when the query had AD or DO, whoever asked
+// first. An AD=1 answer is served with AD cleared to a query with neither.
+TEST_F(DnsCacheTest, AdIsClearedForAQueryWithoutAdOrDo) {
+    DnsCache cache(100, clock_);
+    Bytes withAd = query("signed.example");
+    withAd[3] |= 0x20;
+    Bytes validated = positive("signed.example", 300);
+    validated[3] |= 0x20;
+    store(cache, withAd, validated);
+
+    const auto plain = lookup(cache, query("signed.example"));
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(parseOrDie(*plain).header.ad());
+    const auto again = lookup(cache, withAd);
+    ASSERT_TRUE(again);
+    EXPECT_TRUE(parseOrDie(*again).header.ad());
+    EXPECT_EQ(cache.hits(), 2u);
+}
+
+// Issue 12: the answer to an AD=0, DO=0 query has AD clear whether the data validated or not,
+// so it cannot serve a query with AD: that one goes upstream, and its answer replaces the
+// entry; a later AD=0 answer does not replace it back while it is fresh.
+TEST_F(DnsCacheTest, AnEntryFetchedWithoutAdDoesNotServeAQueryWithAd) {
+    DnsCache cache(100, clock_);
+    Bytes withAd = query("signed.example");
+    withAd[3] |= 0x20;
+    store(cache, query("signed.example"), positive("signed.example", 300));
+    EXPECT_TRUE(lookup(cache, query("signed.example")));
+    EXPECT_FALSE(lookup(cache, withAd));
+    EXPECT_EQ(cache.size(), 1u);  // kept for the plain queries
+
+    Bytes validated = positive("signed.example", 300);
+    validated[3] |= 0x20;
+    store(cache, withAd, validated);
+    store(cache, query("signed.example"), positive("signed.example", 300));
+    const auto hit = lookup(cache, withAd);
+    ASSERT_TRUE(hit);
+    EXPECT_TRUE(parseOrDie(*hit).header.ad());
+    EXPECT_EQ(cache.size(), 1u);
+
+    // Expired, it is replaced by whatever comes.
+    now_ += std::chrono::seconds(300);
+    store(cache, query("signed.example"), positive("signed.example", 300));
+    EXPECT_FALSE(lookup(cache, withAd));
+    EXPECT_TRUE(lookup(cache, query("signed.example")));
+}
+
+// DO=1 makes AD meaningful without AD in the query (RFC 6840 §5.7).
+TEST_F(DnsCacheTest, DoMakesAdMeaningful) {
+    DnsCache cache(100, clock_);
+    const Bytes withDo = query("signed.example", type::A, 1, true);
+    Bytes validated = MessageBuilder()
+                          .id(0xffff)
+                          .response()
+                          .question("signed.example", type::A)
+                          .answer(type::A, 300, kAddress)
+                          .opt(1232, true)
+                          .build();
+    validated[3] |= 0x20;
+    store(cache, withDo, validated);
+    const auto hit = lookup(cache, query("signed.example", type::A, 2, true));
+    ASSERT_TRUE(hit);
+    EXPECT_TRUE(parseOrDie(*hit).header.ad());
 }
 
 TEST_F(DnsCacheTest, CapacityZeroDisables) {

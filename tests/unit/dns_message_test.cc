@@ -496,6 +496,45 @@ TEST(DnsErrorResponse, UnparsedQueryGetsTheHeaderOnly) {
     EXPECT_EQ(errorResponse(Bytes{0xaa}, nullptr, Rcode::FormErr).size(), kHeaderSize);
 }
 
+// RFC 8906 §8.1.4 asks with a header-only query: NOTIMP must not need a question.
+TEST(DnsNotImpResponse, HeaderOnlyQueryWithAndWithoutOpt) {
+    const Bytes bare = MessageBuilder().id(0x0909).flags(0x7900).build();  // opcode 15, RD
+    const Bytes reply = notImpResponse(bare);
+    ASSERT_EQ(reply.size(), kHeaderSize);
+    const Header header = *readHeader(reply);
+    EXPECT_EQ(header.id, 0x0909);
+    EXPECT_TRUE(header.qr());
+    EXPECT_EQ(header.opcode(), 15);
+    EXPECT_TRUE(header.rd());
+    EXPECT_EQ(header.rcode(), static_cast<uint8_t>(Rcode::NotImp));
+
+    const Bytes withOpt = MessageBuilder().flags(0x7800).opt(1232, true).build();
+    const Bytes optReply = notImpResponse(withOpt);
+    const Header optHeader = *readHeader(optReply);
+    EXPECT_EQ(optHeader.qdcount, 0);
+    EXPECT_EQ(optHeader.arcount, 1);
+    EXPECT_FALSE(optHeader.rd());
+    ASSERT_EQ(optReply.size(), kHeaderSize + 11);
+    EXPECT_EQ(optReply[kHeaderSize + 2], type::OPT);
+    EXPECT_EQ(optReply[kHeaderSize + 7], 0x80);  // DO echoed (RFC 3225 §3)
+}
+
+TEST(DnsNotImpResponse, EchoesTheQuestionAndFallsBackToTheHeader) {
+    const Bytes query = MessageBuilder().flags(0x7800).question("a.b", type::A).opt().build();
+    const Message message = parseOrDie(notImpResponse(query));
+    EXPECT_EQ(message.qname, "a.b");
+    EXPECT_TRUE(message.edns);
+    Bytes garbage = query;
+    garbage.push_back(0);
+    EXPECT_EQ(notImpResponse(garbage).size(), kHeaderSize);
+}
+
+TEST(DnsClearFlags, ClearsOnlyTheGivenBits) {
+    Bytes query = MessageBuilder().flags(0x0330).question("a.b", type::A).build();
+    clearFlags(query, flag::kTc);
+    EXPECT_EQ(readHeader(query)->flags, 0x0130);
+}
+
 // ---------------------------------------------------------------------------------------------
 // cacheableTtl()
 

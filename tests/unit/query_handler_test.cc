@@ -247,6 +247,125 @@ TEST_F(QueryHandlerTest, BigAnswersAreTruncatedForUdpAndWholeForTcp) {
     EXPECT_GT(tcp->size(), 800u);
 }
 
+// Issue 12: a TC=1 query went upstream as it was; Unbound's FORMERR to it made c-ares retry a
+// query 11 bytes short, and the client got SERVFAIL at the timeout. TC is cleared on the way.
+TEST_F(QueryHandlerTest, TcInAQueryIsClearedBeforeForwarding) {
+    const Bytes query = MessageBuilder().flags(0x0300).question("tc.example", dns::type::A).build();
+    upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
+        if (dns::readHeader(q)->tc())  // as Unbound: FORMERR, question echoed, no OPT
+            return MessageBuilder()
+                .id(dns::getId(q))
+                .response(dns::Rcode::FormErr)
+                .question("tc.example", dns::type::A)
+                .build();
+        return aAnswer(q, 300);
+    });
+    auto answer = ask(query);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::NoError));
+    EXPECT_FALSE(dns::readHeader(*answer)->tc());
+    ASSERT_EQ(upstream_->udpQueries().size(), 1u);
+    EXPECT_FALSE(dns::readHeader(upstream_->udpQueries()[0])->tc());
+}
+
+// Issue 12: EDNS version 1 was answered NOERROR from the cache a version 0 query had filled.
+TEST_F(QueryHandlerTest, EdnsVersionOneGetsBadVersForForwardedNamesEvenWhenCached) {
+    const Bytes v0 = MessageBuilder().question("v.example", dns::type::A).opt(1232).build();
+    ASSERT_TRUE(ask(v0));
+    Bytes v1 = v0;
+    v1[v1.size() - 5] = 1;                     // OPT TTL: ext-rcode, VERSION = 1, flags
+    for (int round = 0; round < 2; ++round) {  // warm, then with the BADVERS just given
+        auto answer = ask(v1);
+        ASSERT_TRUE(answer);
+        auto parsed = dns::test::parseOrDie(*answer);
+        ASSERT_TRUE(parsed.edns);
+        EXPECT_EQ(parsed.edns->extendedRcode, 1);  // BADVERS
+        EXPECT_EQ(parsed.edns->version, 0);
+        EXPECT_TRUE(parsed.records.empty());
+    }
+    EXPECT_EQ(upstream_->queries(), 1u);
+    EXPECT_EQ(handler_->stats().badVers, 2u);
+    auto again = ask(v0);  // and the cached version 0 answer is untouched
+    ASSERT_TRUE(again);
+    EXPECT_EQ(dns::test::parseOrDie(*again).records.size(), 1u);
+}
+
+// Issue 12, RFC 8906 §8.1.4: an unknown opcode in a header-only query (QDCOUNT 0) got FORMERR.
+TEST_F(QueryHandlerTest, UnknownOpcodeWithoutAQuestionGetsNotImp) {
+    auto bare = ask(MessageBuilder().flags(0x7900).build());  // opcode 15, RD
+    ASSERT_TRUE(bare);
+    auto header = dns::readHeader(*bare);
+    EXPECT_EQ(header->rcode(), static_cast<uint8_t>(dns::Rcode::NotImp));
+    EXPECT_EQ(header->opcode(), 15);
+    EXPECT_TRUE(header->qr());
+    EXPECT_FALSE(header->aa());
+    EXPECT_EQ(bare->size(), dns::kHeaderSize);
+
+    auto withOpt = ask(MessageBuilder().flags(0x7900).opt(1232).build());
+    ASSERT_TRUE(withOpt);
+    // Header and an OPT (RFC 6891 §7) of version 0: root owner, TYPE 41, CLASS = payload,
+    // TTL = ext-rcode, version, flags. dns::parse() wants a question, so read it by hand.
+    header = dns::readHeader(*withOpt);
+    EXPECT_EQ(header->rcode(), static_cast<uint8_t>(dns::Rcode::NotImp));
+    EXPECT_EQ(header->qdcount, 0);
+    ASSERT_EQ(header->arcount, 1);
+    ASSERT_EQ(withOpt->size(), dns::kHeaderSize + 11);
+    EXPECT_EQ((*withOpt)[12], 0);
+    EXPECT_EQ(((*withOpt)[13] << 8) | (*withOpt)[14], dns::type::OPT);
+    EXPECT_EQ((*withOpt)[17], 0);  // extended rcode
+    EXPECT_EQ((*withOpt)[18], 0);  // version
+    EXPECT_EQ(upstream_->queries(), 0u);
+    EXPECT_EQ(handler_->stats().notImp, 2u);
+}
+
+// Issue 12: an RD=0 query the upstream refused became SERVFAIL, cached for 5 s for RD=1
+// clients. The RD=0 client gets REFUSED, nothing is cached, and RD=1 goes upstream.
+TEST_F(QueryHandlerTest, RdZeroRefusedByTheUpstreamIsRefusedAndNotCached) {
+    upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
+        if (!dns::readHeader(q)->rd())
+            return MessageBuilder()
+                .id(dns::getId(q))
+                .response(dns::Rcode::Refused)
+                .question("norec.example", dns::type::A)
+                .build();
+        return aAnswer(q, 300);
+    });
+    const Bytes norec = MessageBuilder().flags(0).question("norec.example", dns::type::A).build();
+    auto refused = ask(norec);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(rcode(*refused), static_cast<uint8_t>(dns::Rcode::Refused));
+    EXPECT_FALSE(dns::readHeader(*refused)->rd());
+    EXPECT_EQ(handler_->cache().size(), 0u);
+
+    auto recursive = ask(MessageBuilder().question("norec.example", dns::type::A).build());
+    ASSERT_TRUE(recursive);
+    EXPECT_EQ(rcode(*recursive), static_cast<uint8_t>(dns::Rcode::NoError));
+    EXPECT_EQ(dns::test::parseOrDie(*recursive).records.size(), 1u);
+    EXPECT_EQ(handler_->stats().servFail, 0u);
+}
+
+// Issue 12: the AD bit followed whoever asked first. The upstream sets AD only for AD=1.
+TEST_F(QueryHandlerTest, AdFollowsTheCurrentQueryNotTheFirst) {
+    upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
+        Bytes answer = aAnswer(q, 300);
+        if (dns::readHeader(q)->ad())
+            answer[3] |= 0x20;
+        return answer;
+    });
+    const Bytes plain = MessageBuilder().question("ad.example", dns::type::A).build();
+    const Bytes withAd =
+        MessageBuilder().flags(0x0120).question("ad.example", dns::type::A).build();
+    for (const Bytes* first : {&plain, &withAd}) {
+        handler_->forgetName("ad.example");
+        for (const Bytes* q : {first, first == &plain ? &withAd : &plain}) {
+            auto answer = ask(*q);
+            ASSERT_TRUE(answer);
+            EXPECT_EQ(dns::readHeader(*answer)->ad(), q == &withAd)
+                << (first == &plain ? "plain first" : "AD first");
+        }
+    }
+}
+
 TEST_F(QueryHandlerTest, ReconfigureChangesTheAccessList) {
     config_.allow = net::CidrSet({*net::Cidr::parse("10.0.0.0/8")});
     std::string error;
