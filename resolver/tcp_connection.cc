@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "net/log.h"
 #include "net/timeval.h"
 
 namespace dynamo::resolver {
@@ -31,11 +32,44 @@ void TcpConnection::start() {
             evtimer_new(bufferevent_get_base(bev_.get()), &TcpConnection::onLifetimeOver, this));
         evtimer_add(lifetime_.get(), &until);
     }
+    if (limits_.queryTimeout.count() > 0) {
+        queryDeadline_.reset(
+            evtimer_new(bufferevent_get_base(bev_.get()), &TcpConnection::onQueryTimeout, this));
+    }
 }
 
 void TcpConnection::onLifetimeOver(evutil_socket_t, short, void* arg) {
     const auto self = static_cast<TcpConnection*>(arg)->shared_from_this();
+    if (self->state_ != State::Reading)
+        return;
+    // No more queries; what was taken is still answered (the write timeout bounds a client
+    // that does not read), then the connection closes.
+    self->state_ = State::Draining;
+    bufferevent_disable(self->bev_.get(), EV_READ);
+    self->watchPartialQuery(false);
+    self->closeIfDone();
+}
+
+void TcpConnection::onQueryTimeout(evutil_socket_t, short, void* arg) {
+    const auto self = static_cast<TcpConnection*>(arg)->shared_from_this();
+    DLOG(Debug) << "dns: tcp client " << self->context_.client.toString() << " took over "
+                << self->limits_.queryTimeout.count() << " ms to send a query; closed";
     self->close();
+}
+
+void TcpConnection::watchPartialQuery(bool partial) {
+    if (!queryDeadline_)
+        return;
+    if (!partial) {
+        evtimer_del(queryDeadline_.get());
+    } else if (!evtimer_pending(queryDeadline_.get(), nullptr)) {
+        const timeval until = net::toTimeval(limits_.queryTimeout);
+        evtimer_add(queryDeadline_.get(), &until);
+    }
+}
+
+bool TcpConnection::waitingForQuery() const {
+    return state_ == State::Reading && inFlight_ == 0 && bufferedOutput() == 0;
 }
 
 size_t TcpConnection::bufferedOutput() const {
@@ -59,6 +93,9 @@ void TcpConnection::readQueries() {
     const auto self = shared_from_this();  // an answer may close us before this returns
     const std::weak_ptr<TcpConnection> weak = self;
     evbuffer* input = bufferevent_get_input(bev_.get());
+    // Part of a query is in and the rest is the client's to send: its deadline runs. Not while
+    // reading is paused on our side (in-flight or output bound).
+    bool partial = false;
     while (state_ != State::Closed) {
         if (inFlight_ >= limits_.maxInFlightPerConnection) {
             bufferevent_disable(bev_.get(), EV_READ);  // resumed by sendAnswer()
@@ -76,17 +113,22 @@ void TcpConnection::readQueries() {
             break;
         }
         uint8_t prefix[2];
-        if (evbuffer_copyout(input, prefix, 2) != 2)
+        if (evbuffer_copyout(input, prefix, 2) != 2) {
+            partial = evbuffer_get_length(input) > 0;
             break;
+        }
         const size_t length = static_cast<size_t>(prefix[0] << 8 | prefix[1]);
-        if (evbuffer_get_length(input) < 2 + length)
+        if (evbuffer_get_length(input) < 2 + length) {
+            partial = true;
             break;
+        }
         evbuffer_drain(input, 2);
         std::vector<uint8_t> query(length);
         evbuffer_remove(input, query.data(), length);
 
         ++inFlight_;
         ++queriesTaken_;
+        waitingSince_ = std::chrono::steady_clock::now();
         const bool accepted =
             handler_.handle(query, context_, [weak](std::span<const uint8_t> answer) {
                 if (auto connection = weak.lock())
@@ -96,6 +138,8 @@ void TcpConnection::readQueries() {
             --inFlight_;  // dropped (QR=1, runt): no answer will come
     }
     readingQueries_ = false;
+    if (state_ != State::Closed)
+        watchPartialQuery(partial && state_ == State::Reading);
     closeIfDone();
 }
 
@@ -152,6 +196,10 @@ void TcpConnection::close() {
         return;
     state_ = State::Closed;
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    if (queryDeadline_)
+        evtimer_del(queryDeadline_.get());
+    if (lifetime_)
+        evtimer_del(lifetime_.get());
     if (onClosed_)
         onClosed_(this);  // the listener drops its reference; we may be gone now
 }

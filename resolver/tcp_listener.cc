@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <string>
 
 #include "net/bind_socket.h"
 #include "net/log.h"
@@ -57,15 +58,63 @@ namespace {
 constexpr std::chrono::milliseconds kRefusedIdleTimeout{2000};
 }  // namespace
 
+TcpConnection* TcpListener::longestWaiting(const net::IpAddress* client) const {
+    TcpConnection* oldest = nullptr;
+    for (const auto& [raw, connection] : connections_) {
+        if (!connection->waitingForQuery())
+            continue;
+        if (client != nullptr && !(connection->context().client.ip().unmapped() == *client))
+            continue;
+        if (oldest == nullptr || connection->waitingSince() < oldest->waitingSince())
+            oldest = raw;
+    }
+    return oldest;
+}
+
+void TcpListener::warnAtCap(const std::string& what) {
+    // Once a minute at most, as for HTTP: a flood must not flood the log too.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - lastCapWarning_ < std::chrono::minutes(1))
+        return;
+    lastCapWarning_ = now;
+    DLOG(Warning) << "dns: " << what
+                  << "; new tcp connections take the place of the longest idle ones";
+}
+
+bool TcpListener::makeRoom(const net::IpAddress& client) {
+    const size_t perClient = static_cast<size_t>(
+        std::count_if(connections_.begin(), connections_.end(), [&](const auto& entry) {
+            return entry.second->context().client.ip().unmapped() == client;
+        }));
+    if (limits_.maxConnectionsPerClient != 0 && perClient >= limits_.maxConnectionsPerClient) {
+        warnAtCap(std::to_string(perClient) + " tcp connections open from " + client.toString() +
+                  ", the most allowed from one address");
+        TcpConnection* victim = longestWaiting(&client);
+        ++closedOverCap_;
+        if (victim == nullptr)
+            return false;
+        victim->close();  // erases it from connections_
+    }
+    if (connections_.size() >= limits_.maxConnections) {
+        warnAtCap(std::to_string(connections_.size()) + " tcp connections open, the most allowed");
+        TcpConnection* victim = longestWaiting(nullptr);
+        ++closedOverCap_;
+        if (victim == nullptr)
+            return false;
+        victim->close();
+    }
+    return true;
+}
+
 void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, int length,
                            void* arg) {
     auto* self = static_cast<TcpListener*>(arg);
     net::UniqueFd owned(fd);
-    if (self->connections_.size() >= self->limits_.maxConnections)
-        return;  // closes it
     auto client = net::SocketAddress::fromSockaddr(from, static_cast<socklen_t>(length));
     if (!client)
         return;
+    if (!self->makeRoom(client->ip().unmapped()))
+        return;  // closes it
     // Outside dns.allow a client gets its REFUSED (SPEC §5) for one query, then the connection
     // closes: it cannot hold a slot, or pipeline into our buffers, until the idle timeout.
     TcpLimits limits = self->limits_;

@@ -1,5 +1,8 @@
 #pragma once
-// DNS over TCP on one address: accepts connections up to a bound and owns them.
+// DNS over TCP on one address: accepts connections up to a bound, in all and per client
+// address, and owns them. At a bound a new connection takes the place of the one that has
+// waited longest for its next query (trickling one in, or idle), never of one with an answer
+// on the way: a host that holds many connections open cannot keep the others' queries out.
 
 #include <event2/listener.h>
 
@@ -27,6 +30,9 @@ class TcpListener {
     size_t connections() const { return connections_.size(); }
     // Connections from outside dns.allow: answered once (REFUSED), then closed.
     uint64_t refusedConnections() const { return refused_; }
+    // Connections closed at a bound (in all or per client): the new one, or the one it
+    // replaced.
+    uint64_t closedOverCap() const { return closedOverCap_; }
     // Answer bytes queued in user space over all connections (bounded per connection by
     // kOutputHighWater plus the answers in flight).
     size_t bufferedOutput() const;
@@ -39,6 +45,13 @@ class TcpListener {
         : base_(base), handler_(handler), address_(address), limits_(limits) {}
     static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* from, int length,
                          void* arg);
+    // Makes room for one more connection from client under both bounds, closing the longest
+    // waiting connections; false when there is none to close (the new one is refused then).
+    bool makeRoom(const net::IpAddress& client);
+    // The connection (from client, or from anyone when null) that has waited longest for its
+    // next query, among those waiting for one; null when none is.
+    TcpConnection* longestWaiting(const net::IpAddress* client) const;
+    void warnAtCap(const std::string& what);
 
     event_base* base_;
     QueryHandler& handler_;
@@ -48,6 +61,8 @@ class TcpListener {
     std::unique_ptr<net::AcceptBackoff> backoff_;  // after listener_: goes first
     std::unordered_map<TcpConnection*, std::shared_ptr<TcpConnection>> connections_;
     uint64_t refused_ = 0;
+    uint64_t closedOverCap_ = 0;
+    std::chrono::steady_clock::time_point lastCapWarning_{};
 };
 
 }  // namespace dynamo::resolver

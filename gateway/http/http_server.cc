@@ -136,6 +136,7 @@ std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
                                                const std::vector<net::SocketAddress>& httpsListen,
                                                SSL_CTX* tls, Router router, std::string* error,
                                                HttpConnectionGuard::Limits limits) {
+    limits.maxHeadBytes = kMaxHeadersSize;
     std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router), limits));
     server->http_.reset(evhttp_new(base));
     server->configure(server->http_.get());
@@ -160,6 +161,7 @@ std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
 }
 
 void HttpServer::configure(evhttp* http) {
+    // evhttp counts header bytes without their line endings: guard_ bounds the head as sent.
     evhttp_set_max_headers_size(http, kMaxHeadersSize);
     evhttp_set_max_body_size(http, kMaxBodySize);
     evhttp_set_timeout(http, kRequestTimeoutSeconds);
@@ -233,6 +235,8 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
 
 void HttpServer::onRequest(evhttp_request* request, void* arg) {
     auto* self = static_cast<HttpServer*>(arg);
+    if (evhttp_connection* connection = evhttp_request_get_connection(request))
+        self->guard_.requestRead(evhttp_connection_get_bufferevent(connection));
     auto exchange = std::make_shared<HttpExchange>(request, toCompat(request));
     if (!self->allow_.contains(exchange->request().client)) {
         exchange->reply({403, "text/plain", "forbidden\n", {}});

@@ -1,9 +1,11 @@
 #pragma once
 // The HTTP and HTTPS listeners of the update gateway (libevent evhttp; TLS through
 // bufferevent_openssl). Requests from outside dns.allow get 403; header and body sizes and the
-// request time are bounded; HTTP/1.0 and 1.1, Content-Length and Connection: close are
-// evhttp's. A request becomes an HttpExchange handed to the router, which may answer later.
-// One thread, one event_base, no locks.
+// request time are bounded, and so are connections (HttpConnectionGuard: in all, per client
+// address, and a deadline for each request); HTTP/1.0 and 1.1, Content-Length and
+// Connection: close are evhttp's, two different Content-Length values get 400 (the guard). A
+// request becomes an HttpExchange handed to the router, which may answer later. One thread, one
+// event_base, no locks.
 
 #include <event2/http.h>
 

@@ -4,6 +4,7 @@
 
 #include "gateway/http/http_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <ifaddrs.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -58,6 +60,16 @@ class Client {
         EXPECT_TRUE(result == 0 || errno == EINPROGRESS) << std::strerror(errno);
     }
     explicit Client(uint16_t port) : Client(loopback(port), sizeof(sockaddr_in)) {}
+    // From another loopback address (another host, as far as the server can tell).
+    Client(uint16_t port, const char* from)
+        : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) {
+        sockaddr_in source{};
+        source.sin_family = AF_INET;
+        ::inet_pton(AF_INET, from, &source.sin_addr);
+        EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&source), sizeof source), 0);
+        const int result = ::connect(fd_.get(), loopback(port), sizeof(sockaddr_in));
+        EXPECT_TRUE(result == 0 || errno == EINPROGRESS) << std::strerror(errno);
+    }
 
     void send(const std::string& text) {
         pending_ += text;
@@ -65,7 +77,8 @@ class Client {
     }
     void flush() {
         while (!pending_.empty()) {
-            const ssize_t n = ::write(fd_.get(), pending_.data(), pending_.size());
+            // MSG_NOSIGNAL: a server that closed first must fail the test, not kill it.
+            const ssize_t n = ::send(fd_.get(), pending_.data(), pending_.size(), MSG_NOSIGNAL);
             if (n <= 0)
                 return;
             pending_.erase(0, static_cast<size_t>(n));
@@ -119,6 +132,9 @@ const std::string kGet = "GET /nic/update HTTP/1.1\r\nHost: x\r\n\r\n";
 
 class HttpServerTest : public ::testing::Test {
   protected:
+    // As the daemon: a connection the guard shut down may still be written to by evhttp.
+    HttpServerTest() { std::signal(SIGPIPE, SIG_IGN); }
+
     void start(const std::string& listen = "127.0.0.1", const std::string& allow = "127.0.0.0/8",
                int family = AF_INET) {
         port_ = freeTcpPort(family);
@@ -220,23 +236,179 @@ TEST_F(HttpServerTest, ATricklingClientIsClosedAtTheEndOfItsLifetime) {
     EXPECT_TRUE(clients_.empty());
 }
 
-TEST_F(HttpServerTest, ConnectionsOverTheCapAreClosedAndTheOthersServed) {
+// At the cap a new connection takes the place of the one reading its request longest: hosts
+// holding connections open (slowloris) cannot keep a device's update out.
+TEST_F(HttpServerTest, AtTheCapANewConnectionReplacesTheOneReadingLongest) {
     limits_ = {2, 60s, 50ms};
     start();
     Client first(port_);
-    Client second(port_);
     first.send("GET /nic/update HTTP/1.1\r\n");
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return server_->connections().tracked() == 1; }));
+    // The guard sees the first reading before the second comes.
+    const auto later = std::chrono::steady_clock::now() + 20ms;
+    test::runUntil(base_.get(), [&] { return std::chrono::steady_clock::now() >= later; });
+    Client second(port_);
     second.send("GET /nic/update HTTP/1.1\r\n");
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return server_->connections().tracked() == 2; }));
     Client third(port_);
-    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return third.closedByServer(); }))
-        << "a third connection over a cap of 2 stayed open";
+    third.send(kGet);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
+        return third.received().find("good 1.2.3.4") != std::string::npos;
+    })) << "a new connection at the cap was not served";
+    EXPECT_TRUE(test::runUntil(base_.get(), [&] { return first.closedByServer(); }));
     EXPECT_EQ(server_->connections().refused(), 1u);
-    EXPECT_FALSE(first.closedByServer());
     EXPECT_FALSE(second.closedByServer());
-    first.send("Host: x\r\n\r\n");
+    second.send("Host: x\r\n\r\n");
     ASSERT_TRUE(test::runUntil(
-        base_.get(), [&] { return first.received().find("good 1.2.3.4") != std::string::npos; }));
+        base_.get(), [&] { return second.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// A request waiting for the token API is never the one to go: the connection still reading
+// goes, however new.
+TEST_F(HttpServerTest, AtTheCapARequestWaitingForItsAnswerStays) {
+    answerAtOnce_ = false;
+    limits_ = {2, 60s, 50ms};
+    start();
+    Client waiting(port_);
+    waiting.send(kGet);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return held_.size() == 1; }));
+    Client reading(port_);
+    reading.send("GET /nic/update HTTP/1.1\r\n");
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return server_->connections().tracked() == 2; }));
+    Client third(port_);
+    third.send(kGet);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return held_.size() == 2; }));
+    EXPECT_TRUE(test::runUntil(base_.get(), [&] { return reading.closedByServer(); }));
+    EXPECT_FALSE(waiting.closedByServer());
+    held_[0]->reply({200, "text/plain", "good 1.2.3.4", {}});
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return waiting.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// One address cannot hold more than its share; its newest connections take the place of its
+// own oldest, and another address is not affected.
+TEST_F(HttpServerTest, OneClientAddressCannotHoldMoreThanItsBound) {
+    limits_ = {16, 60s, 50ms, 2};
+    start();
+    std::vector<std::unique_ptr<Client>> flood;
+    for (int i = 0; i < 5; ++i) {
+        flood.push_back(std::make_unique<Client>(port_, "127.0.0.2"));
+        flood.back()->send("GET /nic/update HTTP/1.1\r\n");
+        // One at a time, so that their order is known.
+        const auto later = std::chrono::steady_clock::now() + 10ms;
+        test::runUntil(base_.get(), [&] { return std::chrono::steady_clock::now() >= later; });
+    }
+    Client other(port_, "127.0.0.3");
+    other.send("GET /nic/update HTTP/1.1\r\n");
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(test::runUntil(base_.get(), [&] { return flood[i]->closedByServer(); }))
+            << "connection " << i << " from one address over a bound of 2 stayed open";
+    }
+    EXPECT_EQ(server_->connections().refused(), 3u);
+    for (size_t i = 3; i < 5; ++i) {
+        flood[i]->send("Host: x\r\n\r\n");
+        EXPECT_TRUE(test::runUntil(base_.get(), [&] {
+            return flood[i]->received().find("good 1.2.3.4") != std::string::npos;
+        }));
+    }
+    other.send("Host: x\r\n\r\n");
+    EXPECT_TRUE(test::runUntil(
+        base_.get(), [&] { return other.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// Slowloris within the lifetime: a byte every 50 ms restarts evhttp's idle timeout; the
+// request must still be in whole by its deadline.
+TEST_F(HttpServerTest, ATricklingRequestIsClosedAtItsDeadline) {
+    limits_ = {16, 60s, 50ms, 32, 300ms};
+    start();
+    Client client(port_);
+    client.send("GET /nic/update HTTP/1.1\r\nX-Slow: ");
+    const auto started = std::chrono::steady_clock::now();
+    auto lastByte = started;
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] {
+        if (std::chrono::steady_clock::now() - lastByte >= 50ms) {
+            client.send("a");
+            lastByte = std::chrono::steady_clock::now();
+        }
+        return client.closedByServer();
+    })) << "a trickling client kept its connection";
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+    EXPECT_EQ(server_->connections().expired(), 1u);
+    EXPECT_TRUE(clients_.empty());
+}
+
+// The deadline is per request: on a kept-alive connection each request has its own.
+TEST_F(HttpServerTest, EachRequestOnAConnectionHasItsOwnDeadline) {
+    limits_ = {16, 60s, 50ms, 32, 400ms};
+    start();
+    Client client(port_);
+    for (int i = 1; i <= 3; ++i) {
+        client.send(kGet);
+        ASSERT_TRUE(test::runUntil(
+            base_.get(),
+            [&] {
+                size_t count = 0;
+                for (size_t at = 0;
+                     (at = client.received().find("good 1.2.3.4", at)) != std::string::npos; ++at)
+                    ++count;
+                return count == static_cast<size_t>(i);
+            }))
+            << "request " << i;
+        const auto later = std::chrono::steady_clock::now() + 250ms;
+        test::runUntil(base_.get(), [&] { return std::chrono::steady_clock::now() >= later; });
+        ASSERT_FALSE(client.closedByServer()) << "after request " << i;
+    }
+    EXPECT_EQ(server_->connections().expired(), 0u);
+}
+
+// RFC 9112 §6.3: different Content-Length values are an unrecoverable framing error: 400, and
+// the connection closes. evhttp alone takes the first one; when it is the larger it would
+// wait for a body that never comes.
+TEST_F(HttpServerTest, TwoDifferentContentLengthsGet400AndTheConnectionCloses) {
+    start();
+    for (const char* lengths : {"Content-Length: 50\r\ncontent-length: 5\r\n",
+                                "Content-Length: 0\r\nContent-Length: 5\r\n"}) {
+        Client client(port_);
+        client.send(std::string("POST /nic/update HTTP/1.1\r\nHost: x\r\n") + lengths +
+                    "\r\nhello");
+        EXPECT_TRUE(test::runUntil(base_.get(), [&] { return client.closedByServer(); }))
+            << lengths;
+        EXPECT_EQ(client.received().rfind("HTTP/1.1 400", 0), 0u) << client.received();
+    }
+    EXPECT_TRUE(clients_.empty());
+    // The same value twice is one length (RFC 9110 §8.6 lets a recipient take it).
+    Client same(port_);
+    same.send(
+        "POST /nic/update HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length:  5\r\n"
+        "\r\nhello");
+    EXPECT_TRUE(test::runUntil(
+        base_.get(), [&] { return same.received().find("good 1.2.3.4") != std::string::npos; }));
+}
+
+// A head of exactly `total` bytes, line endings included.
+std::string headOfSize(size_t total) {
+    std::string head = "GET /nic/update HTTP/1.1\r\nHost: x\r\n";
+    while (head.size() + 2 + 100 + 20 < total)
+        head += "X-Pad: " + std::string(91, 'a') + "\r\n";  // 100 bytes
+    const size_t last = total - head.size() - 2;            // the last field line's bytes
+    head += "X-Last: " + std::string(last - 10, 'b') + "\r\n\r\n";
+    return head;
+}
+
+// The 8 KiB bound is on the head as sent: evhttp counts its bytes without the line endings,
+// so 8193 bytes in 84 lines passed as 8027.
+TEST_F(HttpServerTest, TheHeaderBoundCountsLineEndings) {
+    start();
+    ASSERT_EQ(headOfSize(HttpServer::kMaxHeadersSize).size(), HttpServer::kMaxHeadersSize);
+    Client fits(port_);
+    fits.send(headOfSize(HttpServer::kMaxHeadersSize));
+    EXPECT_TRUE(test::runUntil(
+        base_.get(), [&] { return fits.received().find("good 1.2.3.4") != std::string::npos; }));
+    Client over(port_);
+    over.send(headOfSize(HttpServer::kMaxHeadersSize + 1));
+    EXPECT_TRUE(test::runUntil(base_.get(), [&] { return over.closedByServer(); }));
+    EXPECT_EQ(over.received().rfind("HTTP/1.1 400", 0), 0u) << over.received();
+    EXPECT_EQ(clients_.size(), 1u);
 }
 
 // A request waiting for the token API has reading off: its wait is dynamo.timeout's to bound.

@@ -1,10 +1,13 @@
-// DNS over TCP (RFC 7766) in process: pipelining, half-close, idle timeout, connection cap.
+// DNS over TCP (RFC 7766) in process: pipelining, half-close, idle timeout, query deadline,
+// connection bounds (in all and per client address).
 
 #include "resolver/tcp_listener.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include "dns_test_util.h"
 #include "event_loop_util.h"
@@ -49,9 +52,14 @@ class TcpListenerTest : public ::testing::Test {
         ASSERT_TRUE(listener_) << error;
     }
 
-    net::UniqueFd connectClient() {
+    // From 127.0.0.1, or from another loopback address.
+    net::UniqueFd connectClient(const char* from = nullptr) {
         const net::SocketAddress address = listener_->boundAddress();
         net::UniqueFd fd(::socket(AF_INET, SOCK_STREAM, 0));
+        if (from != nullptr) {
+            const net::SocketAddress source(*net::IpAddress::parse(from), 0);
+            EXPECT_EQ(::bind(fd.get(), source.sockaddr_ptr(), source.length()), 0);
+        }
         EXPECT_EQ(::connect(fd.get(), address.sockaddr_ptr(), address.length()), 0);
         ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
         return fd;
@@ -149,18 +157,151 @@ TEST_F(TcpListenerTest, AnIdleConnectionIsClosedByTheServer) {
     EXPECT_EQ(listener_->connections(), 0u);
 }
 
-TEST_F(TcpListenerTest, ConnectionsPastTheCapAreClosedAtOnce) {
+// The server has closed fd (EOF or reset), pumping the loop meanwhile.
+bool closedByServer(event_base* base, int fd,
+                    std::chrono::milliseconds deadline = std::chrono::milliseconds(3000)) {
+    return test::runUntil(
+        base,
+        [&] {
+            char sink[512];
+            const ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+            return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        },
+        deadline);
+}
+
+// At the cap a new connection takes the place of the one that has waited longest for its next
+// query: clients that hold connections open (trickling, or idle) cannot keep a new query out.
+TEST_F(TcpListenerTest, AtTheCapANewConnectionReplacesTheOneWaitingLongest) {
     listen({2, 32, std::chrono::milliseconds(10000)});
     auto first = connectClient();
+    const uint8_t half = 0;
+    ASSERT_EQ(::send(first.get(), &half, 1, 0), 1);  // part of a length prefix
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return listener_->connections() == 1; }));
     auto second = connectClient();
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return listener_->connections() == 2; }));
     auto third = connectClient();
-    bool closed = false;
-    readAnswers(third.get(), 1, &closed);
-    EXPECT_TRUE(closed);
-    sendFramed(first.get(),
+    sendFramed(third.get(),
                {MessageBuilder().id(9).question("members.dyndns.org", dns::type::A).build()});
-    EXPECT_EQ(readAnswers(first.get(), 1).size(), 1u);
+    EXPECT_EQ(readAnswers(third.get(), 1).size(), 1u);
+    EXPECT_TRUE(closedByServer(base_.get(), first.get()));
+    EXPECT_EQ(listener_->connections(), 2u);
+    EXPECT_EQ(listener_->closedOverCap(), 1u);
+    sendFramed(second.get(),
+               {MessageBuilder().id(10).question("members.dyndns.org", dns::type::A).build()});
+    EXPECT_EQ(readAnswers(second.get(), 1).size(), 1u);
+}
+
+// A connection whose answer is on the way is never the one to go: at the cap with only such
+// connections, the new one is closed at once.
+TEST_F(TcpListenerTest, AtTheCapWithEveryAnswerOnTheWayTheNewConnectionIsClosed) {
+    upstream_->setResponder([](const Bytes&, bool) -> std::optional<Bytes> { return {}; });
+    listen({2, 32, std::chrono::milliseconds(10000)});
+    auto first = connectClient();
+    auto second = connectClient();
+    sendFramed(first.get(), {MessageBuilder().id(1).question("a.example", dns::type::A).build()});
+    sendFramed(second.get(), {MessageBuilder().id(2).question("b.example", dns::type::A).build()});
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return upstream_->queries() == 2; }));
+    auto third = connectClient();
+    EXPECT_TRUE(closedByServer(base_.get(), third.get()));
+    EXPECT_EQ(listener_->connections(), 2u);
+    EXPECT_EQ(listener_->closedOverCap(), 1u);
+}
+
+// One address cannot hold more than its share: its newest connection takes the place of its
+// own longest waiting one, and other addresses are not affected.
+TEST_F(TcpListenerTest, OneClientAddressCannotHoldMoreThanItsBound) {
+    TcpLimits limits;
+    limits.maxConnectionsPerClient = 3;
+    listen(limits);
+    std::vector<net::UniqueFd> flood;
+    for (int i = 0; i < 8; ++i) {
+        flood.push_back(connectClient("127.0.0.2"));
+        ASSERT_TRUE(test::runUntil(base_.get(), [&] {
+            return listener_->connections() == std::min<size_t>(flood.size(), 3);
+        }));
+    }
+    auto other = connectClient("127.0.0.3");
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return listener_->connections() == 4; }));
+    for (size_t i = 0; i < 5; ++i)
+        EXPECT_TRUE(closedByServer(base_.get(), flood[i].get())) << "connection " << i;
+    EXPECT_EQ(listener_->closedOverCap(), 5u);
+    sendFramed(flood[7].get(),
+               {MessageBuilder().id(7).question("members.dyndns.org", dns::type::A).build()});
+    EXPECT_EQ(readAnswers(flood[7].get(), 1).size(), 1u);
+    sendFramed(other.get(),
+               {MessageBuilder().id(8).question("members.dyndns.org", dns::type::A).build()});
+    EXPECT_EQ(readAnswers(other.get(), 1).size(), 1u);
+}
+
+// A byte every 100 ms restarts the idle timeout for ever; a query must still be in whole by
+// its deadline.
+TEST_F(TcpListenerTest, ATricklingQueryIsClosedAtItsDeadline) {
+    TcpLimits limits;
+    limits.idleTimeout = std::chrono::milliseconds(500);
+    limits.queryTimeout = std::chrono::milliseconds(300);
+    listen(limits);
+    auto client = connectClient();
+    const uint8_t prefix[2] = {0x00, 0x40};  // a 64-byte query, sent a byte at a time
+    ASSERT_EQ(::send(client.get(), prefix, 2, 0), 2);
+    const auto start = std::chrono::steady_clock::now();
+    auto lastByte = start;
+    bool closed = false;
+    test::runUntil(
+        base_.get(),
+        [&] {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - lastByte >= std::chrono::milliseconds(100)) {
+                const uint8_t byte = 0;
+                ::send(client.get(), &byte, 1, MSG_NOSIGNAL);
+                lastByte = now;
+            }
+            char sink;
+            const ssize_t n = ::recv(client.get(), &sink, 1, MSG_DONTWAIT);
+            closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+            return closed;
+        },
+        std::chrono::milliseconds(3000));
+    EXPECT_TRUE(closed) << "a trickling client kept its connection";
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(290));
+    EXPECT_EQ(listener_->connections(), 0u);
+}
+
+// The deadline is per query: a client sending whole queries slowly keeps its connection.
+TEST_F(TcpListenerTest, WholeQueriesSpacedOutDoNotMeetTheQueryDeadline) {
+    TcpLimits limits;
+    limits.queryTimeout = std::chrono::milliseconds(200);
+    listen(limits);
+    auto client = connectClient();
+    for (uint16_t id = 1; id <= 3; ++id) {
+        sendFramed(client.get(),
+                   {MessageBuilder().id(id).question("members.dyndns.org", dns::type::A).build()});
+        bool closed = false;
+        EXPECT_EQ(readAnswers(client.get(), 1, &closed).size(), 1u);
+        ASSERT_FALSE(closed);
+        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+        test::runUntil(base_.get(), [&] { return std::chrono::steady_clock::now() >= end; });
+    }
+    EXPECT_EQ(listener_->connections(), 1u);
+}
+
+// At the end of its lifetime a connection takes no more queries, but answers what it took
+// (here the SERVFAIL of a silent upstream, at dns.upstream_timeout), then closes.
+TEST_F(TcpListenerTest, AtTheEndOfItsLifetimeAConnectionAnswersWhatItTookThenCloses) {
+    upstream_->setResponder([](const Bytes&, bool) -> std::optional<Bytes> { return {}; });
+    TcpLimits limits;
+    limits.lifetime = std::chrono::milliseconds(200);
+    listen(limits);
+    auto client = connectClient();
+    sendFramed(client.get(),
+               {MessageBuilder().id(1).question("slow.example", dns::type::A).build()});
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return upstream_->queries() >= 1; }));
+    bool closed = false;
+    auto answers = readAnswers(client.get(), 2, &closed, std::chrono::milliseconds(8000));
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(dns::getId(answers[0]), 1);
+    EXPECT_EQ(dns::readHeader(answers[0])->rcode(), static_cast<uint8_t>(dns::Rcode::ServFail));
+    EXPECT_TRUE(closed);
 }
 
 TEST_F(TcpListenerTest, ClientsOutsideTheAccessListGetOneRefusedThenTheConnectionCloses) {
