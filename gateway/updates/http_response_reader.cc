@@ -28,6 +28,18 @@ HttpResponseReader::State HttpResponseReader::complete() {
     return state_;
 }
 
+HttpResponseReader::State HttpResponseReader::tooLarge() {
+    // The body read so far depends on where TCP cut the bytes; what is kept must not.
+    bodyTooLarge_ = true;
+    body_.clear();
+    return complete();
+}
+
+size_t HttpResponseReader::shortestPendingLine() const {
+    // No LF in pending_ yet: its last byte may be the CR of the line's CR LF.
+    return pending_.size() - (!pending_.empty() && pending_.back() == '\r' ? 1 : 0);
+}
+
 bool HttpResponseReader::takeLine(std::string* line) {
     const size_t end = pending_.find('\n');
     if (end == std::string::npos)
@@ -40,10 +52,8 @@ bool HttpResponseReader::takeLine(std::string* line) {
 }
 
 bool HttpResponseReader::appendBody(std::string_view bytes) {
-    if (body_.size() + bytes.size() > kMaxBodyBytes) {
-        bodyTooLarge_ = true;
+    if (body_.size() + bytes.size() > kMaxBodyBytes)
         return false;
-    }
     body_.append(bytes);
     return true;
 }
@@ -138,8 +148,7 @@ bool HttpResponseReader::parseHead(std::string_view head) {
         phase_ = chunked ? Phase::ChunkSize : Phase::UntilClose;
     } else if (contentLength) {
         if (*contentLength > kMaxBodyBytes) {
-            bodyTooLarge_ = true;
-            complete();
+            tooLarge();
             return false;
         }
         remaining_ = *contentLength;
@@ -194,22 +203,26 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                 const size_t n =
                     static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
                 if (!appendBody(std::string_view(pending_).substr(0, n)))
-                    return complete();
+                    return tooLarge();
                 pending_.erase(0, n);
                 remaining_ -= n;
                 return remaining_ == 0 ? complete() : state_;
             }
             case Phase::UntilClose:
                 if (!appendBody(pending_))
-                    return complete();
+                    return tooLarge();
                 pending_.clear();
                 return state_;
             case Phase::ChunkSize: {
+                // The same limit whether the line is whole or still arriving: the answer must
+                // not depend on where TCP cut the bytes.
                 if (!takeLine(&line)) {
-                    if (pending_.size() > 1024)
+                    if (shortestPendingLine() > kMaxChunkSizeLine)
                         return fail("chunk-size line too long");
                     return state_;
                 }
+                if (line.size() > kMaxChunkSizeLine)
+                    return fail("chunk-size line too long");
                 framingBytes_ += line.size() + 2;
                 if (framingBytes_ > kMaxHeaderBytes)
                     return fail("chunked framing longer than 16 KiB");
@@ -229,10 +242,8 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                     phase_ = Phase::Trailers;
                     continue;
                 }
-                if (body_.size() + size > kMaxBodyBytes) {
-                    bodyTooLarge_ = true;
-                    return complete();
-                }
+                if (body_.size() + size > kMaxBodyBytes)
+                    return tooLarge();
                 remaining_ = size;
                 phase_ = Phase::ChunkData;
                 continue;
@@ -260,7 +271,9 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                 continue;
             case Phase::Trailers:
                 if (!takeLine(&line)) {
-                    if (framingBytes_ + pending_.size() > kMaxHeaderBytes)
+                    // Only a field line counts; a lone CR may be the start of the final CR LF.
+                    const size_t shortest = shortestPendingLine();
+                    if (shortest > 0 && framingBytes_ + shortest + 2 > kMaxHeaderBytes)
                         return fail("trailer section longer than 16 KiB");
                     return state_;
                 }

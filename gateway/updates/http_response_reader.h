@@ -16,6 +16,8 @@ class HttpResponseReader {
   public:
     static constexpr size_t kMaxHeaderBytes = 16 * 1024;
     static constexpr size_t kMaxBodyBytes = 4 * 1024;
+    // One chunk-size line with its extensions (RFC 9112 §7.1.1), without CR LF.
+    static constexpr size_t kMaxChunkSizeLine = 1024;
 
     enum class State { Incomplete, Complete, Error };
 
@@ -30,7 +32,7 @@ class HttpResponseReader {
     const std::string& body() const { return body_; }
     // With State::Error: what was wrong, for the log.
     const std::string& error() const { return error_; }
-    // The body was longer than kMaxBodyBytes: status() is meaningful, body() is not the body.
+    // The body was longer than kMaxBodyBytes: status() is meaningful, body() is empty.
     bool bodyTooLarge() const { return bodyTooLarge_; }
 
   private:
@@ -46,6 +48,10 @@ class HttpResponseReader {
 
     State fail(std::string message);
     State complete();
+    // Completes with bodyTooLarge() and an empty body().
+    State tooLarge();
+    // The shortest line the bytes in pending_ (no LF among them) can still become.
+    size_t shortestPendingLine() const;
     bool parseHead(std::string_view head);
     bool appendBody(std::string_view bytes);
     // Takes one line (without CR LF) off the front of pending_; false when none is whole yet.
