@@ -1,3 +1,27 @@
+// Why not libevent's own HTTP client, evhttp_connection_base_bufferevent_new() on a
+// bufferevent_openssl made here with our SSL (SSL_VERIFY_PEER, SSL_set1_host(), SNI) and the
+// numeric address from our own c-ares lookup? Tried with libevent 2.1.12 against the test
+// servers of tests/unit/token_api_client_test.cc:
+//   - TLS would work: a certificate for another name and a reset in the handshake both reach
+//     the error callback as EVREQ_HTTP_EOF, but our SSL still tells them apart
+//     (SSL_get_verify_result() 62 "hostname mismatch", against 0 with errno ECONNRESET).
+//   - A refused connection never reaches the error callback: the request callback runs with
+//     response code 0 and errno ENOTCONN, the socket already closed (its SO_ERROR gone), because
+//     evhttp_connection_cb() tests a stale errno and evhttp_connection_cb_cleanup() calls back
+//     without an error. Refused and unreachable (both measured) and a connect timeout (the same
+//     cleanup path) look the same, so a ConnectFailed could not say why
+//     (ARefusedConnectionIsConnectFailed expects "refused").
+//   - evhttp_make_request() calls getaddrinfo() itself, synchronously, even for a numeric
+//     address (bufferevent_socket_connect_hostname() without an evdns_base); given a name, that
+//     is a blocking lookup on the loop. It connects to the first address only, so trying the
+//     next one would take a connection per address and our own sequencing anyway.
+//   - A body over evhttp_connection_set_max_body_size() ends in EVREQ_HTTP_DATA_TOO_LONG after
+//     the request is freed: the status is lost (ABodyLargerThanTheLimitIsAnUnknownCode).
+//   - Its timeouts are per read and per write, not per call; the one dynamo.timeout timer stays
+//     ours either way.
+// So the call keeps its own non-blocking connect and HttpResponseReader: what it sends is one
+// GET, what it needs back is one status line and a few bytes of body.
+
 #include "gateway/updates/token_api_client.h"
 
 #include <ares.h>

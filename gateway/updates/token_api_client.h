@@ -8,13 +8,9 @@
 //   this daemon's interception) → connect to each IPv4 address in turn until one accepts →
 //   TLS handshake (verified) → write the request → read one bounded HTTP/1.1 response.
 //
-// Why a small HTTP/1.1 client of our own instead of evhttp's: libevent 2.1's evhttp client
-// reports a refused connection, a failed TLS handshake and a reset alike (a request callback
-// with no status), resolves names itself when given one, and may not be freed from inside its
-// own callbacks. We need to tell DnsFailed / ConnectFailed / TlsFailed / Timeout apart, to
-// carry the certificate error to the log, and to cancel at any moment. The answer we read is
-// one status code, so the client is small: one request, Connection: close, bounded headers and
-// body (HttpResponseReader, http_response_reader.h).
+// A small HTTP/1.1 client of our own (one request, Connection: close, the answer read by
+// HttpResponseReader) rather than libevent's evhttp client: token_api_client.cc says why, with
+// what was tried.
 //
 // One thread, one event_base, no locks. A call's `done` always runs from its own deferred
 // event, never inside update() and never inside a c-ares or bufferevent callback, so `done`
