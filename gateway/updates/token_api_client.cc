@@ -1,3 +1,27 @@
+// Why not libevent's own HTTP client, evhttp_connection_base_bufferevent_new() on a
+// bufferevent_openssl made here with our SSL (SSL_VERIFY_PEER, SSL_set1_host(), SNI) and the
+// numeric address from our own c-ares lookup? Tried with libevent 2.1.12 against the test
+// servers of tests/unit/token_api_client_test.cc:
+//   - TLS would work: a certificate for another name and a reset in the handshake both reach
+//     the error callback as EVREQ_HTTP_EOF, but our SSL still tells them apart
+//     (SSL_get_verify_result() 62 "hostname mismatch", against 0 with errno ECONNRESET).
+//   - A refused connection never reaches the error callback: the request callback runs with
+//     response code 0 and errno ENOTCONN, the socket already closed (its SO_ERROR gone), because
+//     evhttp_connection_cb() tests a stale errno and evhttp_connection_cb_cleanup() calls back
+//     without an error. Refused and unreachable (both measured) and a connect timeout (the same
+//     cleanup path) look the same, so a ConnectFailed could not say why
+//     (ARefusedConnectionIsConnectFailed expects "refused").
+//   - evhttp_make_request() calls getaddrinfo() itself, synchronously, even for a numeric
+//     address (bufferevent_socket_connect_hostname() without an evdns_base); given a name, that
+//     is a blocking lookup on the loop. It connects to the first address only, so trying the
+//     next one would take a connection per address and our own sequencing anyway.
+//   - A body over evhttp_connection_set_max_body_size() ends in EVREQ_HTTP_DATA_TOO_LONG after
+//     the request is freed: the status is lost (ABodyLargerThanTheLimitIsAnUnknownCode).
+//   - Its timeouts are per read and per write, not per call; the one dynamo.timeout timer stays
+//     ours either way.
+// So the call keeps its own non-blocking connect and HttpResponseReader: what it sends is one
+// GET, what it needs back is one status line and a few bytes of body.
+
 #include "gateway/updates/token_api_client.h"
 
 #include <ares.h>
@@ -13,6 +37,7 @@
 #include <cstring>
 
 #include "compat/token_api.h"
+#include "gateway/updates/http_response_reader.h"
 #include "net/ares_channel.h"
 #include "net/ascii.h"
 #include "net/error_text.h"
@@ -22,10 +47,6 @@
 
 namespace dynamo::gateway {
 namespace {
-
-bool isDigit(char c) {
-    return c >= '0' && c <= '9';
-}
 
 // A short, printable excerpt of what the service sent, for the log. The token is cut out
 // first: an error page may echo the request path back.
@@ -41,396 +62,6 @@ std::string excerpt(std::string_view body, std::string_view token) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// UpdateUrl
-
-std::optional<UpdateUrl> UpdateUrl::parse(std::string_view url, std::string* error) {
-    UpdateUrl out;
-    size_t schemeLength = 0;
-    if (net::startsWithIgnoreCase(url, "https://")) {
-        out.tls = true;
-        out.port = 443;
-        schemeLength = 8;
-    } else if (net::startsWithIgnoreCase(url, "http://")) {
-        out.tls = false;
-        out.port = 80;
-        schemeLength = 7;
-    } else {
-        *error = "update_url must start with https:// or http://";
-        return std::nullopt;
-    }
-    const size_t pathStart = url.find('/', schemeLength);
-    const std::string_view authority =
-        url.substr(schemeLength, pathStart == std::string_view::npos ? std::string_view::npos
-                                                                     : pathStart - schemeLength);
-    for (const char c : url) {
-        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#') {
-            *error =
-                "update_url must not contain a query, a fragment, spaces or control characters";
-            return std::nullopt;
-        }
-    }
-    if (authority.find('@') != std::string_view::npos) {
-        *error = "update_url must not contain user information";
-        return std::nullopt;
-    }
-
-    std::string_view host;
-    std::string_view portText;
-    bool bracketed = false;
-    if (!authority.empty() && authority.front() == '[') {
-        const size_t close = authority.find(']');
-        if (close == std::string_view::npos) {
-            *error = "update_url: unterminated [IPv6 address]";
-            return std::nullopt;
-        }
-        host = authority.substr(1, close - 1);
-        bracketed = true;
-        const std::string_view rest = authority.substr(close + 1);
-        if (!rest.empty()) {
-            if (rest.front() != ':') {
-                *error = "update_url: unexpected characters after ]";
-                return std::nullopt;
-            }
-            portText = rest.substr(1);
-        }
-    } else {
-        const size_t colon = authority.find(':');
-        host = authority.substr(0, colon);
-        if (colon != std::string_view::npos)
-            portText = authority.substr(colon + 1);
-    }
-    if (host.empty()) {
-        *error = "update_url has no host";
-        return std::nullopt;
-    }
-    if (authority.find(':') != std::string_view::npos && !bracketed && portText.empty()) {
-        *error = "update_url: empty port";
-        return std::nullopt;
-    }
-    if (!portText.empty()) {
-        unsigned long port = 0;
-        for (const char c : portText) {
-            if (!isDigit(c) || port > 65535) {
-                *error = "update_url: bad port";
-                return std::nullopt;
-            }
-            port = port * 10 + static_cast<unsigned long>(c - '0');
-        }
-        if (port == 0 || port > 65535) {
-            *error = "update_url: bad port";
-            return std::nullopt;
-        }
-        out.port = static_cast<uint16_t>(port);
-    }
-
-    out.host = net::lowerAscii(host);
-    if (auto ip = net::IpAddress::parse(out.host)) {
-        if (ip->isV6() != bracketed) {
-            *error = "update_url: an IPv6 address must be written in brackets";
-            return std::nullopt;
-        }
-        out.literal = *ip;
-    } else {
-        if (bracketed) {
-            *error = "update_url: not an IPv6 address in brackets";
-            return std::nullopt;
-        }
-        // A fully qualified name may end in a dot; SNI and certificates never carry it.
-        if (out.host.back() == '.')
-            out.host.pop_back();
-        const bool valid =
-            !out.host.empty() && std::all_of(out.host.begin(), out.host.end(), [](char c) {
-                return (c >= 'a' && c <= 'z') || isDigit(c) || c == '-' || c == '.';
-            });
-        if (!valid) {
-            *error = "update_url: bad host name";
-            return std::nullopt;
-        }
-    }
-    const uint16_t defaultPort = out.tls ? 443 : 80;
-    out.hostHeader = bracketed ? "[" + out.host + "]" : out.host;
-    if (out.port != defaultPort)
-        out.hostHeader += ":" + std::to_string(out.port);
-    out.origin = std::string(url.substr(0, schemeLength + authority.size()));
-    return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// HttpResponseReader
-
-HttpResponseReader::State HttpResponseReader::fail(std::string message) {
-    state_ = State::Error;
-    error_ = std::move(message);
-    pending_.clear();
-    return state_;
-}
-
-HttpResponseReader::State HttpResponseReader::complete() {
-    state_ = State::Complete;
-    pending_.clear();
-    return state_;
-}
-
-bool HttpResponseReader::takeLine(std::string* line) {
-    const size_t end = pending_.find('\n');
-    if (end == std::string::npos)
-        return false;
-    line->assign(pending_, 0, end);
-    if (!line->empty() && line->back() == '\r')
-        line->pop_back();
-    pending_.erase(0, end + 1);
-    return true;
-}
-
-bool HttpResponseReader::appendBody(std::string_view bytes) {
-    if (body_.size() + bytes.size() > kMaxBodyBytes) {
-        bodyTooLarge_ = true;
-        return false;
-    }
-    body_.append(bytes);
-    return true;
-}
-
-// RFC 9112 §4 (status line), §5 (field lines), §6.3 (how long the body is).
-bool HttpResponseReader::parseHead(std::string_view head) {
-    std::vector<std::string_view> lines;
-    while (!head.empty()) {
-        const size_t end = head.find('\n');
-        std::string_view line = head.substr(0, end);
-        if (!line.empty() && line.back() == '\r')
-            line.remove_suffix(1);
-        lines.push_back(line);
-        if (end == std::string_view::npos)
-            break;
-        head.remove_prefix(end + 1);
-    }
-    while (!lines.empty() && lines.back().empty())
-        lines.pop_back();
-    if (lines.empty()) {
-        fail("empty response");
-        return false;
-    }
-    // HTTP-version SP 3DIGIT [SP reason-phrase]
-    const std::string_view statusLine = lines.front();
-    if (statusLine.size() < 12 || statusLine.substr(0, 7) != "HTTP/1." || !isDigit(statusLine[7]) ||
-        statusLine[8] != ' ' || !isDigit(statusLine[9]) || !isDigit(statusLine[10]) ||
-        !isDigit(statusLine[11]) || (statusLine.size() > 12 && statusLine[12] != ' ')) {
-        fail("not an HTTP/1.x status line");
-        return false;
-    }
-    status_ = (statusLine[9] - '0') * 100 + (statusLine[10] - '0') * 10 + (statusLine[11] - '0');
-    if (status_ < 100) {
-        fail("bad status code");
-        return false;
-    }
-
-    std::optional<uint64_t> contentLength;
-    bool chunked = false;
-    bool transferEncoding = false;
-    for (size_t i = 1; i < lines.size(); ++i) {
-        const std::string_view line = lines[i];
-        // An empty line inside the head: "\n\r\n" is no end of it (the end is "\r\n\r\n" or
-        // "\n\n"), so a line can be empty here.
-        if (line.empty()) {
-            fail("empty line in the header section");
-            return false;
-        }
-        if (line.front() == ' ' || line.front() == '\t') {
-            fail("obsolete line folding");
-            return false;
-        }
-        const size_t colon = line.find(':');
-        if (colon == 0 || colon == std::string_view::npos ||
-            line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
-            fail("malformed header field");
-            return false;
-        }
-        const std::string name = net::lowerAscii(line.substr(0, colon));
-        const std::string_view value = net::trimWhitespace(line.substr(colon + 1));
-        if (name == "content-length") {
-            if (value.empty() || value.size() > 18 ||
-                !std::all_of(value.begin(), value.end(), isDigit)) {
-                fail("bad Content-Length");
-                return false;
-            }
-            uint64_t length = 0;
-            for (const char c : value)
-                length = length * 10 + static_cast<uint64_t>(c - '0');
-            if (contentLength && *contentLength != length) {
-                fail("conflicting Content-Length");
-                return false;
-            }
-            contentLength = length;
-        } else if (name == "transfer-encoding") {
-            transferEncoding = true;
-            // The last coding decides (§6.3 rule 4); only "chunked" gives the body an end.
-            std::string_view last = value;
-            const size_t comma = value.rfind(',');
-            if (comma != std::string_view::npos)
-                last = net::trimWhitespace(value.substr(comma + 1));
-            chunked = net::lowerAscii(last) == "chunked";
-        }
-    }
-
-    if ((status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304) {
-        phase_ = Phase::Head;  // no body; the caller completes or skips the interim response
-        return true;
-    }
-    if (transferEncoding) {
-        // Transfer-Encoding overrides Content-Length (§6.3 rule 3).
-        phase_ = chunked ? Phase::ChunkSize : Phase::UntilClose;
-    } else if (contentLength) {
-        if (*contentLength > kMaxBodyBytes) {
-            bodyTooLarge_ = true;
-            complete();
-            return false;
-        }
-        remaining_ = *contentLength;
-        phase_ = Phase::IdentityBody;
-    } else {
-        phase_ = Phase::UntilClose;
-    }
-    return true;
-}
-
-HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
-    if (state_ != State::Incomplete)
-        return state_;
-    pending_.append(bytes);
-    std::string line;
-    while (true) {
-        switch (phase_) {
-            case Phase::Head: {
-                const size_t crlf = pending_.find("\r\n\r\n");
-                const size_t lf = pending_.find("\n\n");
-                size_t end = std::string::npos;
-                if (crlf != std::string::npos)
-                    end = crlf + 4;
-                if (lf != std::string::npos)
-                    end = std::min(end, lf + 2);
-                if (end == std::string::npos) {
-                    if (pending_.size() > kMaxHeaderBytes)
-                        return fail("header section longer than 16 KiB");
-                    return state_;
-                }
-                if (end > kMaxHeaderBytes)
-                    return fail("header section longer than 16 KiB");
-                const std::string head = pending_.substr(0, end);
-                pending_.erase(0, end);
-                if (!parseHead(head))
-                    return state_;
-                if (status_ >= 100 && status_ < 200) {
-                    // RFC 9110 §15.2: an interim response; the real one follows. 101 would switch
-                    // protocols, which we never asked for.
-                    if (status_ == 101)
-                        return fail("unexpected 101 Switching Protocols");
-                    status_ = 0;
-                    continue;
-                }
-                if (status_ == 204 || status_ == 304)
-                    return complete();
-                if (phase_ == Phase::IdentityBody && remaining_ == 0)
-                    return complete();
-                continue;
-            }
-            case Phase::IdentityBody: {
-                const size_t n =
-                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
-                if (!appendBody(std::string_view(pending_).substr(0, n)))
-                    return complete();
-                pending_.erase(0, n);
-                remaining_ -= n;
-                return remaining_ == 0 ? complete() : state_;
-            }
-            case Phase::UntilClose:
-                if (!appendBody(pending_))
-                    return complete();
-                pending_.clear();
-                return state_;
-            case Phase::ChunkSize: {
-                if (!takeLine(&line)) {
-                    if (pending_.size() > 1024)
-                        return fail("chunk-size line too long");
-                    return state_;
-                }
-                framingBytes_ += line.size() + 2;
-                if (framingBytes_ > kMaxHeaderBytes)
-                    return fail("chunked framing longer than 16 KiB");
-                // chunk-size [ chunk-ext ] (RFC 9112 §7.1): hex digits, extensions ignored.
-                uint64_t size = 0;
-                size_t digits = 0;
-                for (; digits < line.size() && net::hexValue(line[digits]) >= 0; ++digits) {
-                    if (digits >= 15)
-                        return fail("chunk size too large");
-                    size = size * 16 + static_cast<uint64_t>(net::hexValue(line[digits]));
-                }
-                const std::string_view rest =
-                    net::trimWhitespace(std::string_view(line).substr(digits));
-                if (digits == 0 || (!rest.empty() && rest.front() != ';'))
-                    return fail("bad chunk size");
-                if (size == 0) {
-                    phase_ = Phase::Trailers;
-                    continue;
-                }
-                if (body_.size() + size > kMaxBodyBytes) {
-                    bodyTooLarge_ = true;
-                    return complete();
-                }
-                remaining_ = size;
-                phase_ = Phase::ChunkData;
-                continue;
-            }
-            case Phase::ChunkData: {
-                const size_t n =
-                    static_cast<size_t>(std::min<uint64_t>(remaining_, pending_.size()));
-                appendBody(std::string_view(pending_).substr(0, n));  // size checked at chunk-size
-                pending_.erase(0, n);
-                remaining_ -= n;
-                if (remaining_ > 0)
-                    return state_;
-                phase_ = Phase::ChunkDataEnd;
-                continue;
-            }
-            case Phase::ChunkDataEnd:
-                if (!takeLine(&line)) {
-                    if (pending_.size() > 2)
-                        return fail("chunk data not followed by CRLF");
-                    return state_;
-                }
-                if (!line.empty())
-                    return fail("chunk data not followed by CRLF");
-                phase_ = Phase::ChunkSize;
-                continue;
-            case Phase::Trailers:
-                if (!takeLine(&line)) {
-                    if (framingBytes_ + pending_.size() > kMaxHeaderBytes)
-                        return fail("trailer section longer than 16 KiB");
-                    return state_;
-                }
-                if (line.empty())
-                    return complete();
-                framingBytes_ += line.size() + 2;
-                if (framingBytes_ > kMaxHeaderBytes)
-                    return fail("trailer section longer than 16 KiB");
-                continue;
-        }
-    }
-}
-
-HttpResponseReader::State HttpResponseReader::finishAtEof() {
-    if (state_ != State::Incomplete)
-        return state_;
-    if (phase_ == Phase::UntilClose)
-        return complete();
-    if (phase_ == Phase::Head && status_ == 0 && pending_.empty())
-        return fail("connection closed without an answer");
-    return fail("connection closed in the middle of the answer");
-}
-
-// ---------------------------------------------------------------------------------------------
-// TokenApiClient
 
 // One update call. Owned by calls_; every libevent handle below points back at it and dies with
 // it, so no callback can outlive it. c-ares queries cannot be cancelled one by one: they carry

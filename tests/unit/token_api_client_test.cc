@@ -20,6 +20,7 @@
 
 #include "dns_test_util.h"
 #include "event_loop_util.h"
+#include "gateway/updates/http_response_reader.h"
 #include "mock_dns_server.h"
 #include "version.h"
 
@@ -519,107 +520,6 @@ TEST_F(TokenApiClientTest, CreateRefusesABadCaFileOrUrl) {
         EXPECT_FALSE(TokenApiClient::create(base_.get(), config, {dns_->address()}, &error)) << url;
         EXPECT_FALSE(error.empty()) << url;
     }
-}
-
-// --- the pure parts --------------------------------------------------------------------------
-
-TEST(UpdateUrlTest, SplitsWhatTheRequestNeeds) {
-    std::string error;
-    auto url = UpdateUrl::parse("https://Update01-Dynamo.kisolabs.net/", &error);
-    ASSERT_TRUE(url) << error;
-    EXPECT_TRUE(url->tls);
-    EXPECT_EQ(url->host, "update01-dynamo.kisolabs.net");
-    EXPECT_EQ(url->port, 443);
-    EXPECT_EQ(url->hostHeader, "update01-dynamo.kisolabs.net");
-    EXPECT_EQ(url->origin, "https://Update01-Dynamo.kisolabs.net");
-
-    url = UpdateUrl::parse("http://[::1]:8080/api/", &error);
-    ASSERT_TRUE(url) << error;
-    EXPECT_FALSE(url->tls);
-    EXPECT_EQ(url->port, 8080);
-    ASSERT_TRUE(url->literal);
-    EXPECT_TRUE(url->literal->isV6());
-    EXPECT_EQ(url->hostHeader, "[::1]:8080");
-    EXPECT_EQ(url->origin, "http://[::1]:8080");
-}
-
-struct ReaderCase {
-    const char* name;
-    std::string input;
-    HttpResponseReader::State state;  // after feeding, then EOF
-    int status;
-    std::string body;
-};
-
-TEST(HttpResponseReaderTest, Table) {
-    using State = HttpResponseReader::State;
-    const std::string big(HttpResponseReader::kMaxHeaderBytes, 'a');
-    const std::vector<ReaderCase> cases = {
-        {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nUP,OK", State::Complete,
-         200, "UP,OK"},
-        {"bare LF", "HTTP/1.0 200 OK\nContent-Length: 2\n\nNC", State::Complete, 200, "NC"},
-        {"until close", "HTTP/1.1 200 OK\r\n\r\nNC\n", State::Complete, 200, "NC\n"},
-        {"chunked",
-         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nUP,\r\n2\r\nOK\r\n0\r\nT: "
-         "1\r\n\r\n",
-         State::Complete, 200, "UP,OK"},
-        {"interim 100",
-         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nTF",
-         State::Complete, 200, "TF"},
-        {"204", "HTTP/1.1 204 No Content\r\n\r\n", State::Complete, 204, ""},
-        {"no reason phrase", "HTTP/1.1 503\r\nContent-Length: 0\r\n\r\n", State::Complete, 503, ""},
-        {"not http", "SSH-2.0-OpenSSH\r\n\r\n", State::Error, 0, ""},
-        {"cut short", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nUP", State::Error, 200, "UP"},
-        {"nothing", "", State::Error, 0, ""},
-        {"conflicting lengths",
-         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nNC", State::Error, 200,
-         ""},
-        {"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", State::Error,
-         200, ""},
-        {"folding", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", State::Error, 200, ""},
-        {"empty header line", "HTTP/1.1 200 OK\n\r\nContent-Length: 2\r\n\r\nNC", State::Error, 200,
-         ""},
-        {"huge head", "HTTP/1.1 200 OK\r\nX: " + big + "\r\n\r\n", State::Error, 0, ""},
-    };
-    for (const ReaderCase& c : cases) {
-        // Byte by byte: every boundary is a possible TCP segment boundary.
-        HttpResponseReader reader;
-        for (const char byte : c.input)
-            reader.feed(std::string_view(&byte, 1));
-        reader.finishAtEof();
-        EXPECT_EQ(reader.state(), c.state) << c.name << ": " << reader.error();
-        EXPECT_EQ(reader.status(), c.status) << c.name;
-        if (c.state == State::Complete) {
-            EXPECT_EQ(reader.body(), c.body) << c.name;
-        }
-    }
-}
-
-// Regression: an empty line inside the head was read with line.front() (undefined behaviour).
-TEST(HttpResponseReaderTest, AnEmptyLineInsideTheHeadIsAnError) {
-    HttpResponseReader reader;
-    reader.feed("HTTP/1.1 200 OK\n\r\nContent-Length: 2\r\n\r\nNC");
-    EXPECT_EQ(reader.state(), HttpResponseReader::State::Error);
-    EXPECT_EQ(reader.error(), "empty line in the header section");
-}
-
-TEST(HttpResponseReaderTest, ABodyOverTheLimitStopsReadingButKeepsTheStatus) {
-    HttpResponseReader chunked;
-    chunked.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1001\r\n");
-    EXPECT_EQ(chunked.state(), HttpResponseReader::State::Complete);
-    EXPECT_TRUE(chunked.bodyTooLarge());
-
-    HttpResponseReader declared;
-    declared.feed("HTTP/1.1 500 Oops\r\nContent-Length: 99999\r\n\r\n");
-    EXPECT_EQ(declared.state(), HttpResponseReader::State::Complete);
-    EXPECT_TRUE(declared.bodyTooLarge());
-    EXPECT_EQ(declared.status(), 500);
-
-    HttpResponseReader untilClose;
-    untilClose.feed("HTTP/1.1 200 OK\r\n\r\n");
-    untilClose.feed(std::string(HttpResponseReader::kMaxBodyBytes + 1, 'x'));
-    EXPECT_EQ(untilClose.state(), HttpResponseReader::State::Complete);
-    EXPECT_TRUE(untilClose.bodyTooLarge());
 }
 
 }  // namespace
