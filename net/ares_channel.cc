@@ -81,6 +81,9 @@ AresChannel::~AresChannel() {
 }
 
 void AresChannel::send(std::span<const uint8_t> query, ares_callback callback, void* arg) {
+    if (socketEvents_.empty())
+        sendsOnOpenSockets_ = 0;
+    ++sendsOnOpenSockets_;
     ares_send(channel_, query.data(), static_cast<int>(query.size()), callback, arg);
     rearmTimer();
 }

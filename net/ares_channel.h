@@ -57,6 +57,15 @@ class AresChannel {
     void queryStarted() { ++pending_; }
     void queryEnded() { --pending_; }
 
+    // Sockets c-ares holds open (UDP and TCP, every server). c-ares 1.18 opens a server's UDP
+    // socket on the first query to it and closes every socket of the channel only when the
+    // channel has no query left (ares_process.c: end_query), so a send() while this is 0 leaves
+    // from a fresh socket, with a fresh ephemeral port chosen by the kernel.
+    size_t openSockets() const { return socketEvents_.size(); }
+    // send() calls since the channel last had no socket open: the questions that share the
+    // current sockets' source ports.
+    size_t sendsOnOpenSockets() const { return sendsOnOpenSockets_; }
+
   private:
     explicit AresChannel(event_base* base) : base_(base) {}
     static void onSocketState(void* data, ares_socket_t fd, int readable, int writable);
@@ -70,6 +79,7 @@ class AresChannel {
     EventPtr timer_;
     std::unordered_map<ares_socket_t, EventPtr> socketEvents_;
     size_t pending_ = 0;
+    size_t sendsOnOpenSockets_ = 0;
 };
 
 // "1.2.3.4:53,[::1]:53" as ares_set_servers_ports_csv() wants it.

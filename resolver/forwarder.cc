@@ -59,16 +59,15 @@ std::unique_ptr<net::AresChannel> Forwarder::makeChannel(std::string* error) con
 }
 
 bool Forwarder::buildChannels(std::string* error) {
-    std::vector<std::unique_ptr<net::AresChannel>> fresh;
-    for (size_t i = 0; i < std::max<size_t>(1, settings_.channels); ++i) {
-        auto channel = makeChannel(error);
-        if (!channel)
-            return false;
-        fresh.push_back(std::move(channel));
-    }
+    // One channel now, so that options c-ares refuses fail here (and a reload keeps the old
+    // ones); the pool grows in pickChannel().
+    auto first = makeChannel(error);
+    if (!first)
+        return false;
     for (auto& old : channels_)
         retired_.push_back(std::move(old));
-    channels_ = std::move(fresh);
+    channels_.clear();
+    channels_.push_back(std::move(first));
     nextChannel_ = 0;
     event_active(cleanup_.get(), 0, 0);
     return true;
@@ -82,6 +81,36 @@ bool Forwarder::reconfigure(const Settings& settings, std::string* error) {
         return false;
     }
     return true;
+}
+
+net::AresChannel* Forwarder::pickChannel() {
+    const size_t perPort = std::max<size_t>(1, settings_.questionsPerPort);
+    // From the last channel used: it fills its batch first, then the next that accepts. A
+    // channel with no socket open accepts whatever it carried before: its next question opens
+    // a new socket.
+    for (size_t i = 0; i < channels_.size(); ++i) {
+        const size_t index = (nextChannel_ + i) % channels_.size();
+        const net::AresChannel& channel = *channels_[index];
+        if (channel.openSockets() == 0 || channel.sendsOnOpenSockets() < perPort) {
+            nextChannel_ = index;
+            return channels_[index].get();
+        }
+    }
+    if (channels_.size() < std::max<size_t>(1, settings_.maxChannels)) {
+        std::string error;
+        if (auto channel = makeChannel(&error)) {
+            channels_.push_back(std::move(channel));
+            nextChannel_ = channels_.size() - 1;
+            return channels_.back().get();
+        }
+        DLOG(Error) << "cannot create a c-ares channel: " << error;
+    }
+    ++stats_.portShares;
+    const auto least =
+        std::min_element(channels_.begin(), channels_.end(), [](const auto& a, const auto& b) {
+            return a->sendsOnOpenSockets() < b->sendsOnOpenSockets();
+        });
+    return least->get();
 }
 
 std::optional<uint16_t> Forwarder::randomId() {
@@ -139,7 +168,7 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
         return false;
     }
 
-    net::AresChannel* channel = channels_[nextChannel_++ % channels_.size()].get();
+    net::AresChannel* channel = pickChannel();
     auto pending = std::make_unique<Pending>(
         Pending{this, channel, key, {}, std::chrono::steady_clock::now(), nullptr});
     pending->waiters.push_back({clientId, std::move(done)});

@@ -4,11 +4,21 @@
 //
 // Answers always come back whole: the channels run with ARES_FLAG_EDNS and a 4096-byte payload,
 // so c-ares re-asks over TCP when an upstream sets TC, and the query handler truncates for each
-// UDP client itself. Identical queries in flight are sent once (coalescing, RFC 5452 §5), over a
-// small pool of channels. c-ares 1.18 opens a channel's UDP socket to a server on first use and
-// reuses it (one source port) until the channel has no query left for that server, then closes
-// it (ares__check_cleanup_conn); a busy channel therefore keeps its port, so the ID and the
-// pool's few ports are most of the entropy.
+// UDP client itself. Identical queries in flight are sent once (coalescing, RFC 5452 §5).
+//
+// Source ports (RFC 5452 §9.2: an unpredictable port per query, several ports for several
+// outstanding queries): c-ares 1.18 opens a channel's UDP socket to a server on first use and
+// keeps it, one source port, until the channel has no query left at all (ares_process.c:
+// end_query), so a channel kept busy would send everything from one port and leave a spoofer
+// little more than the 16-bit ID to guess. The channels are therefore a pool: a channel takes
+// at most questionsPerPort new questions on its open sockets, then rests until c-ares has
+// closed them; the next question on it opens a new socket, whose ephemeral port the kernel
+// picks at random from ip_local_port_range (net/ipv4/udp.c: udp_lib_get_port). Channels are
+// created when every one is resting, up to maxChannels, and reused once idle, so the miss path
+// pays one socket()/connect()/close() per batch, not one ares_init_options(). When all
+// maxChannels are resting (a flood of distinct misses), the least loaded one takes the question
+// anyway (counted in Stats::portShares): forwarding degrades to shared ports, never to
+// SERVFAIL.
 //
 // Bounds: maxInFlight distinct questions; maxWaitersPerQuestion clients joined to one of them;
 // maxWaiters clients held in total (each holds a copy of its query). Past any bound forward()
@@ -49,7 +59,8 @@ class Forwarder {
         size_t maxInFlight = 1024;                // distinct upstream queries, expired included
         size_t maxWaitersPerQuestion = 64;        // identical client queries joined to one
         size_t maxWaiters = 4096;                 // client queries held in total
-        size_t channels = 4;
+        size_t questionsPerPort = 4;  // new questions per c-ares channel's sockets, see above
+        size_t maxChannels = 64;      // c-ares channels, ~75 KB each (its query hash tables)
     };
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
     using Done = std::function<void(std::span<const uint8_t> answer)>;
@@ -61,6 +72,7 @@ class Forwarder {
         uint64_t overloaded = 0;  // refused at an in-flight or waiter bound
         uint64_t expired = 0;     // failed by our deadline before c-ares gave up (also failed)
         uint64_t ednsLost = 0;    // channels rebuilt after c-ares dropped ARES_FLAG_EDNS
+        uint64_t portShares = 0;  // sent past questionsPerPort: every channel was busy
     };
 
     static std::unique_ptr<Forwarder> create(event_base* base, const Settings& settings,
@@ -81,6 +93,8 @@ class Forwarder {
     size_t waiters() const { return waiters_; }
     // Questions past their deadline whose c-ares query has not ended yet.
     size_t expiredInFlight() const { return expired_.size(); }
+    // c-ares channels in the pool (created on demand, up to maxChannels).
+    size_t channels() const { return channels_.size(); }
     const Stats& stats() const { return stats_; }
     // From send to answer, for answered queries (failures are counted in stats().failed).
     const LatencyHistogram& latency() const { return latency_; }
@@ -103,6 +117,9 @@ class Forwarder {
     explicit Forwarder(event_base* base) : base_(base) {}
     std::unique_ptr<net::AresChannel> makeChannel(std::string* error) const;
     bool buildChannels(std::string* error);
+    // The channel for a new question: one whose sockets have carried fewer than
+    // questionsPerPort questions (or are closed), else a new one, else the least loaded.
+    net::AresChannel* pickChannel();
     std::optional<uint16_t> randomId();
     void retire(net::AresChannel* channel);
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.

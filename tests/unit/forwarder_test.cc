@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <map>
+
 #include "dns_test_util.h"
 #include "event_loop_util.h"
 #include "mock_dns_server.h"
@@ -345,6 +348,100 @@ TEST_F(ForwarderTest, AChannelThatLostEdnsIsRebuilt) {
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answer.has_value(); }));
     EXPECT_EQ(upstream.udpQueries().size(), 2u);  // with OPT, then c-ares' retry without
     EXPECT_EQ(forwarder->stats().ednsLost, 1u);
+}
+
+// qname -> the source port of its first try, from the upstream's records.
+std::map<std::string, uint16_t> firstPorts(const test::MockDnsServer& upstream) {
+    std::map<std::string, uint16_t> ports;
+    for (size_t i = 0; i < upstream.udpQueries().size(); ++i)
+        ports.emplace(dns::test::parseOrDie(upstream.udpQueries()[i]).qname,
+                      upstream.udpSourcePorts()[i]);
+    return ports;
+}
+
+std::map<uint16_t, size_t> questionsPerPort(const std::map<std::string, uint16_t>& ports) {
+    std::map<uint16_t, size_t> counts;
+    for (const auto& [name, port] : ports)
+        ++counts[port];
+    return counts;
+}
+
+Bytes questionFor(const std::string& name) {
+    return MessageBuilder().question(name, dns::type::A).build();
+}
+
+// Regression (RFC 5452 §9.2): c-ares keeps a channel's UDP socket while the channel has any
+// query in flight, so a busy forwarder with four channels sent every question from four ports.
+TEST_F(ForwarderTest, QuestionsInFlightTogetherLeaveFromManySourcePorts) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
+    Forwarder::Settings settings;  // the defaults: four questions per port
+    settings.upstreams = {upstream.address()};
+    settings.timeout = std::chrono::milliseconds(3000);
+    std::string error;
+    auto forwarder = Forwarder::create(base_.get(), settings, &error);
+    ASSERT_TRUE(forwarder) << error;
+    constexpr size_t kQuestions = 40;
+    for (size_t i = 0; i < kQuestions; ++i)
+        ASSERT_TRUE(forwarder->forward(questionFor("p" + std::to_string(i) + ".example"),
+                                       [](std::span<const uint8_t>) {}));
+    ASSERT_TRUE(
+        test::runUntil(base_.get(), [&] { return firstPorts(upstream).size() == kQuestions; }));
+
+    const auto perPort = questionsPerPort(firstPorts(upstream));
+    EXPECT_EQ(perPort.size(), kQuestions / 4);  // sockets open together never share a port
+    for (const auto& [port, count] : perPort)
+        EXPECT_EQ(count, 4u) << "port " << port;
+}
+
+TEST_F(ForwarderTest, ARestedChannelIsReusedOnceIdleWithAFreshSocket) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes& q, bool) { return answerTo(q); });
+    Forwarder::Settings settings;
+    settings.upstreams = {upstream.address()};
+    settings.questionsPerPort = 2;
+    std::string error;
+    auto forwarder = Forwarder::create(base_.get(), settings, &error);
+    ASSERT_TRUE(forwarder) << error;
+    for (int round = 0; round < 2; ++round) {
+        const size_t before = upstream.udpQueries().size();
+        int answered = 0;
+        for (int i = 0; i < 6; ++i) {
+            forwarder->forward(
+                questionFor("r" + std::to_string(round) + "-" + std::to_string(i) + ".example"),
+                [&](std::span<const uint8_t> a) { answered += a.empty() ? 0 : 1; });
+        }
+        ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answered == 6; }));
+        EXPECT_EQ(forwarder->channels(), 3u);  // the second round reuses the first's channels
+        std::map<uint16_t, size_t> perPort;
+        for (size_t i = before; i < upstream.udpSourcePorts().size(); ++i)
+            ++perPort[upstream.udpSourcePorts()[i]];
+        EXPECT_EQ(perPort.size(), 3u) << "round " << round;
+    }
+    EXPECT_EQ(forwarder->stats().portShares, 0u);
+}
+
+TEST_F(ForwarderTest, PastTheChannelBoundQuestionsShareTheLeastLoadedPort) {
+    test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
+    Forwarder::Settings settings;
+    settings.upstreams = {upstream.address()};
+    settings.timeout = std::chrono::milliseconds(3000);
+    settings.questionsPerPort = 2;
+    settings.maxChannels = 2;
+    std::string error;
+    auto forwarder = Forwarder::create(base_.get(), settings, &error);
+    ASSERT_TRUE(forwarder) << error;
+    for (int i = 0; i < 7; ++i)
+        ASSERT_TRUE(forwarder->forward(questionFor("s" + std::to_string(i) + ".example"),
+                                       [](std::span<const uint8_t>) {}));
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return firstPorts(upstream).size() == 7; }));
+    EXPECT_EQ(forwarder->channels(), 2u);
+    EXPECT_EQ(forwarder->stats().portShares, 3u);
+    const auto perPort = questionsPerPort(firstPorts(upstream));
+    ASSERT_EQ(perPort.size(), 2u);
+    std::vector<size_t> counts;
+    for (const auto& [port, count] : perPort)
+        counts.push_back(count);
+    std::sort(counts.begin(), counts.end());
+    EXPECT_EQ(counts, (std::vector<size_t>{3, 4}));  // spread evenly, not all on one
 }
 
 TEST(AresChannelTest, EveryChannelHasNoSearchAndReadsNoResolvConf) {

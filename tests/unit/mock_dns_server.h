@@ -66,6 +66,8 @@ class MockDnsServer {
     net::SocketAddress address() const { return endpoint_.address(); }
     const std::vector<Bytes>& udpQueries() const { return udpQueries_; }
     const std::vector<Bytes>& tcpQueries() const { return tcpQueries_; }
+    // The source port of each of udpQueries(), in the same order.
+    const std::vector<uint16_t>& udpSourcePorts() const { return udpSourcePorts_; }
     size_t queries() const { return udpQueries_.size() + tcpQueries_.size(); }
     void setResponder(Responder responder) { responder_ = std::move(responder); }
 
@@ -81,6 +83,8 @@ class MockDnsServer {
             return;
         Bytes query(buffer, buffer + n);
         self->udpQueries_.push_back(query);
+        // sin_port and sin6_port sit at the same offset.
+        self->udpSourcePorts_.push_back(ntohs(reinterpret_cast<sockaddr_in*>(&from)->sin_port));
         if (auto answer = self->responder_(query, false)) {
             ::sendto(fd, answer->data(), answer->size(), 0, reinterpret_cast<sockaddr*>(&from),
                      fromLength);
@@ -120,6 +124,7 @@ class MockDnsServer {
     std::vector<net::BufferEventPtr> connections_;
     std::vector<Bytes> udpQueries_;
     std::vector<Bytes> tcpQueries_;
+    std::vector<uint16_t> udpSourcePorts_;
 };
 
 }  // namespace dynamo::test
