@@ -284,7 +284,7 @@ std::optional<TokenStates> parseStateText(std::string_view text, TimePoint now,
 
 namespace {
 
-std::string emit(const TokenStates& states) {
+std::string emitState(const TokenStates& states) {
     YAML::Emitter out;
     out << YAML::Comment(
         "Dynamo Gateway update state, rewritten on every change. Tokens are "
@@ -320,6 +320,10 @@ std::string emit(const TokenStates& states) {
 }
 
 }  // namespace
+
+std::string formatStateText(const TokenStates& states) {
+    return emitState(states);
+}
 
 std::string tokenKey(std::string_view token) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
@@ -427,7 +431,7 @@ bool StateStore::save(const TokenStates& states, std::string* error) {
         *error = errnoText("cannot create", stateDir_);
         return false;
     }
-    return writeFileAtomically(stateDir_, kFileName, emit(states), 0600, error);
+    return writeFileAtomically(stateDir_, kFileName, formatStateText(states), 0600, error);
 }
 
 }  // namespace dynamo::gateway

@@ -77,6 +77,8 @@ struct StateProblem {
 std::optional<TokenStates> parseStateText(std::string_view text, TimePoint now,
                                           std::string* fileProblem,
                                           std::vector<StateProblem>* problems);
+// The text StateStore::save() writes for `states`.
+std::string formatStateText(const TokenStates& states);
 
 // The key a token's state is stored under: lower-case hex SHA-256 of the token.
 std::string tokenKey(std::string_view token);
