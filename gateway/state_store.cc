@@ -143,7 +143,7 @@ class EntryReader {
     // An optional time; a present but unreadable one is noted. Later than now by more than a
     // day is clamped to now (a clock behind or bogus, see StateStore::load()), not damage.
     std::optional<TimePoint> timeField(const YAML::Node& parent, const char* name,
-                                  std::string_view consequence) {
+                                       std::string_view consequence) {
         const YAML::Node node = parent[name];
         if (!node)
             return std::nullopt;

@@ -531,8 +531,7 @@ void UpdateScheduler::reportDamage(const std::vector<StateProblem>& problems) co
             entry = "the entry of account(s) " + usernamesFor(problem.key) + " (token " +
                     log::maskSecret(*token) + "): ";
         } else {
-            entry = "the entry of a token no account has (key " + problem.key.substr(0, 8) +
-                    "…): ";
+            entry = "the entry of a token no account has (key " + problem.key.substr(0, 8) + "…): ";
         }
         DLOG(Error) << "state file " << store_.path() << ": " << entry << problem.what;
     }

@@ -234,10 +234,12 @@ TEST_F(StateStoreTest, DamagedPartsAreReportedAndTheOriginalKept) {
                   {a, "queued.ip: '6.6.6.999' is not an IP address; the queued update is dropped"},
                   {b, "queued.attempts: missing (the entry was cut short?)"},
                   {b, "queued.next_attempt: missing (the entry was cut short?)"},
-                  {c, "confirmed_ip: '\\xfb\\x0a<3>x' is not an IP address; dropped (the next "
-                      "update goes to the service)"},
-                  {c, "queued: nothing (null) instead of an update (the entry was cut short?); the "
-                      "queued update is dropped"},
+                  {c,
+                   "confirmed_ip: '\\xfb\\x0a<3>x' is not an IP address; dropped (the next "
+                   "update goes to the service)"},
+                  {c,
+                   "queued: nothing (null) instead of an update (the entry was cut short?); the "
+                   "queued update is dropped"},
                   {"", "the entry 'not-a-key' is not a token key; dropped"},
               }));
     ASSERT_EQ(states.size(), 3u);
@@ -318,8 +320,9 @@ TEST_F(StateStoreTest, TooManyTokensAreCut) {
     ::testing::internal::CaptureStderr();
     EXPECT_EQ(store().load(&problems).size(), StateStore::kMaxTokens);
     ::testing::internal::GetCapturedStderr();
-    EXPECT_EQ(problems, (std::vector<StateProblem>{
-                            {"", "more than 1000 token entries; the rest are dropped"}}));
+    EXPECT_EQ(
+        problems,
+        (std::vector<StateProblem>{{"", "more than 1000 token entries; the rest are dropped"}}));
 }
 
 TEST_F(StateStoreTest, FailedSaveReportsAndKeepsThePreviousFile) {
