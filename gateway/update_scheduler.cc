@@ -280,8 +280,10 @@ void UpdateScheduler::reconfigure(std::vector<config::Account> accounts,
     for (const auto& [key, state] : states_) {
         if (!state.queued || !tokenFor(key))
             continue;
+        // Not captured by the lambda itself: clang 14 cannot capture a structured binding.
+        const std::string& queuedKey = key;
         const bool kept = std::any_of(accounts.begin(), accounts.end(), [&](const auto& account) {
-            return tokenKey(account.token) == key;
+            return tokenKey(account.token) == queuedKey;
         });
         if (!kept) {
             DLOG(Warning) << "the update queued for " << usernamesFor(key) << " ("
