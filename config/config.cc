@@ -327,8 +327,9 @@ ParseResult parse(std::string_view yamlText, std::string_view fileName,
     } catch (const YAML::Exception& e) {
         const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
         ParseResult result;
-        result.errors.push_back(std::string(fileName) + ":" + std::to_string(line) + ": " + e.msg +
-                                syntaxHint(yamlText, line));
+        result.errors.push_back(printableMessage(std::string(fileName) + ":" +
+                                                 std::to_string(line) + ": " + e.msg +
+                                                 syntaxHint(yamlText, line)));
         return result;
     }
     return ConfigParser(fileName, environment).run(root);
@@ -338,7 +339,7 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
     ParseResult failure;
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        failure.errors.push_back(path + ": cannot read: " + net::errnoText(errno));
+        failure.errors.push_back(printableMessage(path + ": cannot read: " + net::errnoText(errno)));
         return failure;
     }
     std::string text;
@@ -352,7 +353,7 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
         if (n < 0) {
             const int error = errno;
             close(fd);
-            failure.errors.push_back(path + ": cannot read: " + net::errnoText(error));
+            failure.errors.push_back(printableMessage(path + ": cannot read: " + net::errnoText(error)));
             return failure;
         }
         if (n == 0)

@@ -65,6 +65,10 @@ std::string formatDuration(std::chrono::milliseconds duration) {
     return std::to_string(ms / 1000) + "s";
 }
 
+std::string printableMessage(std::string_view text) {
+    return log::printable(text, kMaxMessageLength);
+}
+
 std::string YamlReader::format(int line, std::string_view path, std::string_view problem) const {
     std::string text = fileName_ + ":" + std::to_string(line) + ": ";
     if (!path.empty()) {
@@ -72,7 +76,8 @@ std::string YamlReader::format(int line, std::string_view path, std::string_view
         text.append(": ");
     }
     text.append(problem);
-    return text;
+    // Keys and values are quoted from the file, which may hold any bytes.
+    return printableMessage(text);
 }
 
 void YamlReader::error(const Item& item, std::string_view problem) {

@@ -59,6 +59,12 @@ class YamlReader {
     std::vector<std::string> warnings_;
 };
 
+// Messages quote keys, values and yaml-cpp's own text (which may quote the file): every line
+// leaves config/ through log::printable(), so a stray byte (0xfb, a newline, a terminal escape)
+// reaches the journal or the terminal as "\xNN". Longer lines are cut.
+inline constexpr size_t kMaxMessageLength = 1024;
+std::string printableMessage(std::string_view text);
+
 // What a YAML node is, for "expected a list, got a mapping".
 std::string_view describe(const YAML::Node& node);
 // Levenshtein distance, for "did you mean 'upstreams'?".

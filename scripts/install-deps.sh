@@ -6,8 +6,14 @@ set -euo pipefail
 build=(build-essential cmake ninja-build pkg-config
        libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev)
 # The peers the tests talk to: real DNS clients and servers, real DynDNS clients, TLS tools.
+# Packages are installed without their Recommends, so whatever a test needs from a peer's
+# Recommends is named here: ddclient only recommends IO::Socket::SSL (libio-socket-ssl-perl),
+# which its HTTPS test needs; tests/integration/harness.py checks it (PEER_PERL_MODULES). Its
+# other Recommends serve what no test uses (ipv6=yes, other protocols; Digest::SHA and JSON::PP
+# come with perl). inadyn and knot recommend nothing; Chromium's fonts come with its Depends.
 test=(dnsutils knot-dnsutils dnsmasq-base knot unbound curl wget openssl ddclient inadyn python3 iproute2
-      clang libclang-rt-14-dev chromium systemd file)
+      clang libclang-rt-14-dev chromium systemd file
+      libio-socket-ssl-perl)
 
 # `make run` tries the gateway with these.
 run=(dnsutils curl)

@@ -318,7 +318,7 @@ std::vector<std::string_view> Daemon::keepStartOnlyKeys(config::Config& next) co
 
 void Daemon::reloadConfig() {
     auto loaded = config::loadFile(configPath_);
-    const auto refuse = [this](const std::string& why) {
+    const auto refuse = [](const std::string& why) {
         DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";
     };
     if (!loaded.config) {

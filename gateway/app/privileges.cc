@@ -35,8 +35,8 @@ bool isDaemonFile(const std::string& name) {
         if (name == own || name == own + ".tmp")
             return true;
     }
-    // A damaged state file moved aside (StateStore::load).
-    return name.starts_with(state + ".corrupt-");
+    // A damaged state file moved aside, or the original of a partly damaged one (StateStore::load).
+    return name.starts_with(state + ".corrupt-") || name.starts_with(state + ".damaged-");
 }
 
 bool checkStateDirOwner(const std::string& path, const std::string& user, std::string* error) {

@@ -62,13 +62,6 @@ std::optional<TimePoint> readTime(const YAML::Node& node, TimePoint now) {
     return time > now + kMaxAhead ? now : time;
 }
 
-uint32_t readCounter(const YAML::Node& node) {
-    const std::optional<int64_t> value = readInteger(node);
-    if (!value || *value < 0)
-        return 0;
-    return static_cast<uint32_t>(std::min<int64_t>(*value, StateStore::kMaxCounter));
-}
-
 std::optional<std::string> readString(const YAML::Node& node) {
     if (!node || !node.IsScalar())
         return std::nullopt;
@@ -97,57 +90,161 @@ bool isTokenKey(std::string_view key) {
     return true;
 }
 
-std::optional<QueuedUpdate> readQueued(const YAML::Node& node, TimePoint now) {
-    if (!node || !node.IsMap())
-        return std::nullopt;
-    QueuedUpdate queued;
-    const std::optional<std::string> ip = readString(node["ip"]);
-    if (!ip)
-        return std::nullopt;
-    if (*ip != "none") {
-        queued.ip = net::IpAddress::parse(*ip);
-        // Guessing "no ip" for an address we cannot read could publish the wrong one.
-        if (!queued.ip)
-            return std::nullopt;
+// A scalar's text as a problem line may quote it: the file may hold any bytes.
+std::string quoted(const YAML::Node& node) {
+    if (!node.IsScalar()) {
+        return node.IsMap() ? "a mapping" : node.IsSequence() ? "a list" : "nothing (null)";
     }
-    queued.acceptedAt = readTime(node["accepted_at"], now).value_or(now);
-    queued.attempts = readCounter(node["attempts"]);
-    const std::optional<int64_t> next = readInteger(node["next_attempt"]);
-    queued.nextAttempt = now;
-    if (next && *next >= 0 && *next <= kMaxUnixSeconds)
-        queued.nextAttempt = std::min(fromUnix(*next), now + kMaxAhead);
-    return queued;
+    return "'" + log::printable(node.Scalar()) + "'";
 }
 
-TokenState readToken(const YAML::Node& node, TimePoint now) {
-    TokenState state;
-    state.lastCall = readTime(node["last_call"], now);
-    if (const auto result = readString(node["last_result"]); result && isResultText(*result))
-        state.lastResult = *result;
-    if (const auto ip = readString(node["confirmed_ip"]))
-        state.confirmedIp = net::IpAddress::parse(*ip);
-    state.changedAt = readTime(node["changed_at"], now);
-    state.consecutiveMissing = readCounter(node["consecutive_missing"]);
-    state.queued = readQueued(node["queued"], now);
-    return state;
+// Reads one token entry, noting every damaged part: each field save() writes that is missing
+// or unreadable. Such a part is dropped or replaced by a safe default, and said so.
+class EntryReader {
+  public:
+    EntryReader(std::string key, TimePoint now, std::vector<StateProblem>* problems)
+        : key_(std::move(key)), now_(now), problems_(problems) {}
+
+    TokenState read(const YAML::Node& node) {
+        TokenState state;
+        state.lastCall = timeField(node, "last_call", "dropped");
+        if (const YAML::Node result = node["last_result"]) {
+            const std::optional<std::string> text = readString(result);
+            if (text && isResultText(*text))
+                state.lastResult = *text;
+            else
+                note("last_result: " + quoted(result) + " is not a result code; dropped");
+        }
+        if (const YAML::Node ip = node["confirmed_ip"]) {
+            const std::optional<std::string> text = readString(ip);
+            state.confirmedIp = text ? net::IpAddress::parse(*text) : std::nullopt;
+            if (!state.confirmedIp) {
+                note("confirmed_ip: " + quoted(ip) +
+                     " is not an IP address; dropped (the next update goes to the service)");
+            }
+        }
+        state.changedAt = timeField(node, "changed_at", "dropped");
+        // save() writes it in every entry: without it the entry was cut short.
+        state.consecutiveMissing = counter(node, "consecutive_missing", true);
+        if (const YAML::Node queued = node["queued"])
+            state.queued = readQueued(queued);
+        return state;
+    }
+
+  private:
+    void note(std::string what) {
+        if (problems_)
+            problems_->push_back(StateProblem{key_, std::move(what)});
+    }
+
+    // An optional time; a present but unreadable one is noted. Later than now by more than a
+    // day is clamped to now (a clock behind or bogus, see StateStore::load()), not damage.
+    std::optional<TimePoint> timeField(const YAML::Node& parent, const char* name,
+                                       std::string_view consequence) {
+        const YAML::Node node = parent[name];
+        if (!node)
+            return std::nullopt;
+        const std::optional<TimePoint> value = readTime(node, now_);
+        if (!value)
+            note(std::string(name) + ": " + quoted(node) + " is not a time; " +
+                 std::string(consequence));
+        return value;
+    }
+
+    uint32_t counter(const YAML::Node& parent, const char* name, bool required) {
+        const YAML::Node node = parent[name];
+        if (!node) {
+            if (required)
+                note(std::string(name) + ": missing (the entry was cut short?); taken as 0");
+            return 0;
+        }
+        const std::optional<int64_t> value = readInteger(node);
+        if (!value || *value < 0) {
+            note(std::string(name) + ": " + quoted(node) + " is not a count; taken as 0");
+            return 0;
+        }
+        return static_cast<uint32_t>(std::min<int64_t>(*value, StateStore::kMaxCounter));
+    }
+
+    std::optional<QueuedUpdate> readQueued(const YAML::Node& node) {
+        if (!node.IsMap()) {
+            note("queued: " + quoted(node) +
+                 " instead of an update (the entry was cut short?); the queued update is dropped");
+            return std::nullopt;
+        }
+        QueuedUpdate queued;
+        const YAML::Node ip = node["ip"];
+        const std::optional<std::string> text = ip ? readString(ip) : std::nullopt;
+        if (!text) {
+            note(std::string("queued.ip: ") + (ip ? quoted(ip) : std::string("missing")) +
+                 "; the queued update is dropped");
+            return std::nullopt;
+        }
+        if (*text != "none") {
+            queued.ip = net::IpAddress::parse(*text);
+            // Guessing "no ip" for an address we cannot read could publish the wrong one.
+            if (!queued.ip) {
+                note("queued.ip: " + quoted(ip) +
+                     " is not an IP address; the queued update is dropped");
+                return std::nullopt;
+            }
+        }
+        // save() writes all four: a missing one means the entry was cut short. The update is
+        // still sent (its address is sound), with safe defaults for the rest.
+        const auto present = [&](const char* name) {
+            if (node[name])
+                return true;
+            note("queued." + std::string(name) + ": missing (the entry was cut short?)");
+            return false;
+        };
+        queued.acceptedAt = now_;
+        if (present("accepted_at")) {
+            if (const auto accepted = timeField(node, "accepted_at", "taken as now"))
+                queued.acceptedAt = *accepted;
+        }
+        if (present("attempts"))
+            queued.attempts = counter(node, "attempts", false);
+        queued.nextAttempt = now_;
+        if (present("next_attempt")) {
+            const YAML::Node next = node["next_attempt"];
+            const std::optional<int64_t> value = readInteger(next);
+            if (value && *value >= 0 && *value <= kMaxUnixSeconds)
+                queued.nextAttempt = std::min(fromUnix(*value), now_ + kMaxAhead);
+            else
+                note("queued.next_attempt: " + quoted(next) + " is not a time; taken as now");
+        }
+        return queued;
+    }
+
+    std::string key_;
+    TimePoint now_;
+    std::vector<StateProblem>* problems_;
+};
+
+void report(std::vector<StateProblem>* problems, std::string key, std::string what) {
+    if (problems)
+        problems->push_back(StateProblem{std::move(key), std::move(what)});
 }
 
-// Parses the whole file; nullopt (with *problem) when it is not what save() writes.
-std::optional<TokenStates> parseState(const std::string& text, TimePoint now,
-                                      std::string* problem) {
+}  // namespace
+
+std::optional<TokenStates> parseStateText(std::string_view text, TimePoint now,
+                                          std::string* fileProblem,
+                                          std::vector<StateProblem>* problems) {
     YAML::Node root;
     try {
-        root = YAML::Load(text);
+        root = YAML::Load(std::string(text));
     } catch (const YAML::Exception& e) {
-        *problem = e.what();
+        // yaml-cpp's message may quote the file's bytes.
+        *fileProblem = log::printable(e.what(), 200);
         return std::nullopt;
     }
     if (!root.IsMap()) {
-        *problem = "not a YAML mapping";
+        *fileProblem = "not a YAML mapping";
         return std::nullopt;
     }
     if (readInteger(root["version"]) != kFormatVersion) {
-        *problem = "no \"version: 1\"";
+        *fileProblem = "no \"version: 1\"";
         return std::nullopt;
     }
     const YAML::Node tokens = root["tokens"];
@@ -155,21 +252,36 @@ std::optional<TokenStates> parseState(const std::string& text, TimePoint now,
     if (!tokens || tokens.IsNull())
         return states;
     if (!tokens.IsMap()) {
-        *problem = "\"tokens\" is not a mapping";
+        *fileProblem = "\"tokens\" is not a mapping";
         return std::nullopt;
     }
+    size_t entries = 0;
     for (const auto& entry : tokens) {
-        if (states.size() >= StateStore::kMaxTokens)
+        if (++entries > StateStore::kMaxTokens) {
+            report(problems, "",
+                   "more than " + std::to_string(StateStore::kMaxTokens) +
+                       " token entries; the rest are dropped");
             break;
+        }
         const std::optional<std::string> key = readString(entry.first);
-        if (!key || !isTokenKey(*key) || !entry.second.IsMap())
+        if (!key || !isTokenKey(*key)) {
+            report(problems, "",
+                   "the entry " + quoted(entry.first) + " is not a token key; dropped");
             continue;
-        states[*key] = readToken(entry.second, now);
+        }
+        if (!entry.second.IsMap()) {
+            report(problems, *key,
+                   "the entry is " + quoted(entry.second) + ", not a mapping; dropped");
+            continue;
+        }
+        states[*key] = EntryReader(*key, now, problems).read(entry.second);
     }
     return states;
 }
 
-std::string emit(const TokenStates& states) {
+namespace {
+
+std::string emitState(const TokenStates& states) {
     YAML::Emitter out;
     out << YAML::Comment(
         "Dynamo Gateway update state, rewritten on every change. Tokens are "
@@ -206,6 +318,10 @@ std::string emit(const TokenStates& states) {
 
 }  // namespace
 
+std::string formatStateText(const TokenStates& states) {
+    return emitState(states);
+}
+
 std::string tokenKey(std::string_view token) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
@@ -231,7 +347,8 @@ StateStore::StateStore(std::string stateDir, WallClock clock)
       path_(stateDir_ + "/" + std::string(kFileName)),
       clock_(std::move(clock)) {}
 
-TokenStates StateStore::load() {
+TokenStates StateStore::load(std::vector<StateProblem>* problems) {
+    damagedCopy_.clear();
     std::string text;
     {
         net::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -260,8 +377,12 @@ TokenStates StateStore::load() {
     const TimePoint now = clock_();
     std::string problem = "larger than any state this daemon writes";
     if (text.size() <= kMaxFileSize) {
-        if (std::optional<TokenStates> states = parseState(text, now, &problem))
+        std::vector<StateProblem> damaged;
+        if (std::optional<TokenStates> states = parseStateText(text, now, &problem, &damaged)) {
+            if (!damaged.empty())
+                keepDamaged(now, damaged, problems);
             return std::move(*states);
+        }
     }
 
     // Kept for a post-mortem rather than deleted; the daemon must start regardless.
@@ -277,13 +398,40 @@ TokenStates StateStore::load() {
     return {};
 }
 
+void StateStore::keepDamaged(TimePoint now, std::vector<StateProblem>& damaged,
+                             std::vector<StateProblem>* problems) {
+    // The sound parts are used and the next save rewrites the file without the damaged ones:
+    // the original is kept for its owner first. A hard link needs no space (the disk may be
+    // what damaged the file) and keeps the original bytes whatever the next save does.
+    const std::string copy = path_ + ".damaged-" + std::to_string(toUnix(now));
+    std::string error;
+    if (::link(path_.c_str(), copy.c_str()) == 0 || errno == EEXIST) {
+        damagedCopy_ = copy;
+    } else {
+        error = net::fileErrorText("cannot keep a copy at", copy);
+    }
+    DLOG(Error) << "state file " << path_ << " is partly damaged (" << damaged.size()
+                << " problem(s), each named below); the sound parts are used and "
+                << (damagedCopy_.empty() ? error : "the original is kept as " + damagedCopy_);
+    if (problems) {
+        problems->insert(problems->end(), damaged.begin(), damaged.end());
+        return;
+    }
+    for (const StateProblem& problem : damaged) {
+        DLOG(Error) << "state file " << path_ << ": "
+                    << (problem.key.empty() ? std::string()
+                                            : "the entry " + problem.key.substr(0, 8) + "…: ")
+                    << problem.what;
+    }
+}
+
 bool StateStore::save(const TokenStates& states, std::string* error) {
     // systemd's StateDirectory= makes the directory; a dev run may not have it yet.
     if (::mkdir(stateDir_.c_str(), 0700) != 0 && errno != EEXIST) {
         *error = net::fileErrorText("cannot create", stateDir_);
         return false;
     }
-    return net::writeFileAtomically(stateDir_, kFileName, emit(states), 0600, error);
+    return net::writeFileAtomically(stateDir_, kFileName, formatStateText(states), 0600, error);
 }
 
 }  // namespace dynamo::gateway

@@ -9,7 +9,11 @@
 //
 // Loading never fails: a missing file is an empty state; a file that is not the YAML we write is
 // renamed aside (state.yaml.corrupt-<unix time>) with an error in the log, so a damaged SD card
-// cannot keep the daemon from starting. Absurd values are clamped or dropped.
+// cannot keep the daemon from starting. A file that loads but has damaged parts (an entry cut
+// short, an unreadable queued address) keeps what is sound; every damaged part is reported
+// (StateProblem, logged by the caller with the account it belongs to) and the original is kept
+// beside it as state.yaml.damaged-<unix time>, so nothing is dropped silently. Values out of
+// range (a far-future time, a huge counter) are clamped, as before.
 //
 // Blocking I/O (fsync) on the event-loop thread, on purpose: an accepted update must be on disk
 // before the device hears "good", and saves are rare (at most a few per token per window).
@@ -22,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/socket_address.h"
 
@@ -55,6 +60,26 @@ struct TokenState {
 // Keyed by tokenKey(token).
 using TokenStates = std::map<std::string, TokenState>;
 
+// One damaged part of a state file that otherwise loaded. `key` is the token entry it belongs to
+// ("" when the part is not a token entry at all); `what` is one printable line saying which
+// field and what was done ("queued.ip: '6.6.6.999' is not an IP address; the queued update is
+// dropped").
+struct StateProblem {
+    std::string key;
+    std::string what;
+
+    friend bool operator==(const StateProblem&, const StateProblem&) = default;
+};
+
+// The parser behind StateStore::load(), for the fuzzer and the tests: the whole text of a state
+// file. nullopt with *fileProblem (printable) when the text is not a state file at all;
+// otherwise the states, with every damaged part appended to *problems.
+std::optional<TokenStates> parseStateText(std::string_view text, TimePoint now,
+                                          std::string* fileProblem,
+                                          std::vector<StateProblem>* problems);
+// The text StateStore::save() writes for `states`.
+std::string formatStateText(const TokenStates& states);
+
 // The key a token's state is stored under: lower-case hex SHA-256 of the token.
 std::string tokenKey(std::string_view token);
 
@@ -75,8 +100,12 @@ class StateStore {
     // A time later than now by at most kMaxAhead is kept: the clock is behind (a Raspberry Pi
     // without RTC, fake-hwclock restored an older time), and a last_call from the real "now"
     // must still hold the window until the clock passes last_call + min_interval. A time
-    // further ahead is a bogus clock or damage and is brought back to now.
-    TokenStates load();
+    // further ahead is a bogus clock or damage and is brought back to now. Damaged parts are
+    // appended to *problems (when given) and the file is kept as damagedCopy() (see above).
+    TokenStates load(std::vector<StateProblem>* problems = nullptr);
+
+    // Where load() kept the original of a partly damaged file; "" when it did not.
+    const std::string& damagedCopy() const { return damagedCopy_; }
 
     // Atomically replaces the file. False with *error (one line, for the log) when it could
     // not be stored; the previous file is then intact.
@@ -85,9 +114,13 @@ class StateStore {
     const std::string& path() const { return path_; }
 
   private:
+    void keepDamaged(TimePoint now, std::vector<StateProblem>& damaged,
+                     std::vector<StateProblem>* problems);
+
     std::string stateDir_;
     std::string path_;
     WallClock clock_;
+    std::string damagedCopy_;
 };
 
 }  // namespace dynamo::gateway

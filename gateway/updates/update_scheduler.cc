@@ -15,6 +15,17 @@ using compat::UpdateOutcome;
 // Two NR/ND in a row is past the "first minutes after set-up" the service documents.
 constexpr uint32_t kMissingRecordThreshold = 2;
 
+// A full disk stays full for a while: its error is logged once a minute, the retries between
+// at debug level.
+constexpr auto kSaveErrorLogInterval = std::chrono::minutes(1);
+
+std::chrono::seconds saveRetryDelay(uint32_t failures) {
+    std::chrono::seconds delay{1};
+    for (uint32_t i = 1; i < failures && delay < kMaxSaveRetryDelay; ++i)
+        delay *= 2;
+    return std::min(delay, kMaxSaveRetryDelay);
+}
+
 std::string ipText(const std::optional<net::IpAddress>& ip) {
     return ip ? ip->toString() : std::string("no ip (the service uses our source address)");
 }
@@ -89,8 +100,10 @@ UpdateScheduler::UpdateScheduler(std::vector<config::Account> accounts, config::
       api_(api),
       clock_(std::move(clock)),
       steadyClock_(std::move(steadyClock)),
-      hooks_(std::move(hooks)),
-      states_(store_.load()) {
+      hooks_(std::move(hooks)) {
+    std::vector<StateProblem> problems;
+    states_ = store_.load(&problems);
+    reportDamage(problems);
     size_t queued = 0;
     for (const auto& [key, state] : states_) {
         if (state.queued && tokenFor(key))
@@ -146,7 +159,7 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     }
 
     std::string error;
-    if (!store_.save(states_, &error)) {
+    if (!saveState(&error)) {
         if (before)
             states_[key] = *before;
         else
@@ -157,6 +170,7 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
             lastCallSteady_.erase(key);
         DLOG(Error) << "update for " << account.username << " (" << joined(hostnames)
                     << ") not accepted, it could not be stored: " << error;
+        wakeupChanged();  // the save is retried from the timer
         done(UpdateOutcome::Failed);
         return;
     }
@@ -186,12 +200,26 @@ std::optional<TimePoint> UpdateScheduler::nextDue() const {
         if (!next || due < *next)
             next = due;
     }
+    // While saves fail nothing is sent: the next thing to do is the next try to save.
+    if (saveFailures_ > 0) {
+        const auto left =
+            std::max(saveRetryAt_ - steadyClock_(), SteadyTimePoint::duration::zero());
+        return now + std::chrono::duration_cast<TimePoint::duration>(left);
+    }
     return next;
 }
 
 void UpdateScheduler::runDue() {
+    if (saveFailures_ > 0 && steadyClock_() < saveRetryAt_)
+        return;
     const TimePoint now = clock_();
-    std::vector<std::pair<std::string, std::string>> due;  // key, token
+    struct Due {
+        std::string key;
+        std::string token;
+        std::optional<TimePoint> lastCallBefore;
+        std::optional<SteadyTimePoint> steadyBefore;
+    };
+    std::vector<Due> due;
     for (auto& [key, state] : states_) {
         if (!state.queued || inFlight_.contains(key))
             continue;
@@ -201,18 +229,46 @@ void UpdateScheduler::runDue() {
         boundLastCall(state, now);
         if (dueAt(key, state, now) > now)
             continue;
+        Due entry{key, *token, state.lastCall, std::nullopt};
+        if (const auto it = lastCallSteady_.find(key); it != lastCallSteady_.end())
+            entry.steadyBefore = it->second;
         markCalled(key, state, now);
-        due.emplace_back(key, *token);
+        due.push_back(std::move(entry));
     }
-    if (due.empty())
+    if (due.empty()) {
+        if (saveFailures_ > 0) {
+            saveOrLog("again");
+            wakeupChanged();
+        }
         return;
-    // The queued entries are on disk already; only last_call is new. If it cannot be stored,
-    // sending anyway is still right: a lost update is worse than a TF after a crash.
-    saveOrLog("before sending queued updates");
-    for (const auto& [key, token] : due) {
-        DLOG(Info) << "sending the queued update for " << usernamesFor(key) << " (token "
-                   << log::maskSecret(token) << ") with " << ipText(states_[key].queued->ip);
-        startCall(key, token, nullptr);
+    }
+    // The new last_call goes to disk before the calls: if it cannot, the calls wait. Sent
+    // anyway, a crash before the state is stored would make the next start send the same
+    // update again inside the service's window (a TF); kept queued, it is sent once the state
+    // can be stored.
+    std::string error;
+    if (!saveState(&error)) {
+        std::string names;
+        for (const Due& entry : due) {
+            TokenState& state = states_[entry.key];
+            state.lastCall = entry.lastCallBefore;
+            if (entry.steadyBefore)
+                lastCallSteady_[entry.key] = *entry.steadyBefore;
+            else
+                lastCallSteady_.erase(entry.key);
+            names += (names.empty() ? "" : ", ") + usernamesFor(entry.key);
+        }
+        logSaveFailure("the queued update(s) for " + names +
+                           " stay queued, not sent until the update state can be stored",
+                       error);
+        wakeupChanged();
+        return;
+    }
+    for (const Due& entry : due) {
+        DLOG(Info) << "sending the queued update for " << usernamesFor(entry.key) << " (token "
+                   << log::maskSecret(entry.token) << ") with "
+                   << ipText(states_[entry.key].queued->ip);
+        startCall(entry.key, entry.token, nullptr);
     }
     wakeupChanged();
 }
@@ -224,8 +280,10 @@ void UpdateScheduler::reconfigure(std::vector<config::Account> accounts,
     for (const auto& [key, state] : states_) {
         if (!state.queued || !tokenFor(key))
             continue;
+        // Not captured by the lambda itself: clang 14 cannot capture a structured binding.
+        const std::string& queuedKey = key;
         const bool kept = std::any_of(accounts.begin(), accounts.end(), [&](const auto& account) {
-            return tokenKey(account.token) == key;
+            return tokenKey(account.token) == queuedKey;
         });
         if (!kept) {
             DLOG(Warning) << "the update queued for " << usernamesFor(key) << " ("
@@ -433,10 +491,51 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     }
 }
 
+bool UpdateScheduler::saveState(std::string* error) {
+    if (store_.save(states_, error)) {
+        if (saveFailures_ > 0) {
+            DLOG(Info) << "the update state is stored again (after " << saveFailures_
+                       << " failed attempt(s))";
+        }
+        saveFailures_ = 0;
+        saveErrorLoggedAt_.reset();
+        return true;
+    }
+    ++saveFailures_;
+    saveRetryAt_ = steadyClock_() + saveRetryDelay(saveFailures_);
+    return false;
+}
+
 void UpdateScheduler::saveOrLog(std::string_view when) {
     std::string error;
-    if (!store_.save(states_, &error)) {
-        DLOG(Error) << "cannot store the update state " << when << ": " << error;
+    if (!saveState(&error))
+        logSaveFailure("cannot store the update state " + std::string(when), error);
+}
+
+void UpdateScheduler::logSaveFailure(std::string_view what, const std::string& error) {
+    const SteadyTimePoint now = steadyClock_();
+    const auto retry = std::chrono::ceil<std::chrono::seconds>(saveRetryAt_ - now).count();
+    if (!saveErrorLoggedAt_ || now - *saveErrorLoggedAt_ >= kSaveErrorLogInterval) {
+        saveErrorLoggedAt_ = now;
+        DLOG(Error) << what << ": " << error << "; trying again in " << retry << "s";
+    } else {
+        DLOG(Debug) << what << ": " << error << " (attempt " << saveFailures_
+                    << "); trying again in " << retry << "s";
+    }
+}
+
+void UpdateScheduler::reportDamage(const std::vector<StateProblem>& problems) const {
+    for (const StateProblem& problem : problems) {
+        std::string entry;
+        if (problem.key.empty()) {
+            entry = "";
+        } else if (const std::string* token = tokenFor(problem.key)) {
+            entry = "the entry of account(s) " + usernamesFor(problem.key) + " (token " +
+                    log::maskSecret(*token) + "): ";
+        } else {
+            entry = "the entry of a token no account has (key " + problem.key.substr(0, 8) + "…): ";
+        }
+        DLOG(Error) << "state file " << store_.path() << ": " << entry << problem.what;
     }
 }
 

@@ -39,6 +39,10 @@ namespace dynamo::gateway {
 // The longest wait between retries of a failed update (unless min_interval is longer).
 inline constexpr std::chrono::seconds kMaxRetryDelay = std::chrono::hours(1);
 
+// After a save of the state failed (a full or failing disk): the next try is 1 s later,
+// doubling up to this, so the file is rewritten within seconds of space returning.
+inline constexpr std::chrono::seconds kMaxSaveRetryDelay{15};
+
 // Delay before retry number `attempts` (1 = after the first failure): min_interval, doubling
 // each time, at most kMaxRetryDelay, never less than min_interval (the window).
 std::chrono::seconds retryDelay(uint32_t attempts, std::chrono::seconds minInterval);
@@ -107,10 +111,14 @@ class UpdateScheduler {
     void submit(const config::Account& account, std::optional<net::IpAddress> publish,
                 const std::vector<std::string>& hostnames, Done done);
 
-    // When runDue() next has something to send; nullopt when nothing is waiting. May be in the
-    // past (overdue): fire at once.
+    // When runDue() next has something to do: a queued update to send, or the state to store
+    // again after a failed save; nullopt when nothing is waiting. May be in the past (overdue):
+    // fire at once.
     std::optional<TimePoint> nextDue() const;
-    // Sends every queued update whose window and retry time have come.
+    // Sends every queued update whose window and retry time have come, once the state saying
+    // so is on disk: an update whose last_call cannot be stored first is not sent (after a
+    // crash the next start would send it again inside the window and earn a TF); it stays
+    // queued. Retries a failed save.
     void runDue();
 
     // SIGHUP: new accounts and limits. State of tokens no longer configured is kept (their
@@ -139,7 +147,10 @@ class UpdateScheduler {
     std::string usernamesFor(const std::string& key) const;
     void startCall(const std::string& key, const std::string& token, Done waiter);
     void finishCall(const std::string& key, const TokenApiResult& result);
+    bool saveState(std::string* error);
     void saveOrLog(std::string_view when);
+    void logSaveFailure(std::string_view what, const std::string& error);
+    void reportDamage(const std::vector<StateProblem>& problems) const;
     void wakeupChanged();
 
     std::vector<config::Account> accounts_;
@@ -154,6 +165,11 @@ class UpdateScheduler {
     // means nothing across a reboot).
     std::map<std::string, SteadyTimePoint> lastCallSteady_;
     std::map<std::string, Call> inFlight_;  // by token key; at most one call per token
+    // Saves that failed in a row (0: the file holds states_), and when to try again. While one
+    // is failing nothing is sent (see runDue()).
+    uint32_t saveFailures_ = 0;
+    SteadyTimePoint saveRetryAt_{};
+    std::optional<SteadyTimePoint> saveErrorLoggedAt_;
     // Callbacks from the TokenApi check this is still alive (see the destructor note above).
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -46,16 +46,40 @@ RELOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
 
+# What a peer loads at run time that its package only recommends (install-deps.sh installs
+# without Recommends, and names these): program -> [(Perl module, Debian package)].
+PEER_PERL_MODULES = {
+    "ddclient": [("IO::Socket::SSL", "libio-socket-ssl-perl")],  # ssl=yes
+}
+
+
 def require(program, package):
     """The path of a peer program the tests use. `make test` installs every one
     (scripts/install-deps.sh --test), so a missing one is a broken setup: the test fails saying
     what to install; it is never skipped. Only what the machine itself may lack (IPv6 loopback,
-    network namespaces, root) is a reason to skip."""
+    network namespaces, root) is a reason to skip. The Perl modules the program loads at run
+    time (PEER_PERL_MODULES) are checked too: without them it starts and fails later, in a way
+    that does not say what is missing."""
     path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
     if path is None:
         raise AssertionError("%s is missing: apt-get install %s (or scripts/install-deps.sh "
                              "--test)" % (program, package))
+    for module, module_package in PEER_PERL_MODULES.get(program, ()):
+        require_perl_module(module, module_package, program)
     return path
+
+
+def require_perl_module(module, package, needed_by):
+    """Fails, naming the package to install, when perl cannot load `module`."""
+    perl = shutil.which("perl") or "/usr/bin/perl"
+    try:
+        loaded = subprocess.run([perl, "-M" + module, "-e", "1"], capture_output=True,
+                                timeout=30).returncode == 0
+    except OSError:
+        loaded = False
+    if not loaded:
+        raise AssertionError("%s needs the Perl module %s, which is missing: apt-get install %s "
+                             "(or scripts/install-deps.sh --test)" % (needed_by, module, package))
 
 
 def have_netns():

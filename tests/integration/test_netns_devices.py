@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import unittest
 
+import harness
 from dns_peers import DnsmasqPeer
 from emulator import Emulator
 from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_B, Gateway,
@@ -167,6 +168,7 @@ class DevicesInANamespace(unittest.TestCase):
     # ---- inadyn, built-in default@dyndns.org provider
 
     def inadyn(self, name, hostname, ssl):
+        harness.require("inadyn", "inadyn")
         user, password = self.user(name)
         lines = ["period = 300"]
         if ssl:
@@ -214,6 +216,7 @@ class DevicesInANamespace(unittest.TestCase):
     # ---- ddclient, default server members.dyndns.org
 
     def ddclient(self, name, hostname, ssl):
+        harness.require("ddclient", "ddclient")  # and the Perl modules ssl=yes loads
         user, password = self.user(name)
         lines = ["protocol=dyndns2",
                  "use=cmd, cmd='echo %s'" % PUBLIC_B,

@@ -436,6 +436,28 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
     }
 }
 
+// Keys, values and yaml-cpp's messages are quoted from the file: a raw byte or a newline in it
+// reaches the log as \xNN, never as itself.
+TEST_F(ConfigTest, MessagesAreMadePrintable) {
+    const ErrorCase cases[] = {
+        {"colo\xfbr: blue\n", "config.yaml:1: colo\\xfbr: unknown key"},
+        {"dns:\n  cache:\n    size: \"12\\n<3>forged\"\n",
+         "config.yaml:3: dns.cache.size: expected a non-negative integer, got '12\\x0a<3>forged'"},
+        {"log_level: \"\x1b[31mred\"\n", "log_level: "},
+        {"dns: [\xfb\n", "config.yaml:"},
+        {"dns: \"\\\xfb\"\n", "config.yaml:1: "},
+    };
+    for (const auto& [yaml, expected] : cases) {
+        SCOPED_TRACE(yaml);
+        const std::string errors = errorsOf(yaml);
+        EXPECT_THAT(errors, HasSubstr(expected));
+        for (const char ch : errors) {
+            EXPECT_TRUE(ch == '\n' || (ch >= 0x20 && ch < 0x7f))
+                << "byte " << static_cast<int>(static_cast<unsigned char>(ch)) << " in " << errors;
+        }
+    }
+}
+
 TEST_F(ConfigTest, CollectsEveryErrorNotJustTheFirst) {
     const auto result = parseText(
         "dns:\n"

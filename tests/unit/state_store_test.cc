@@ -9,6 +9,12 @@
 #include <sstream>
 
 namespace dynamo::gateway {
+
+// Readable failures for EXPECT_EQ on problem lists.
+void PrintTo(const StateProblem& problem, std::ostream* out) {
+    *out << "{" << problem.key.substr(0, 8) << ", \"" << problem.what << "\"}";
+}
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -200,6 +206,93 @@ TEST_F(StateStoreTest, AbsurdValuesAreBoundedOrDropped) {
     EXPECT_TRUE(fs::exists(statePath()));  // damaged values are not a damaged file
 }
 
+// Each damaged part is reported with its entry and what was done about it; the rest of the
+// file is used, and the original is kept beside it for its owner.
+TEST_F(StateStoreTest, DamagedPartsAreReportedAndTheOriginalKept) {
+    const std::string a = tokenKey("a");
+    const std::string b = tokenKey("b");
+    const std::string c = tokenKey("c");
+    std::ostringstream yaml;
+    yaml << "version: 1\ntokens:\n"
+         << "  " << a << ":\n    last_call: 1699999000\n    consecutive_missing: 0\n"
+         << "    queued: {ip: 6.6.6.999, accepted_at: 1, attempts: 0, next_attempt: 1}\n"
+         << "  " << b << ":\n    last_call: 1699999100\n    consecutive_missing: 2\n"
+         << "    queued:\n      ip: 5.6.7.8\n      accepted_at: 1699999100\n"  // cut here
+         << "  " << c << ":\n    last_call: 1699999200\n    confirmed_ip: \"\xfb\\n<3>x\"\n"
+         << "    consecutive_missing: 0\n    queued:\n"  // cut after the key
+         << "  not-a-key: {last_call: 1}\n";
+    writeFile(statePath(), yaml.str());
+
+    std::vector<StateProblem> problems;
+    StateStore loader = store();
+    ::testing::internal::CaptureStderr();
+    const TokenStates states = loader.load(&problems);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+
+    EXPECT_EQ(problems,
+              (std::vector<StateProblem>{
+                  {a, "queued.ip: '6.6.6.999' is not an IP address; the queued update is dropped"},
+                  {b, "queued.attempts: missing (the entry was cut short?)"},
+                  {b, "queued.next_attempt: missing (the entry was cut short?)"},
+                  {c,
+                   "confirmed_ip: '\\xfb\\x0a<3>x' is not an IP address; dropped (the next "
+                   "update goes to the service)"},
+                  {c,
+                   "queued: nothing (null) instead of an update (the entry was cut short?); the "
+                   "queued update is dropped"},
+                  {"", "the entry 'not-a-key' is not a token key; dropped"},
+              }));
+    ASSERT_EQ(states.size(), 3u);
+    EXPECT_EQ(states.at(a).lastCall, TimePoint(std::chrono::seconds(1'699'999'000)));
+    EXPECT_FALSE(states.at(a).queued);
+    ASSERT_TRUE(states.at(b).queued) << "its address is sound: it is still sent";
+    EXPECT_EQ(states.at(b).queued->ip, ip("5.6.7.8"));
+    EXPECT_EQ(states.at(b).queued->nextAttempt, now_);
+    EXPECT_FALSE(states.at(c).queued);
+
+    const fs::path copy = dir_ / "state.yaml.damaged-1700000000";
+    EXPECT_EQ(loader.damagedCopy(), copy.string());
+    EXPECT_EQ(readFile(copy), yaml.str());
+    EXPECT_NE(log.find("error: state file " + statePath().string() +
+                       " is partly damaged (6 problem(s), each named below); the sound parts are "
+                       "used and the original is kept as " +
+                       copy.string()),
+              std::string::npos)
+        << log;
+
+    // The next save replaces state.yaml; the kept original stays as it was.
+    std::string error;
+    ASSERT_TRUE(loader.save(states, &error)) << error;
+    EXPECT_EQ(readFile(copy), yaml.str());
+    problems.clear();
+    EXPECT_EQ(store().load(&problems), states);
+    EXPECT_TRUE(problems.empty());
+}
+
+// Without a caller to name the accounts, the store logs each problem itself.
+TEST_F(StateStoreTest, DamagedPartsAreLoggedWhenNobodyAsks) {
+    writeFile(statePath(), "version: 1\ntokens:\n  " + tokenKey("a") +
+                               ":\n    consecutive_missing: 0\n    queued: {ip: 6.6.6.999}\n");
+    ::testing::internal::CaptureStderr();
+    store().load();
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("error: state file " + statePath().string() + ": the entry " +
+                       tokenKey("a").substr(0, 8) + "\u2026: queued.ip: '6.6.6.999'"),
+              std::string::npos)
+        << log;
+}
+
+// yaml-cpp's messages may quote the file's bytes: what reaches the log is printable.
+TEST_F(StateStoreTest, YamlErrorsAreMadePrintable) {
+    std::string problem;
+    std::vector<StateProblem> problems;
+    EXPECT_FALSE(parseStateText("version: 1\ntokens: \"\\\xfb\"\n", now_, &problem, &problems));
+    EXPECT_FALSE(problem.empty());
+    for (const char ch : problem) {
+        EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << problem;
+    }
+}
+
 // fake-hwclock restored a time behind the real one: a last call stored "in the future" by up to
 // a day is real and must keep the window shut; further ahead it is a bogus clock.
 TEST_F(StateStoreTest, ALastCallUpToADayAheadIsKeptFurtherIsNow) {
@@ -221,9 +314,15 @@ TEST_F(StateStoreTest, TooManyTokensAreCut) {
     std::ostringstream yaml;
     yaml << "version: 1\ntokens:\n";
     for (size_t i = 0; i < StateStore::kMaxTokens + 10; ++i)
-        yaml << "  " << tokenKey(std::to_string(i)) << ": {last_call: 1}\n";
+        yaml << "  " << tokenKey(std::to_string(i)) << ": {last_call: 1, consecutive_missing: 0}\n";
     writeFile(statePath(), yaml.str());
-    EXPECT_EQ(store().load().size(), StateStore::kMaxTokens);
+    std::vector<StateProblem> problems;
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(store().load(&problems).size(), StateStore::kMaxTokens);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(
+        problems,
+        (std::vector<StateProblem>{{"", "more than 1000 token entries; the rest are dropped"}}));
 }
 
 TEST_F(StateStoreTest, FailedSaveReportsAndKeepsThePreviousFile) {

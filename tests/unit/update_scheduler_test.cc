@@ -511,6 +511,105 @@ TEST_F(UpdateSchedulerTest, UpdateThatCannotBeStoredFailsWithoutACall) {
     EXPECT_FALSE(statusOf(2).lastCall);
 }
 
+// A full state_dir after an update was queued: the update is not sent while its last_call
+// cannot be stored (a crash would make the next start send it again inside the window, a TF);
+// it goes out once the state can be stored, which is tried again within seconds, not only
+// when something else happens.
+TEST_F(UpdateSchedulerTest, QueuedUpdateWaitsUntilItsSendCanBeStored) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 10s;
+    submit(0, ip("5.5.5.5"));  // queued and stored
+    const TimePoint opens = start_ + 300s;
+
+    fs::create_directory(dir_ / "state.yaml.tmp");  // every save fails now, even as root
+    ::testing::internal::CaptureStderr();
+    now_ = opens;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u) << "not sent: its last_call could not be stored";
+    EXPECT_EQ(statusOf(0).queued->ip, ip("5.5.5.5"));
+    EXPECT_EQ(statusOf(0).lastCall, start_) << "the unsent call is not recorded";
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 1s) << "the save is tried again soon, not in a loop";
+
+    now_ += 1s;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 2s) << "backing off";
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("error: the queued update(s) for router,camera stay queued"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("error:", log.find("error:") + 1), std::string::npos)
+        << "the error is logged once a minute, not at every retry: " << log;
+
+    fs::remove(dir_ / "state.yaml.tmp");  // space is back
+    now_ += 1s;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u) << "the next try comes at its time";
+    now_ += 1s;
+    ::testing::internal::CaptureStderr();
+    scheduler_->runDue();
+    ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("5.5.5.5"));
+
+    // kill -9 with the call out: the next start knows the call was made.
+    scheduler_.reset();
+    start();
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 300s) << "no second call inside the window";
+}
+
+// The answer to a call cannot be stored: the file is rewritten when it can be, from the timer,
+// without waiting for the next update.
+TEST_F(UpdateSchedulerTest, StateThatCouldNotBeStoredIsRewrittenWhenSpaceReturns) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    fs::create_directory(dir_ / "state.yaml.tmp");
+    ::testing::internal::CaptureStderr();
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Updated});
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 1s);
+    now_ += 1s;
+    scheduler_->runDue();
+    EXPECT_EQ(scheduler_->nextDue(), now_ + 2s);
+
+    fs::remove(dir_ / "state.yaml.tmp");
+    now_ += 2s;
+    scheduler_->runDue();
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("stored again"), std::string::npos) << log;
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt) << "nothing left to do";
+
+    scheduler_.reset();
+    start();
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[0]), ip("1.2.3.4"));
+    EXPECT_FALSE(statusOf(0).queued) << "the answer reached the file";
+}
+
+// A damaged part of the state file is named with the account it belongs to, and the original
+// is kept beside it.
+TEST_F(UpdateSchedulerTest, DamagedQueuedEntryIsReportedWithItsAccount) {
+    {
+        std::ofstream out(dir_ / "state.yaml");
+        out << "version: 1\ntokens:\n  " << tokenKey(kTokenA)
+            << ":\n    last_call: 1699999000\n    consecutive_missing: 0\n"
+            << "    queued: {ip: 6.6.6.999, accepted_at: 1699999000, attempts: 0, "
+            << "next_attempt: 1699999000}\n";
+    }
+    ::testing::internal::CaptureStderr();
+    start();
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(log.find("error: state file " + (dir_ / "state.yaml").string() +
+                       ": the entry of account(s) router,camera (token AAAA\u2026): queued.ip: "
+                       "'6.6.6.999' is not an IP address; the queued update is dropped"),
+              std::string::npos)
+        << log;
+    EXPECT_TRUE(fs::exists(dir_ / "state.yaml.damaged-1700000000"));
+    EXPECT_EQ(statusOf(0).lastCall, TimePoint(std::chrono::seconds(1'699'999'000)));
+    EXPECT_FALSE(statusOf(0).queued);
+}
+
 TEST_F(UpdateSchedulerTest, ClockGoingBackwardsDelaysByAtMostOneWindow) {
     start();
     submit(0, ip("1.2.3.4"));
