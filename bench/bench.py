@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Dynamo Gateway side by side with dnsmasq, unbound and dnsdist, under dnsperf (SPEC §8).
+"""Dynamo Gateway side by side with dnsmasq, unbound and dnsdist, under dnsperf (docs/architecture.md#tests).
 
 It measures and prints; it never passes or fails. bench/run.sh installs the packages and
 builds the daemon, then runs this. Standard library only.

@@ -1,5 +1,6 @@
 #pragma once
-// Device credentials: where a DynDNS client puts them, and how they are checked (SPEC §6).
+// Device credentials: where a DynDNS client puts them, and how they are checked
+// (docs/updates.md#credentials).
 //
 // Clients send HTTP Basic (ddclient, inadyn, FRITZ!Box, most routers), some only after a 401
 // challenge (wget-based camera and NAS firmware), and some put them in the query or form as

@@ -1,5 +1,5 @@
 #pragma once
-// What a device gets back (SPEC §6), and the mapping from token-API codes to it.
+// What a device gets back (docs/updates.md#replies), and the mapping from token-API codes to it.
 //
 // Every reply but the credentials challenge is HTTP 200 text/plain: one line per hostname in
 // request order, nothing else. Lines are joined by "\n" with NO trailing newline: ddclient
@@ -8,8 +8,8 @@
 // a single-host reply, which a trailing newline would break.
 //
 // Never produced: badagent (we have no user-agent policy), and badauth/abuse for anything on
-// the service side: some clients stop updating for good on those (SPEC §6), while they retry
-// after 911 (inadyn, for one, treats 911 and dnserr as "retry later").
+// the service side: some clients stop updating for good on those (docs/updates.md#replies), while
+// they retry after 911 (inadyn, for one, treats 911 and dnserr as "retry later").
 
 #include <optional>
 #include <string>
@@ -47,8 +47,8 @@ enum class UpdateOutcome {
                // or the update could not be stored: it stays queued (if stored) for retry
 };
 
-// The SPEC §6 table for a 200 answer's body: UP,OK/UP,ER → Updated, NC → NoChange, every other
-// code → Failed (TF included: nothing was updated and the window restarted).
+// The table of docs/updates.md#reply-mapping for a 200 answer's body: UP,OK/UP,ER → Updated, NC →
+// NoChange, every other code → Failed (TF included: nothing was updated and the window restarted).
 UpdateOutcome outcomeFor(TokenApiCode code);
 
 ReplyCode replyCodeFor(UpdateOutcome outcome);  // good, good, nochg, 911
@@ -75,9 +75,10 @@ DyndnsReply replyFor(const HostnameCheck& hosts, UpdateOutcome outcome,
 // accepted after all, its line is 911: never claim an update that did not happen.
 DyndnsReply replyFor(const HostnameCheck& hosts);
 
-// The <ip> of "good <ip>" / "nochg <ip>" (SPEC §6): the address sent to the service; when none
-// was sent, the best known public address (the last one the service confirmed); else the
-// device's own myip (its IPv4, else its IPv6), so ddclient and friends record what they sent.
+// The <ip> of "good <ip>" / "nochg <ip>" (docs/updates.md#replies): the address sent to the
+// service; when none was sent, the best known public address (the last one the service confirmed);
+// else the device's own myip (its IPv4, else its IPv6), so ddclient and friends record what they
+// sent.
 std::optional<net::IpAddress> replyAddress(const std::optional<net::IpAddress>& sent,
                                            const std::optional<net::IpAddress>& knownPublic,
                                            const MyIp& myip);

@@ -1,5 +1,5 @@
 #pragma once
-// The dyndns2 `hostname` list and its checks against an account (SPEC §4, §6).
+// The dyndns2 `hostname` list and its checks against an account (docs/updates.md#parameters).
 //
 // The token, not the host name, says which DNS record KisoLabs updates, so without an
 // allow-list any name is fine, even "x" (devices insist on a name field; users type anything).

@@ -1,5 +1,5 @@
 #pragma once
-// The dyndns2 `myip` parameter in every form devices send (SPEC §6):
+// The dyndns2 `myip` parameter in every form devices send (docs/updates.md#parameters):
 //   absent             clients that leave the address to the server
 //   ""                 a template whose address was unknown when it was filled ("myip=")
 //   "1.2.3.4"          the classic form

@@ -1,7 +1,7 @@
 #pragma once
-// Which address the gateway asks the token API to publish (SPEC §6): the IPv4 in `myip` when
-// it is a public address; otherwise none, and the service takes the address the call comes
-// from, which is this appliance's public address behind the same NAT as the device.
+// Which address the gateway asks the token API to publish (docs/updates.md#address-to-publish): the
+// IPv4 in `myip` when it is a public address; otherwise none, and the service takes the address the
+// call comes from, which is this appliance's public address behind the same NAT as the device.
 //
 // Devices report private addresses all the time (a camera reporting its LAN address, a router
 // behind another router or CGNAT reporting its WAN side); publishing one would break the name.

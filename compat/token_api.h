@@ -1,6 +1,7 @@
 #pragma once
 // The KisoLabs DNS Dynamo side: the update URL and the status codes its body carries
-// (SPEC §1). Transport (HTTPS, timeouts, status codes other than 200) is the gateway's.
+// (docs/token-api.md#codes). Transport (HTTPS, timeouts, status codes other than 200) is the
+// gateway's.
 
 #include <optional>
 #include <string>
@@ -14,7 +15,7 @@ enum class TokenApiCode { UpOk, UpEr, Nc, Nr, Nd, Tf, Nt, In, Er, Unknown };
 
 // The code in a 200 answer's body. Surrounding whitespace (CR, LF, spaces, tabs) is ignored;
 // the code itself must match exactly, case included. Anything else is Unknown (a fatal error
-// per SPEC §1, which the reply mapping turns into 911 and a retry).
+// per docs/token-api.md#codes, which the reply mapping turns into 911 and a retry).
 TokenApiCode parseTokenApiBody(std::string_view body);
 
 // The code as the service writes it ("UP,OK"); "unknown" for Unknown.

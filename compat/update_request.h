@@ -1,5 +1,5 @@
 #pragma once
-// One DynDNS update request, parsed (SPEC §6). The HTTP handler reads as:
+// One DynDNS update request, parsed (docs/updates.md#paths-and-methods). The HTTP handler reads as:
 //   parseUpdate() → findAccount() → checkHostnames() → (scheduler decides) → replyFor().
 // Parsing judges nothing but the path and method: credentials are checked before anything
 // about the names is said, as dyndns.org did (an unauthenticated client learns nothing).

@@ -1,6 +1,6 @@
 // The accounts section: device credentials and the token each one updates with. Passwords and
-// tokens are secrets (SPEC §6): no message shows one, only a token's length or its first
-// characters through log::maskSecret().
+// tokens are secrets (docs/updates.md#secrets-in-logs): no message shows one, only a token's length
+// or its first characters through log::maskSecret().
 
 #include <algorithm>
 #include <cctype>
@@ -12,7 +12,7 @@ namespace dynamo::config {
 namespace {
 
 constexpr size_t kTokenLength = 42;
-// The token SPEC §4 and example.yaml show: a config still holding it was never filled in.
+// The placeholder token config/example.yaml shows: a config still holding it was never filled in.
 constexpr std::string_view kPlaceholderToken = "1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ123456";
 
 }  // namespace

@@ -1,7 +1,8 @@
 // parse(): YAML text → one immutable Config, or every problem found, each "file:line: key:
-// problem" (STYLE.md "Errors in three kinds"). Keys and defaults are SPEC §4. This file: the top
-// level, gateway, dynamo and the file handling; dns_section.cc and accounts_section.cc do the
-// rest; yaml_reader.cc walks the tree (line numbers, unknown keys, suggestions).
+// problem" (docs/architecture.md#error-kinds). Keys and defaults: docs/configuration.md#keys. This
+// file: the top level, gateway, dynamo and the file handling; dns_section.cc and
+// accounts_section.cc do the rest; yaml_reader.cc walks the tree (line numbers, unknown keys,
+// suggestions).
 
 #include "config/config.h"
 
@@ -24,7 +25,8 @@ namespace {
 
 using std::chrono::seconds;
 
-// The service answers TF to a second call within 5 minutes and restarts its window (SPEC §1).
+// The service answers TF to a second call within 5 minutes and restarts its window
+// (docs/token-api.md#window).
 constexpr seconds kServiceWindow{300};
 
 // yaml-cpp says "end of sequence not found" for `- [::1]:53`; say what to do about it.
@@ -339,7 +341,8 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
     ParseResult failure;
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        failure.errors.push_back(printableMessage(path + ": cannot read: " + net::errnoText(errno)));
+        failure.errors.push_back(
+            printableMessage(path + ": cannot read: " + net::errnoText(errno)));
         return failure;
     }
     std::string text;
@@ -353,7 +356,8 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
         if (n < 0) {
             const int error = errno;
             close(fd);
-            failure.errors.push_back(printableMessage(path + ": cannot read: " + net::errnoText(error)));
+            failure.errors.push_back(
+                printableMessage(path + ": cannot read: " + net::errnoText(error)));
             return failure;
         }
         if (n == 0)
@@ -362,7 +366,7 @@ ParseResult loadFile(const std::string& path, const Environment& environment) {
     }
     close(fd);
     ParseResult result = parse(text, path, environment);
-    // SPEC §4: the file holds passwords and tokens.
+    // docs/configuration.md#warnings: the file holds passwords and tokens.
     if (result.config && statOk && (status.st_mode & S_IROTH) != 0) {
         result.config->warnings.push_back(
             path +

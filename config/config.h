@@ -1,7 +1,7 @@
 #pragma once
 // The daemon's configuration: one immutable value made by parse(), which rejects unknown keys
 // and names the YAML line of every problem. Reload builds a new Config and swaps it in only if
-// it is valid (SPEC §3, §4).
+// it is valid (docs/configuration.md#reload).
 
 #include <chrono>
 #include <cstdint>
@@ -37,7 +37,7 @@ struct DnsConfig {
     net::CidrSet allow;
     InterceptConfig intercept;
     size_t cacheSize = 10000;  // answers; 0 disables the cache
-    // Not in SPEC §4's list, added around it: how long a client waits before SERVFAIL.
+    // How long a client waits before SERVFAIL (docs/configuration.md#dns).
     std::chrono::milliseconds upstreamTimeout{3000};
 };
 

@@ -1,8 +1,8 @@
 #pragma once
 // The parser behind config::parse(), internal to config/. One ConfigParser reads one document:
-// each SPEC §4 section has a read function that fills config_ and reports through reader_, and
-// the checks that need the whole document (forwarding loops, listener clashes) run at the end.
-// Split by section: config.cc (top level, gateway, dynamo, files), dns_section.cc,
+// each section of docs/configuration.md#keys has a read function that fills config_ and reports
+// through reader_, and the checks that need the whole document (forwarding loops, listener clashes)
+// run at the end. Split by section: config.cc (top level, gateway, dynamo, files), dns_section.cc,
 // accounts_section.cc.
 
 #include <chrono>

@@ -1,5 +1,5 @@
-// The dns section (SPEC §4, §5): listeners, upstreams with the resolv.conf default and the
-// forwarding-loop check, the access list, interception, the cache.
+// The dns section (docs/configuration.md#dns): listeners, upstreams with the resolv.conf default
+// and the forwarding-loop check, the access list, interception, the cache.
 
 #include <algorithm>
 #include <cctype>
@@ -52,7 +52,8 @@ std::string addressProblem(std::string_view text) {
 
 }  // namespace
 
-// SPEC §4: loopback, RFC 1918, CGNAT (RFC 6598), link-local, IPv6 loopback, ULA, link-local.
+// The default of dns.allow (docs/configuration.md#dns): loopback, RFC 1918, CGNAT (RFC 6598),
+// link-local, IPv6 loopback, ULA, link-local.
 net::CidrSet defaultAllow() {
     std::vector<net::Cidr> ranges;
     for (auto text : {"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -278,8 +279,8 @@ const std::vector<net::IpAddress>& ConfigParser::localAddresses() {
     return *localAddresses_;
 }
 
-// SPEC §5: refuse an upstream that is our own listen address; without explicit upstreams,
-// take resolv.conf's nameservers minus our own.
+// docs/configuration.md#checks-across-keys: refuse an upstream that is our own listen address;
+// without explicit upstreams, take resolv.conf's nameservers minus our own.
 void ConfigParser::checkUpstreams() {
     const auto& listen = config_.dns.listen;
     const std::vector<net::IpAddress> none;

@@ -1,6 +1,7 @@
-// parseDuration(): the one duration syntax of the configuration (SPEC §4: plain numbers are
-// seconds; "5m", "1h" forms). A fraction is allowed ("1.5s", "0.5") when it comes out as whole
-// milliseconds, because YAML users write `timeout: 2.5` and expect it to mean what it says.
+// parseDuration(): the one duration syntax of the configuration
+// (docs/configuration.md#value-syntax: plain numbers are seconds; "5m", "1h" forms). A fraction is
+// allowed ("1.5s", "0.5") when it comes out as whole milliseconds, because YAML users write
+// `timeout: 2.5` and expect it to mean what it says.
 
 #include <cstdint>
 #include <limits>

@@ -1,8 +1,9 @@
 #pragma once
 // Which addresses are this daemon's own, so config refuses an upstream that would send queries
-// back to us (SPEC §5: a forwarding loop) and drops such nameservers from the resolv.conf
-// default. On an appliance resolv.conf often names the appliance itself (127.0.0.1, or its LAN
-// address handed out by the router it serves), so this is the common case, not a corner.
+// back to us (docs/configuration.md#checks-across-keys: a forwarding loop) and drops such
+// nameservers from the resolv.conf default. On an appliance resolv.conf often names the appliance
+// itself (127.0.0.1, or its LAN address handed out by the router it serves), so this is the common
+// case, not a corner.
 
 #include <optional>
 #include <string>

@@ -21,9 +21,9 @@ bool enabled(Level level);
 void write(Level level, std::string_view message);
 std::optional<Level> parseLevel(std::string_view name);
 
-// A token or password as logs may show it (SPEC §6): its first 4 characters, then "…", for a
-// secret of at least kMinShownSecret characters (a 40-character token keeps 36 hidden); only
-// "…" for a shorter one, where 4 characters would give most of it away.
+// A token or password as logs may show it (docs/updates.md#secrets-in-logs): its first 4
+// characters, then "…", for a secret of at least kMinShownSecret characters (a 40-character token
+// keeps 36 hidden); only "…" for a shorter one, where 4 characters would give most of it away.
 inline constexpr size_t kMinShownSecret = 16;
 std::string maskSecret(std::string_view secret);
 

@@ -1,7 +1,7 @@
 #pragma once
-// The answer cache (SPEC §5): TTL-respecting, size-bounded LRU, answers served with decremented
-// TTLs, negative answers cached per RFC 2308, SERVFAIL for a few seconds at most. Pure code:
-// time comes from an injected clock, so expiry is tested without sleeping.
+// The answer cache (docs/dns.md#cache): TTL-respecting, size-bounded LRU, answers served with
+// decremented TTLs, negative answers cached per RFC 2308, SERVFAIL for a few seconds at most. Pure
+// code: time comes from an injected clock, so expiry is tested without sleeping.
 //
 // One thread (the event loop's); not thread-safe by design.
 

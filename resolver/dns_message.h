@@ -146,7 +146,7 @@ uint16_t getId(std::span<const uint8_t> message);
 void clearFlags(std::span<uint8_t> message, uint16_t flags);  // flag::k* bits
 
 // The largest answer a client can take over UDP: 512 without EDNS, else its advertised size
-// clamped to [512, kMaxUdpPayload] (SPEC §5).
+// clamped to [512, kMaxUdpPayload] (RFC 6891 §7, docs/dns.md#truncation).
 size_t maxUdpAnswerSize(const Message& query);
 
 // The answer cut down to header, question and OPT with TC=1 (RFC 2181 §9; RFC 6891 §7 keeps

@@ -66,8 +66,9 @@ net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int fami
     }
     if (policy.mode != Mode::Auto)
         return {};
-    // The address the device reached us on is the one it can reach the gateway on (SPEC §5).
-    // Our [::] sockets are IPV6_V6ONLY (bindSocket), so an IPv4 client never arrives on
+    // The address the device reached us on is the one it can reach the gateway on
+    // (docs/dns.md#interception). Our [::] sockets are IPV6_V6ONLY (bindSocket), so an IPv4 client
+    // never arrives on
     // ::ffff:a.b.c.d; unmapped() only guards a caller that hands us such an address.
     const net::IpAddress local = localAddress.unmapped();
     if (local.family() == family && !local.isUnspecified())
@@ -101,7 +102,8 @@ std::vector<uint8_t> Interceptor::answer(std::span<const uint8_t> queryBytes,
         address = pick(config_.answerIpv6, AF_INET6, localAddress, hostAddresses);
     }
     // Every other type (HTTPS, SVCB, MX, ANY...) is NODATA: an HTTPS record's address hints
-    // would lead a device around the trick (SPEC §5); ANY gets the RFC 8482 minimal answer.
+    // would lead a device around the trick (docs/dns.md#interception); ANY gets the RFC 8482
+    // minimal answer.
     if (address.family() != AF_UNSPEC) {
         writer.addAnswer(query.qtype, config_.ttl,
                          std::span<const uint8_t>(address.bytes(), address.size()));

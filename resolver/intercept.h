@@ -1,7 +1,7 @@
 #pragma once
-// Interception (SPEC §5): members.dyndns.org and friends are answered here, authoritatively,
-// with this appliance's own address, so legacy devices send their DynDNS updates to gateway/.
-// Pure code: the addresses come in as arguments.
+// Interception (docs/dns.md#interception): members.dyndns.org and friends are answered here,
+// authoritatively, with this appliance's own address, so legacy devices send their DynDNS updates
+// to gateway/. Pure code: the addresses come in as arguments.
 
 #include <cstdint>
 #include <span>
@@ -28,9 +28,9 @@ class Interceptor {
     // dns::nameToWire() gives it.
     bool matchesWire(std::string_view qnameWire) const;
 
-    // The authoritative answer to a query for a matching name (SPEC §5): A → answer_ipv4,
-    // AAAA → answer_ipv6, every other type → NODATA; AA set, TTL config.ttl, negative answers
-    // carry a synthetic SOA. Auto picks `localAddress` (the address the query arrived on,
+    // The authoritative answer to a query for a matching name (docs/dns.md#interception): A →
+    // answer_ipv4, AAAA → answer_ipv6, every other type → NODATA; AA set, TTL config.ttl, negative
+    // answers carry a synthetic SOA. Auto picks `localAddress` (the address the query arrived on,
     // IPv4-mapped IPv6 unmapped) when its family fits and it is not unspecified, else the best
     // address of that family in `hostAddresses`, else NODATA. A QCLASS other than IN or ANY
     // gets REFUSED.

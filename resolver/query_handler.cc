@@ -146,8 +146,8 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream,
             return;
         }
         // Upstream timed out, failed, or sent something we cannot vouch for: SERVFAIL, never
-        // silence (SPEC §5), cached briefly so a dead upstream is not hammered; only for this
-        // query's key (RFC 2308 §7.1), which holds everything that changes the answer.
+        // silence (docs/dns.md#forwarding), cached briefly so a dead upstream is not hammered; only
+        // for this query's key (RFC 2308 §7.1), which holds everything that changes the answer.
         ++stats_.servFail;
         const auto failure = dns::errorResponse(queryBytes, &*query.message, dns::Rcode::ServFail);
         if (upstream.empty()) {

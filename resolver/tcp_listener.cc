@@ -115,8 +115,9 @@ void TcpListener::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* from, 
         return;
     if (!self->makeRoom(client->ip().unmapped()))
         return;  // closes it
-    // Outside dns.allow a client gets its REFUSED (SPEC §5) for one query, then the connection
-    // closes: it cannot hold a slot, or pipeline into our buffers, until the idle timeout.
+    // Outside dns.allow a client gets its REFUSED (docs/dns.md#access-control) for one query, then
+    // the connection closes: it cannot hold a slot, or pipeline into our buffers, until the idle
+    // timeout.
     TcpLimits limits = self->limits_;
     if (!self->handler_.allows(client->ip())) {
         ++self->refused_;

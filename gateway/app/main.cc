@@ -1,5 +1,5 @@
 // dynamo-gateway: a DNS forwarder that answers members.dyndns.org with its own address, and the
-// DynDNS update gateway behind it (SPEC §3 for the command line).
+// DynDNS update gateway behind it (docs/operations.md#command-line for the command line).
 
 #include <cstdio>
 #include <cstring>

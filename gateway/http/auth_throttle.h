@@ -1,8 +1,8 @@
 #pragma once
-// Slows down repeated wrong credentials from one source (SPEC §6): the first few failures are
-// answered at once (a user mistyping), then each failure puts the source on hold, longer each
-// time up to a bound. While a source is on hold, its requests are not checked at all: each is
-// answered badauth when the hold ends and counts as another failure, so N parallel
+// Slows down repeated wrong credentials from one source (docs/updates.md#throttle): the first few
+// failures are answered at once (a user mistyping), then each failure puts the source on hold,
+// longer each time up to a bound. While a source is on hold, its requests are not checked at all:
+// each is answered badauth when the hold ends and counts as another failure, so N parallel
 // connections still get one guess per hold, not N. A success outside a hold, or a quiet
 // while, forgets the source. Pure: time comes from the caller. Bounded: at most kMaxSources
 // are tracked, the stalest forgotten first.

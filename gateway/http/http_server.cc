@@ -97,8 +97,8 @@ HttpExchange::~HttpExchange() {
     if (request_ != nullptr) {
         DLOG(Error) << "http: request " << log::printable(parsed_.path)
                     << " ended without an answer";
-        // A device's answer, as SPEC §6 gives every dyndns reply but the challenge: HTTP 200,
-        // and 911 ("try later") in the body that clients match.
+        // A device's answer, as docs/updates.md#replies gives every dyndns reply but the challenge:
+        // HTTP 200, and 911 ("try later") in the body that clients match.
         reply({200, "text/plain", "911", {}});
     }
 }

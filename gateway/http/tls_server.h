@@ -1,5 +1,5 @@
 #pragma once
-// The server-side TLS context of the HTTPS update listener (SPEC §6 "Listeners").
+// The server-side TLS context of the HTTPS update listener (docs/updates.md#listeners).
 //
 // Certificate: gateway.tls.cert/key (PEM) when configured. Otherwise a self-signed one made
 // in state_dir on first start and reused afterwards: RSA 2048, SHA-256, CN members.dyndns.org,

@@ -1,5 +1,5 @@
 #pragma once
-// One DynDNS update, from HTTP request to the device's answer (SPEC §6):
+// One DynDNS update, from HTTP request to the device's answer (docs/updates.md#dyndns-updates):
 //
 //   http_server → compat::parseUpdate() → credentials (compat::findAccount, AuthThrottle)
 //     → compat::checkHostnames() → UpdateScheduler::submit() → compat::replyFor()

@@ -1,8 +1,9 @@
 #pragma once
-// The update scheduler's durable state (SPEC §6): per token, when it was last called, what the
-// service last said, which address it confirmed, and the one update waiting to be sent. It lives
-// in state_dir/state.yaml (mode 0600), replaced atomically on every save (atomic_file.h): a crash
-// or power cut at any point leaves either the old file or the new one, never a torn one.
+// The update scheduler's durable state (docs/updates.md#durable-queue): per token, when it was last
+// called, what the service last said, which address it confirmed, and the one update waiting to be
+// sent. It lives in state_dir/state.yaml (mode 0600), replaced atomically on every save
+// (atomic_file.h): a crash or power cut at any point leaves either the old file or the new one,
+// never a torn one.
 //
 // The file is keyed by the SHA-256 of the token, not the token: tokens are secrets, and a state
 // file gets copied into bug reports and backups more readily than the config.

@@ -1,6 +1,7 @@
 #pragma once
 // The seam between the update scheduler and the network: one call to the DNS Dynamo token API
-// (SPEC §1). TokenApiClient implements it over verified HTTPS; tests substitute a fake.
+// (docs/token-api.md#codes). TokenApiClient implements it over verified HTTPS; tests substitute a
+// fake.
 
 #include <functional>
 #include <optional>

@@ -187,7 +187,7 @@ void TokenApiClient::update(const std::string& token, const std::optional<net::I
         return;
     }
     // IPv4 only: without ?ip= the service publishes the address the call comes from, and an
-    // A record needs an IPv4 one (SPEC §6 "Address to publish").
+    // A record needs an IPv4 one (docs/updates.md#address-to-publish).
     ares_addrinfo_hints hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;

@@ -1,5 +1,5 @@
 #pragma once
-// The real TokenApi (SPEC §6 "Token-API client"): one `GET <update_url><token>[?ip=A.B.C.D]`
+// The real TokenApi (docs/updates.md#token-api-client): one `GET <update_url><token>[?ip=A.B.C.D]`
 // per call, over HTTPS with certificate and host-name verification (system store plus
 // dynamo.ca_file), SNI and TLS >= 1.2, or over plain HTTP when update_url says http://.
 //

@@ -1,6 +1,7 @@
 #pragma once
-// Decides when an accepted update reaches the DNS Dynamo token API (SPEC §6): the per-token rate
-// window, the durable one-entry-per-token queue, retries with back-off, and the NR/ND warning.
+// Decides when an accepted update reaches the DNS Dynamo token API (docs/updates.md#rate-window):
+// the per-token rate window, the durable one-entry-per-token queue, retries with back-off, and the
+// NR/ND warning.
 //
 // Everything is per token, not per account: several device accounts may share one token, and
 // the service's window is the token's. The window: never two calls for one token closer than

@@ -2,7 +2,8 @@
 // The HTTP(S) face of the token-API emulator: evhttp in front of a TokenService, plus the
 // control API the integration tests drive. Threading: one thread, one event_base, no locks.
 //
-// Token API (SPEC §1):  GET|POST /<token>[?ip=A.B.C.D]   (or `ip=` in a form POST body)
+// Token API (docs/token-api.md#request):  GET|POST /<token>[?ip=A.B.C.D]   (or `ip=` in a form POST
+// body)
 //   -> HTTP 200 text/plain with one code, or the token's fault (token_service.h).
 //
 // Control API, loopback clients only (others get 403); answers are JSON or "ok":

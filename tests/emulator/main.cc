@@ -1,6 +1,6 @@
-// dynamo-emulator: a stand-in for KisoLabs' DNS Dynamo token API (SPEC §1) on loopback, for
-// the integration tests and `make run`. The rules live in token_service.h, the HTTP side and
-// the control API in emulator_server.h, the tokens file format in tokens_file.h.
+// dynamo-emulator: a stand-in for KisoLabs' DNS Dynamo token API (docs/token-api.md#the-emulator)
+// on loopback, for the integration tests and `make run`. The rules live in token_service.h, the
+// HTTP side and the control API in emulator_server.h, the tokens file format in tokens_file.h.
 //
 //   dynamo-emulator --listen 127.0.0.1:PORT [--tls-cert F --tls-key K] [--tokens FILE]
 //                   [--window SECONDS] [--timeout SECONDS] [--ready-file F]

@@ -1,6 +1,6 @@
 #pragma once
-// The rules of KisoLabs' DNS Dynamo token API (SPEC §1) as a pure state machine: a call goes
-// in, the answer comes out. No sockets, no clock, no files: the HTTP adapter
+// The rules of KisoLabs' DNS Dynamo token API (docs/token-api.md#order-of-checks) as a pure state
+// machine: a call goes in, the answer comes out. No sockets, no clock, no files: the HTTP adapter
 // (emulator_server.h) passes the time of each call, so tests move the clock instead of waiting.
 //
 // Order of the checks, first match wins (the service documentation gives no order; this one

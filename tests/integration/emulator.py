@@ -1,4 +1,4 @@
-"""Start and drive the token-API emulator (tests/emulator, SPEC §1) from integration tests.
+"""Start and drive the token-API emulator (tests/emulator, docs/token-api.md#the-emulator) from integration tests.
 
 Standard library only. Use as:
 

@@ -1,4 +1,4 @@
-"""End-to-end harness for the update side (SPEC §6): the real dynamo-gateway with its HTTP(S)
+"""End-to-end harness for the update side (docs/updates.md#dyndns-updates): the real dynamo-gateway with its HTTP(S)
 listeners and accounts, the token-API emulator as its upstream, and the clients that talk to it.
 
 Standard library only (Debian's python3). It wraps harness.py (which it does not change):
@@ -114,7 +114,7 @@ def gaps(calls):
 # The daemon
 
 class Gateway:
-    """A dynamo-gateway configured for update tests. Keys follow SPEC §4:
+    """A dynamo-gateway configured for update tests. Keys follow docs/configuration.md#keys:
 
         gw = Gateway(update_url=emu.url, accounts=[account(token)], min_interval="2s")
         self.addCleanup(gw.cleanup)
@@ -247,7 +247,7 @@ class Gateway:
             out += [acc["token"], acc["password"]]
         return out
 
-    # the self-signed certificate the daemon makes in state_dir (SPEC §6)
+    # the self-signed certificate the daemon makes in state_dir (docs/updates.md#listeners)
     def generated_cert(self):
         """(cert path, key path) of the PEM files in state_dir, or (None, None)."""
         cert = key = None

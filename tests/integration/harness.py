@@ -11,7 +11,8 @@ Standard library only (Debian's python3). What is here:
 - ``free_port()``: a port free for both UDP and TCP on loopback, reserved against parallel
   test processes and outside the kernel's ephemeral range.
 
-The daemon's contract is SPEC §3 (commands, signals, log lines), §4 (config keys), §5 (DNS).
+The daemon's contract: docs/operations.md (commands, signals, log lines), docs/configuration.md
+(config keys), docs/dns.md (DNS).
 """
 
 import atexit
@@ -37,7 +38,7 @@ SOURCE_DIR = os.environ.get("DYNAMO_SOURCE_DIR") or os.path.join(
 DAEMON = os.path.join(BUILD_DIR, "dynamo-gateway")
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
-# A token is exactly 42 characters of [A-Za-z0-9] (SPEC §1, §4).
+# A token is exactly 42 characters of [A-Za-z0-9] (docs/configuration.md#accounts).
 TOKEN = "Tst0123456789abcdefghijklmnopqrstuvwxyzABC"
 assert len(TOKEN) == 42
 

@@ -1,5 +1,5 @@
-"""End-to-end tests of the command line (SPEC §3) and of config validation as a user meets it
-(SPEC §4): --check, --version, --help, start-up failures with one clear line, signals.
+"""End-to-end tests of the command line (docs/operations.md#command-line) and of config validation as a user meets it
+(docs/configuration.md#errors): --check, --version, --help, start-up failures with one clear line, signals.
 
 Run from this directory:  DYNAMO_BUILD_DIR=../../build python3 -m unittest -v test_config_cli
 """
@@ -146,7 +146,7 @@ class CheckTest(CliTestCase):
                 self.assertCheckError(text, key_re, line_of(text, needle))
 
     def test_upstream_that_is_our_own_listen_address_is_refused(self):
-        # SPEC §5: a forwarding loop.
+        # docs/configuration.md#checks-across-keys: a forwarding loop.
         cfg = self.config()
         cfg["dns"]["upstreams"] = list(cfg["dns"]["listen"])
         text = yaml_dump(cfg) + "\n"
@@ -205,7 +205,7 @@ class CommandLineTest(CliTestCase):
 
 
 class StartupTest(CliTestCase):
-    """Start-up failures: a non-zero exit with one line that says why (SPEC §3)."""
+    """Start-up failures: a non-zero exit with one line that says why (docs/operations.md#exit-statuses)."""
 
     def start_expecting_failure(self, text, mode=0o600):
         path = self.write(text, mode=mode)

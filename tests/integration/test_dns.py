@@ -1,7 +1,7 @@
 """End-to-end DNS tests: the real dynamo-gateway on loopback, driven by dig/kdig and raw sockets,
 forwarding to real upstream servers (knotd, dnsmasq) and to a recording Python upstream.
 
-Each test asserts one behaviour of SPEC §5 and fails when that behaviour breaks. Run from this
+Each test asserts one behaviour of docs/dns.md and fails when that behaviour breaks. Run from this
 directory:  DYNAMO_BUILD_DIR=../../build python3 -m unittest -v test_dns
 """
 
@@ -114,7 +114,7 @@ class InterceptTest(KnotDaemonTestCase):
         self.assertNodataWithSoa(dig("members.dyndns.org", "AAAA", port=self.port))
 
     def test_https_svcb_and_other_types_are_nodata(self):
-        # HTTPS/SVCB hints (ipv4hint) must not lead a device around the trick (SPEC §5).
+        # HTTPS/SVCB hints (ipv4hint) must not lead a device around the trick (docs/dns.md#interception).
         for qtype in ("HTTPS", "SVCB", "MX", "TXT", "ANY", "NS", "SOA", "CNAME", "TYPE65280"):
             with self.subTest(qtype=qtype):
                 self.assertNodataWithSoa(dig("members.dyndns.org", qtype, port=self.port))
@@ -199,7 +199,7 @@ class InterceptConfigTest(DaemonTestCase):
 
     @unittest.skipUnless(harness.have_netns(), "cannot make a network namespace (needs root)")
     def test_wildcard_listener_replies_from_and_with_the_address_queried(self):
-        # SPEC §5: on 0.0.0.0 / [::] the reply leaves from the address the query was sent to
+        # docs/dns.md#listening: on 0.0.0.0 / [::] the reply leaves from the address the query was sent to
         # (IP_PKTINFO / IPV6_RECVPKTINFO) and `auto` answers with it. Run in a namespace of our
         # own so the wildcard bind touches no real interface. dig drops a reply that comes from
         # another address than it asked, so a wrong source shows as a timeout.
@@ -267,7 +267,7 @@ class ForwardTest(KnotDaemonTestCase):
         self.assertLessEqual(len(raw), 1232)
 
     def test_client_bufsize_above_1232_is_capped(self):
-        # SPEC §5: the client's EDNS size, capped at 1232 (DNS flag day 2020 / RFC 9715).
+        # docs/dns.md#truncation: the client's EDNS size, capped at 1232 (DNS flag day 2020 / RFC 9715).
         reply = dig("big.test", "TXT", port=self.port,
                     options=["+bufsize=4096", "+ignore", "+notcp"])
         self.assertIn("tc", reply.flags, reply)
@@ -496,7 +496,7 @@ class RecordingForwardTest(DaemonTestCase):
         d = self.start_daemon(self.upstreams)
         self.assertEqual(dig("x.test", port=d.dns_port, timeout=4).rcode, "SERVFAIL")
         self.up.mode = "answer"
-        # SPEC §5: SERVFAIL is cached for seconds at most. Poll (bounded) for the recovery.
+        # RFC 2308 §7.1, docs/dns.md#cache: SERVFAIL is cached for seconds at most. Poll (bounded) for the recovery.
         deadline = time.monotonic() + 12.0
         reply = None
         while time.monotonic() < deadline:

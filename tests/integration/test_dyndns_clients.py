@@ -1,4 +1,4 @@
-"""Real DynDNS clients against the real daemon on loopback (SPEC §8): ddclient (dyndns2),
+"""Real DynDNS clients against the real daemon on loopback (docs/architecture.md#tests): ddclient (dyndns2),
 inadyn (a `custom` provider pointed at the gateway), wget (credentials only after the 401
 challenge, like wget-based firmware). The token-API emulator behind the daemon records what
 reached the service.

@@ -1,4 +1,4 @@
-"""The token-API emulator (tests/emulator) against SPEC §1, over loopback with urllib and curl.
+"""The token-API emulator (tests/emulator) against docs/token-api.md#the-emulator, over loopback with urllib and curl.
 
 Every code, the window rule (TF restarts it), ip from the source address and from a form POST,
 every fault, the control API, bounds, TLS with a private CA, clean stop. No sleeps: the clock

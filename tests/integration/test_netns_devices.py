@@ -1,4 +1,4 @@
-"""The point of the product (SPEC §1, §8): an unmodified DynDNS client that only knows
+"""The point of the product (README "Point your devices at it", docs/architecture.md#tests): an unmodified DynDNS client that only knows
 members.dyndns.org, on a LAN whose DNS server is the gateway, updates KisoLabs' service
 through it.
 

@@ -1,4 +1,4 @@
-"""Operations (SPEC §7): the sd_notify protocol towards systemd, the watchdog, and the drop from
+"""Operations (docs/operations.md#systemd-unit): the sd_notify protocol towards systemd, the watchdog, and the drop from
 root to run_as. The real daemon, a notify socket the test listens on, /proc for the uid."""
 
 import os

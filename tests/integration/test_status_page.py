@@ -1,4 +1,4 @@
-"""Status for people and machines (SPEC §7): after a real update through the emulator,
+"""Status for people and machines (docs/operations.md#status-and-metrics): after a real update through the emulator,
 /status (read by headless Chromium, screenshot taken), /status.json and /metrics show it; and
 clients outside dns.allow get 403."""
 

@@ -1,4 +1,4 @@
-"""The packaged systemd unit (SPEC §7): `systemd-analyze verify` accepts it, and
+"""The packaged systemd unit (docs/operations.md#systemd-unit): `systemd-analyze verify` accepts it, and
 `systemd-analyze security` rates its sandbox at an exposure of 2.0 or below, with no weakness but
 the documented exceptions. systemd need not run: both are offline checks (systemd 252 has
 `security --offline`; `verify --root` loads the unit from a temporary root that holds the

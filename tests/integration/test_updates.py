@@ -1,4 +1,4 @@
-"""End-to-end tests of the update side (SPEC §6) against the real daemon and the token-API
+"""End-to-end tests of the update side (docs/updates.md#dyndns-updates) against the real daemon and the token-API
 emulator: every row of the mapping table, the rate window and the durable queue, retries,
 credentials, paths, access control, upstream TLS, the HTTPS listener, secrets in logs.
 
@@ -105,7 +105,7 @@ class UpdateCase(unittest.TestCase):
         for secret in gw.secrets():
             self.assertNotIn(secret, text,
                              "a token or password appears whole in the daemon's stderr "
-                             "(SPEC §6: first 4 characters, then …)")
+                             "(docs/updates.md#secrets-in-logs: first 4 characters, then …)")
         for emu in self.emulators:
             if emu.proc is None or emu.proc.poll() is not None:
                 continue
@@ -144,7 +144,7 @@ class UpdateCase(unittest.TestCase):
                          + self.context(gw, emu, token))
 
     def check_failure_then_retry(self, mode, first_code, final_codes=("UP,OK",), **gw_kwargs):
-        """SPEC §6: this service answer -> the device gets 911, the update stays queued and is
+        """docs/updates.md#reply-mapping: this service answer -> the device gets 911, the update stays queued and is
         retried min_interval later (here the token is fixed in between, so the retry works)."""
         emu, gw, token = self.simple(mode, **gw_kwargs)
         r = update(gw, HOST, PUBLIC_A)
@@ -317,7 +317,7 @@ class MappingTable(UpdateCase):
         self.assertOnlyCallIsBarrier(gw, emu, token)
 
     def test_a_right_password_during_the_hold_is_badauth_and_works_after_it(self):
-        """SPEC §6 throttle: while a source is on hold after repeated failures, its requests are
+        """docs/updates.md#throttle throttle: while a source is on hold after repeated failures, its requests are
         answered badauth at the end of the hold without their credentials being checked, so
         parallel connections do not get one guess each. After the hold, the right password
         works (and the failures are forgotten)."""
@@ -466,7 +466,7 @@ class MappingTable(UpdateCase):
                 r = update(gw, HOST, myip, user="dev%d" % i)
                 self.assertEqual(r.status, 200, "%r\n%s" % (r, self.context(gw)))
                 self.assertEqual(len(r.lines), 1, repr(r))
-                # SPEC §6 <ip> with nothing sent: the best known public address (none yet for
+                # docs/updates.md#replies <ip> with nothing sent: the best known public address (none yet for
                 # a fresh account), else the device's myip; bare "good" when that is no address.
                 self.assertEqual(r.lines[0], "good %s" % myip if is_ip(myip) else "good",
                                  "%r\n%s" % (r, self.context(gw, emu, token)))
@@ -702,7 +702,7 @@ def a_rdata(address):
 class SideEffects(UpdateCase):
 
     def test_accepted_update_drops_cached_answers_for_the_account_hostnames(self):
-        # SPEC §5: devices (FRITZ!Box, OpenWrt) look their own name up to confirm an update.
+        # docs/updates.md#cache-after-an-update: devices (FRITZ!Box, OpenWrt) look their own name up to confirm an update.
         up = RecordingUpstream().start()
         self.addCleanup(up.stop)
         up.add("cam.home.test", "A", a_rdata("192.0.2.10"), ttl=300)
@@ -734,7 +734,7 @@ class SideEffects(UpdateCase):
         self.assertEqual([c["code"] for c in calls[:2]], ["NR", "NR"])
         line = gw.daemon.stderr.wait_for(
             lambda l: "<3>error:" in l and "support" in l.lower(), timeout=5)
-        self.assertIsNotNone(line, "SPEC §6: two NR/ND in a row -> an error in the log saying "
+        self.assertIsNotNone(line, "docs/updates.md#missing-record: two NR/ND in a row -> an error in the log saying "
                              "to contact KisoLabs support\n" + self.context(gw, emu, token))
 
 

@@ -1,5 +1,6 @@
 // compat/: the DynDNS protocol as pure functions, driven with requests as real clients send
-// them (ddclient, inadyn, wget-based firmware, FRITZ!Box, DD-WRT) and the SPEC §6 table.
+// them (ddclient, inadyn, wget-based firmware, FRITZ!Box, DD-WRT) and the table of
+// docs/updates.md#reply-mapping.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -644,7 +645,7 @@ TEST(TokenApi, RedactSecret) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dyndns_reply.h: the SPEC §6 table
+// dyndns_reply.h: the docs/updates.md#reply-mapping table
 
 TEST(DyndnsReply, CodesOnTheWire) {
     EXPECT_EQ(toString(ReplyCode::Good), "good");

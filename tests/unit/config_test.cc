@@ -1,5 +1,5 @@
-// config::parse(): defaults, every key of SPEC §4, and the exact "file:line: key: problem" lines
-// users see from --check. Tables: YAML in, value or error out.
+// config::parse(): defaults, every key of docs/configuration.md#keys, and the exact "file:line:
+// key: problem" lines users see from --check. Tables: YAML in, value or error out.
 
 #include "config/config.h"
 

@@ -278,9 +278,9 @@ TEST_F(ForwarderTest, WaitersAreReleasedWhenAnswered) {
 }
 
 // Regression: c-ares restarts a query's timer when it switches to TCP after TC, so a late TC
-// answer and a silent TCP upstream overran the configured timeout (SPEC §5: SERVFAIL within
-// it). With a 1.5 s timeout c-ares tries for 0.5 s, then 1 s; the TC answer to the second try
-// comes at 1.4 s and the TCP try is given 1 s more: c-ares alone gives up at about 2.4 s.
+// answer and a silent TCP upstream overran the configured timeout (docs/dns.md#forwarding: SERVFAIL
+// within it). With a 1.5 s timeout c-ares tries for 0.5 s, then 1 s; the TC answer to the second
+// try comes at 1.4 s and the TCP try is given 1 s more: c-ares alone gives up at about 2.4 s.
 TEST_F(ForwarderTest, ALateTruncatedAnswerAndASilentTcpUpstreamStillFailOnTime) {
     LateTruncatingUpstream upstream(base_.get(), std::chrono::milliseconds(900), 1);
     const auto timeout = std::chrono::milliseconds(1500);

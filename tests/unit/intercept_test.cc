@@ -219,7 +219,7 @@ TEST(InterceptAnswer, Ipv4NoneIsNoData) {
 }
 
 TEST(InterceptAnswer, EveryOtherTypeIsNoData) {
-    // HTTPS/SVCB address hints would lead a device around the trick (SPEC §5).
+    // HTTPS/SVCB address hints would lead a device around the trick (docs/dns.md#interception).
     const Interceptor interceptor{InterceptConfig{}};
     for (uint16_t qtype : {type::HTTPS, type::SVCB, type::MX, type::ANY, type::TXT, type::NS,
                            type::SOA, type::CNAME, uint16_t{65280}}) {
