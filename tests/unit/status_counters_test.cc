@@ -18,6 +18,7 @@ namespace dynamo::gateway {
 namespace {
 
 using testing::ElementsAreArray;
+using testing::HasSubstr;
 using testing::IsEmpty;
 
 // ---- the table itself ----
@@ -98,6 +99,74 @@ TEST(StatusCounters, PageRowsAreOnATableAndUnique) {
             EXPECT_TRUE(labels.insert(sample.pageLabel).second) << sample.pageLabel;
         }
     }
+}
+
+// ---- the renderers follow it ----
+
+// Every number a different value, so a row that reads the wrong field shows.
+StatusReport distinctReport() {
+    StatusReport report;
+    report.dns.queries = {.udpQueries = 101,
+                          .tcpQueries = 102,
+                          .dropped = 103,
+                          .refused = 104,
+                          .formErr = 105,
+                          .notImp = 106,
+                          .intercepted = 107,
+                          .cacheHits = 108,
+                          .forwarded = 109,
+                          .servFail = 110,
+                          .truncated = 111};
+    report.dns.cacheEntries = 112;
+    report.dns.cacheHits = 113;
+    report.dns.cacheMisses = 114;
+    report.dns.forwarder = {.sent = 115, .coalesced = 116, .failed = 117, .overloaded = 118};
+    report.dns.forwarderInFlight = 119;
+    report.dns.tcpConnections = 120;
+    report.updates = {.requests = 121,
+                      .badAuth = 122,
+                      .good = 123,
+                      .noChange = 124,
+                      .queued = 125,
+                      .failed = 126};
+    report.http = {.connections = 127, .closedOverCap = 128, .closedLifetime = 129};
+    return report;
+}
+
+TEST(StatusCounters, EverySampleIsInEachOutputItNames) {
+    const StatusReport report = distinctReport();
+    const std::string metrics = renderMetrics(report);
+    const std::string json = renderStatusJson(report);
+    const std::string html = renderStatusHtml(report);
+    std::set<uint64_t> seen;
+    for (const CounterFamily& family : counterFamilies()) {
+        if (family.shape != Shape::kSamples)
+            continue;
+        for (const CounterSample& sample : family.samples) {
+            SCOPED_TRACE(std::string(family.name) + " " + std::string(sample.labelValue));
+            const std::string value = std::to_string(sample.value(report));
+            std::string line = std::string(kMetricPrefix) + std::string(family.name);
+            if (!family.labelKey.empty()) {
+                line += "{" + std::string(family.labelKey) + "=\"" +
+                        std::string(sample.labelValue) + "\"}";
+            }
+            EXPECT_THAT(metrics, HasSubstr("\n" + line + " " + value + "\n"));
+            if (!sample.jsonPath.empty()) {
+                const std::string_view path = sample.jsonPath;
+                const std::string key(path.substr(path.rfind('.') + 1));
+                EXPECT_THAT(json, HasSubstr("\"" + key + "\": " + value));
+            }
+            if (!sample.pageLabel.empty()) {
+                EXPECT_THAT(html, HasSubstr("<th scope=\"row\">" + std::string(sample.pageLabel) +
+                                            "</th><td>" + value + "</td>"));
+            }
+            if (!sample.jsonPath.empty() || !sample.pageLabel.empty())
+                seen.insert(sample.value(report));
+        }
+    }
+    // Every field of distinctReport() (101..129) is shown on the page or in the JSON.
+    for (uint64_t value = 101; value <= 129; ++value)
+        EXPECT_TRUE(seen.contains(value)) << value;
 }
 
 // ---- README.md ----
