@@ -47,6 +47,7 @@
 #include "net/ares_channel.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
+#include "resolver/dns_stats.h"
 #include "resolver/latency_histogram.h"
 
 namespace dynamo::resolver {
@@ -65,15 +66,7 @@ class Forwarder {
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
     using Done = std::function<void(std::span<const uint8_t> answer)>;
 
-    struct Stats {
-        uint64_t sent = 0;        // queries that went upstream
-        uint64_t coalesced = 0;   // queries that joined one already in flight
-        uint64_t failed = 0;      // timeouts and errors
-        uint64_t overloaded = 0;  // refused at an in-flight or waiter bound
-        uint64_t expired = 0;     // failed by our deadline before c-ares gave up (also failed)
-        uint64_t ednsLost = 0;    // channels rebuilt after c-ares dropped ARES_FLAG_EDNS
-        uint64_t portShares = 0;  // sent past questionsPerPort: every channel was busy
-    };
+    using Stats = ForwarderStats;  // resolver/dns_stats.h
 
     static std::unique_ptr<Forwarder> create(event_base* base, const Settings& settings,
                                              std::string* error);

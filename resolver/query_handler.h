@@ -20,6 +20,7 @@
 #include "net/socket_address.h"
 #include "resolver/dns_cache.h"
 #include "resolver/dns_message.h"
+#include "resolver/dns_stats.h"
 #include "resolver/forwarder.h"
 #include "resolver/intercept.h"
 
@@ -31,24 +32,6 @@ struct QueryContext {
     net::SocketAddress client;
     net::IpAddress local;  // the address the query arrived on (IP_PKTINFO or getsockname)
     Transport transport;
-};
-
-// Counters for /metrics and /status; untrusted input is answered and counted, never logged at
-// the default level.
-struct DnsStats {
-    uint64_t udpQueries = 0;
-    uint64_t tcpQueries = 0;
-    uint64_t dropped = 0;  // shorter than a header, or QR=1
-    uint64_t refused = 0;  // outside dns.allow
-    uint64_t formErr = 0;  // did not parse
-    uint64_t notImp = 0;   // opcode other than QUERY
-    uint64_t badVers = 0;  // EDNS version above 0 (RFC 6891 §6.1.3)
-    uint64_t intercepted = 0;
-    uint64_t cacheHits = 0;
-    uint64_t forwarded = 0;     // went to the forwarder (cache misses)
-    uint64_t servFail = 0;      // upstream failed, timed out or we were overloaded
-    uint64_t truncated = 0;     // answers cut to TC=1 for a UDP client
-    uint64_t notRecursive = 0;  // RD=0 queries the upstream gave nothing for: REFUSED
 };
 
 class QueryHandler {
