@@ -26,9 +26,9 @@
 //
 // A deadline per question (settings.timeout): c-ares restarts a query's timer when it switches
 // to TCP after TC and when it retries without EDNS, so its own timeouts do not guarantee
-// SERVFAIL "within the configured time" (SPEC §5). When the deadline passes first the waiters
-// get their failure and the question moves to expired_, where the late c-ares callback (whose
-// arg is the Pending*) finds it and only cleans up.
+// SERVFAIL "within the configured time" (docs/dns.md#forwarding). When the deadline passes first
+// the waiters get their failure and the question moves to expired_, where the late c-ares callback
+// (whose arg is the Pending*) finds it and only cleans up.
 //
 // One thread, one event_base, no locks.
 

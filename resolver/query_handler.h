@@ -54,7 +54,8 @@ class QueryHandler {
         hostAddresses_ = std::move(addresses);
     }
 
-    // After an accepted update: devices look their own name up to confirm it (SPEC §5).
+    // After an accepted update: devices look their own name up to confirm it
+    // (docs/updates.md#cache-after-an-update).
     size_t forgetName(std::string_view name) { return cache_.erase(name); }
 
     // Whether `client` is inside dns.allow (IPv4-mapped IPv6 matches the IPv4 ranges).

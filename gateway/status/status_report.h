@@ -1,7 +1,8 @@
 #pragma once
-// What /status (HTML), /status.json and /metrics (Prometheus text) show (SPEC §7), and the three
-// renderers that turn it into a response body. Which numbers they show, under which metric
-// names, JSON keys and page labels, is listed once in status_counters.h.
+// What /status (HTML), /status.json and /metrics (Prometheus text) show
+// (docs/operations.md#status-and-metrics), and the three renderers that turn it into a response
+// body. Which numbers they show, under which metric names, JSON keys and page labels, is listed
+// once in status_counters.h.
 //
 // Pure: the daemon fills a StatusReport at request time (a snapshot of counters and account
 // states, the current time included) and a renderer formats it. Nothing here reads a clock, a
