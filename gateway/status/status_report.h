@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/http/update_endpoint.h"
+#include "gateway/http/update_stats.h"
 #include "gateway/updates/state_store.h"
 #include "gateway/updates/update_scheduler.h"
 // Only the resolver's plain counters: no Forwarder, no QueryHandler (nor c-ares behind them).
@@ -65,8 +65,8 @@ struct StatusReport {
     TimePoint now;        // wall clock, the moment the report describes
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
-    UpdateEndpoint::Stats updates;  // UpdateEndpoint::stats()
-    HttpReport http;                // HttpServer::connections()
+    UpdateStats updates;  // UpdateEndpoint::stats()
+    HttpReport http;      // HttpServer::connections()
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that
