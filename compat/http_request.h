@@ -16,6 +16,7 @@ struct HttpRequest {
     std::string query;          // raw, after '?', without a fragment; empty when there is none
     std::string authorization;  // the Authorization header's value; empty when absent
     std::string contentType;    // the Content-Type header's value; empty when absent
+    std::string userAgent;      // the User-Agent header's value; empty when absent
     std::string body;           // bounded by the listener
     net::IpAddress client;      // the device's address, for logs and the failure slow-down
 };

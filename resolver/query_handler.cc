@@ -100,6 +100,8 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     if (interceptor_.matches(*query)) {
         ++stats_.intercepted;
+        if (observer_ != nullptr)
+            observer_->interceptedQuery(context.client.ip(), query->qname);
         answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
                context, reply);
         return true;

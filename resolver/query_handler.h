@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "net/cidr.h"
 #include "net/socket_address.h"
+#include "resolver/client_observer.h"
 #include "resolver/dns_cache.h"
 #include "resolver/dns_message.h"
 #include "resolver/dns_stats.h"
@@ -61,6 +62,10 @@ class QueryHandler {
     // Whether `client` is inside dns.allow (IPv4-mapped IPv6 matches the IPv4 ranges).
     bool allows(const net::IpAddress& client) const { return allow_.contains(client); }
 
+    // Told of every allowed client that asks for an intercepted name; nullptr for none. The
+    // observer outlives the handler or is reset first.
+    void setClientObserver(ClientObserver* observer) { observer_ = observer; }
+
     const DnsStats& stats() const { return stats_; }
     const dns::DnsCache& cache() const { return cache_; }
     const Forwarder& forwarder() const { return *forwarder_; }
@@ -80,6 +85,7 @@ class QueryHandler {
     std::unique_ptr<Forwarder> forwarder_;
     std::vector<net::IpAddress> hostAddresses_;
     DnsStats stats_;
+    ClientObserver* observer_ = nullptr;
 };
 
 }  // namespace dynamo::resolver

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "gateway/app/privileges.h"
+#include "gateway/devices/devices_view.h"
 #include "gateway/http/tls_server.h"
 #include "gateway/updates/token_api_client.h"
 #include "net/log.h"
@@ -109,6 +110,8 @@ bool Daemon::start(std::string* error) {
                                        error);
     if (!dns_)
         return false;
+    devices_ = std::make_unique<DeviceRecorder>(base_.get(), config_.stateDir);
+    dns_->handler().setClientObserver(devices_.get());
 
     auto api = makeTokenApi(config_, error);
     if (!api)
@@ -125,6 +128,7 @@ bool Daemon::start(std::string* error) {
         std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo, config_.stateDir,
                                           tokenApi_, std::chrono::system_clock::now, hooks);
     endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
+    endpoint_->setObserver(devices_.get());
 
     net::SslCtxPtr tls;
     if (!config_.gateway.httpsListen.empty()) {
@@ -138,6 +142,7 @@ bool Daemon::start(std::string* error) {
     if (!http_)
         return false;
     http_->setAllow(config_.dns.allow);
+    http_->setObserver(devices_.get());
 
     sigterm_.reset(evsignal_new(base_.get(), SIGTERM, &Daemon::onSignal, this));
     sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
@@ -188,6 +193,7 @@ void Daemon::run() {
     systemd_.notify("READY=1\n" + statusLine());
     event_base_dispatch(base_.get());
     systemd_.notify("STOPPING=1");
+    devices_->save();
     DLOG(Info) << "stopped";
 }
 
@@ -201,7 +207,7 @@ void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
 }
 
 void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
-    if (endpoint_->handle(exchange) || serveStatus(exchange))
+    if (endpoint_->handle(exchange) || serveStatus(exchange) || serveDevices(exchange))
         return;
     exchange->reply({404, "text/plain", "not found\n", {}});
 }
@@ -227,6 +233,26 @@ bool Daemon::serveStatus(const std::shared_ptr<HttpExchange>& exchange) {
     return true;
 }
 
+bool Daemon::serveDevices(const std::shared_ptr<HttpExchange>& exchange) {
+    // Only clients in dns.allow get this far, as for /status.
+    const std::string& path = exchange->request().path;
+    const auto now = std::chrono::system_clock::now();
+    if (path == "/devices" || path == "/devices/") {
+        exchange->reply({200,
+                         std::string(kDevicesHtmlContentType),
+                         renderDevicesHtml(devices_->table(), now),
+                         {}});
+    } else if (path == "/devices.json") {
+        exchange->reply({200,
+                         std::string(kDevicesJsonContentType),
+                         renderDevicesJson(devices_->table(), now),
+                         {}});
+    } else {
+        return false;
+    }
+    return true;
+}
+
 StatusReport Daemon::statusReport() const {
     StatusReport report;
     report.version = kVersion;
@@ -245,6 +271,7 @@ StatusReport Daemon::statusReport() const {
     report.updates = endpoint_->stats();
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};
+    report.devices = {devices_->table().size(), devices_->table().tlsFailures()};
     return report;
 }
 

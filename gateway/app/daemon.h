@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "gateway/app/systemd_notify.h"
+#include "gateway/devices/device_recorder.h"
 #include "gateway/http/http_server.h"
 #include "gateway/http/update_endpoint.h"
 #include "gateway/status/status_report.h"
@@ -73,6 +74,7 @@ class Daemon {
     std::vector<std::string_view> keepStartOnlyKeys(config::Config& next) const;
     void route(const std::shared_ptr<HttpExchange>& exchange);
     bool serveStatus(const std::shared_ptr<HttpExchange>& exchange);
+    bool serveDevices(const std::shared_ptr<HttpExchange>& exchange);
     StatusReport statusReport() const;
     void armSchedulerTimer();
     void forgetCachedNames(const config::Account& account);
@@ -82,6 +84,8 @@ class Daemon {
     config::Config config_;
     bool stateDirCreated_ = false;  // by this start: only then is it ours to chmod and chown
     net::EventBasePtr base_;
+    // After the loop, before everything that reports to it: destroyed after them.
+    std::unique_ptr<DeviceRecorder> devices_;
     std::chrono::system_clock::time_point startedAt_ = std::chrono::system_clock::now();
     std::unique_ptr<resolver::DnsServer> dns_;
     SwappableTokenApi tokenApi_;

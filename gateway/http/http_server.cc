@@ -5,6 +5,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include "net/bind_socket.h"
@@ -67,6 +68,9 @@ compat::HttpRequest toCompat(evhttp_request* request) {
     if (const char* value = evhttp_find_header(headers, "Content-Type")) {
         parsed.contentType = value;
     }
+    if (const char* value = evhttp_find_header(headers, "User-Agent")) {
+        parsed.userAgent = value;  // for the device list, which bounds it
+    }
     evbuffer* body = evhttp_request_get_input_buffer(request);
     const size_t length = evbuffer_get_length(body);
     parsed.body.resize(length);
@@ -83,6 +87,12 @@ compat::HttpRequest toCompat(evhttp_request* request) {
             parsed.client = address->ip().unmapped();
     }
     return parsed;
+}
+
+// Where an SSL finds its HttpServer (SSL_set_ex_data), for the info callback.
+int serverIndex() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
 }
 
 }  // namespace
@@ -222,6 +232,8 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
         DLOG(Debug) << "https: SSL_new failed; connection dropped";
         return nullptr;
     }
+    SSL_set_ex_data(ssl, serverIndex(), self);
+    SSL_set_info_callback(ssl, &HttpServer::onTlsInfo);
     // With BEV_OPT_CLOSE_ON_FREE the bufferevent owns ssl, also when it cannot be made.
     bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                       BEV_OPT_CLOSE_ON_FREE);
@@ -231,6 +243,33 @@ bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     self->guard_.admit(bev);
     return bev;
+}
+
+// A device that refuses our self-signed certificate never gets as far as a request: its TLS
+// stack ends the handshake with a fatal alert (RFC 8446 §6.2: unknown_ca, bad_certificate,
+// certificate_unknown), and ours does the same to a device offering only a protocol version
+// below gateway.tls.min_version (protocol_version). Both are what a user needs to know.
+void HttpServer::onTlsInfo(const SSL* ssl, int where, int value) {
+    // Warnings (close_notify) are the normal end of a connection, and an alert after the
+    // handshake is no handshake failure.
+    if ((where & SSL_CB_ALERT) == 0 || (value >> 8) != SSL3_AL_FATAL ||
+        SSL_is_init_finished(ssl) != 0)
+        return;
+    auto* self = static_cast<HttpServer*>(SSL_get_ex_data(ssl, serverIndex()));
+    if (self == nullptr || self->observer_ == nullptr)
+        return;
+    sockaddr_storage peer{};
+    socklen_t length = sizeof(peer);
+    const int fd = SSL_get_fd(ssl);
+    if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0)
+        return;
+    const auto address =
+        net::SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&peer), length);
+    if (!address)
+        return;
+    const char* reason = SSL_alert_desc_string_long(value);
+    self->observer_->tlsHandshakeFailed(address->ip().unmapped(), reason ? reason : "unknown",
+                                        (where & SSL_CB_READ) != 0);
 }
 
 void HttpServer::onRequest(evhttp_request* request, void* arg) {

@@ -17,6 +17,7 @@
 
 #include "compat/http_request.h"
 #include "gateway/http/connection_guard.h"
+#include "gateway/http/update_observer.h"
 #include "net/accept_backoff.h"
 #include "net/cidr.h"
 #include "net/handles.h"
@@ -89,6 +90,9 @@ class HttpServer {
     const HttpConnectionGuard& connections() const { return guard_; }
     // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on.
     void setTls(net::SslCtxPtr tls);
+    // Told of every TLS handshake that ends in a fatal alert; nullptr for none. The observer
+    // outlives the server or is reset first.
+    void setObserver(UpdateObserver* observer) { observer_ = observer; }
 
   private:
     HttpServer(event_base* base, Router router, HttpConnectionGuard::Limits limits)
@@ -98,6 +102,7 @@ class HttpServer {
     static void onRequest(evhttp_request* request, void* arg);
     static bufferevent* makePlainBufferEvent(event_base* base, void* arg);
     static bufferevent* makeTlsBufferEvent(event_base* base, void* arg);
+    static void onTlsInfo(const SSL* ssl, int where, int value);
     void configure(evhttp* http);
 
     event_base* base_;
@@ -105,6 +110,7 @@ class HttpServer {
     // Before the evhttps: destroyed after them, it drops its references last.
     HttpConnectionGuard guard_;
     net::CidrSet allow_;
+    UpdateObserver* observer_ = nullptr;
     net::SslCtxPtr tls_;
     net::EvHttpPtr http_;
     net::EvHttpPtr https_;

@@ -1,5 +1,7 @@
 #include "gateway/http/update_endpoint.h"
 
+#include <algorithm>
+
 #include "compat/credentials.h"
 #include "compat/hostname.h"
 #include "compat/publish_address.h"
@@ -8,6 +10,40 @@
 #include "net/timeval.h"
 
 namespace dynamo::gateway {
+
+namespace {
+
+std::string myipText(const compat::MyIp& myip) {
+    switch (myip.form) {
+        case compat::MyIp::Form::Absent:
+            return "";
+        case compat::MyIp::Form::Empty:
+            return "(empty)";
+        case compat::MyIp::Form::Invalid:
+            return "(invalid)";
+        case compat::MyIp::Form::Address:
+            break;
+    }
+    std::string text = myip.v4 ? myip.v4->toString() : "";
+    if (myip.v6)
+        text += (text.empty() ? "" : ",") + myip.v6->toString();
+    return text;
+}
+
+// What the device list keeps of a request: never the password.
+UpdateSeen seenFrom(const compat::HttpRequest& request, const compat::UpdateRequest& update,
+                    UpdateAuth auth) {
+    UpdateSeen seen;
+    seen.client = request.client;
+    seen.auth = auth;
+    seen.username = update.credentials ? update.credentials->username : "";
+    seen.userAgent = request.userAgent;
+    seen.hostnames = update.hostnames;
+    seen.myip = myipText(update.myip);
+    return seen;
+}
+
+}  // namespace
 
 HttpResponse toHttpResponse(const compat::DyndnsReply& reply) {
     HttpResponse response{reply.httpStatus, reply.contentType, reply.body, {}};
@@ -36,6 +72,8 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
     if (!update.credentials) {
         // The challenge, not a failure: wget-based firmware sends credentials only after it.
         exchange->reply(toHttpResponse(compat::badAuthReply()));
+        observe(seenFrom(request, update, UpdateAuth::kNone),
+                toHttpResponse(compat::badAuthReply()));
         return true;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -47,6 +85,8 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
         DLOG(Debug) << "update from " << request.client.toString() << ": on hold after "
                     << throttle_.failures(request.client)
                     << " bad credentials; answered badauth unchecked";
+        observe(seenFrom(request, update, UpdateAuth::kOnHold),
+                toHttpResponse(compat::badAuthReply()));
         replyLater(exchange, toHttpResponse(compat::badAuthReply()), *hold);
         return true;
     }
@@ -67,14 +107,23 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
                         << log::printable(update.credentials->username) << "' (" << failures
                         << " failures)";
         }
+        const bool knownUser =
+            std::any_of(accounts_.begin(), accounts_.end(), [&](const config::Account& known) {
+                return known.username == update.credentials->username;
+            });
+        observe(seenFrom(request, update,
+                         knownUser ? UpdateAuth::kBadPassword : UpdateAuth::kUnknownUser),
+                toHttpResponse(compat::badAuthReply()));
         replyLater(exchange, toHttpResponse(compat::badAuthReply()), delay);
         return true;
     }
     throttle_.succeeded(request.client, now);
 
     const compat::HostnameCheck hosts = compat::checkHostnames(update.hostnames, *account);
+    UpdateSeen seen = seenFrom(request, update, UpdateAuth::kOk);
     if (!hosts.anyAccepted()) {
         exchange->reply(toHttpResponse(compat::replyFor(hosts)));
+        observe(std::move(seen), toHttpResponse(compat::replyFor(hosts)));
         return true;
     }
     std::vector<std::string> accepted;
@@ -89,12 +138,15 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
     recentHostnames_[account->username] = accepted;
     const config::Account accountCopy = *account;  // accounts_ may be replaced by a reload
     scheduler_.submit(*account, publish, accepted,
-                      [this, exchange, hosts, publish, accountCopy,
-                       myip = update.myip](compat::UpdateOutcome outcome) {
+                      [this, exchange, hosts, publish, accountCopy, myip = update.myip,
+                       seen = std::move(seen)](compat::UpdateOutcome outcome) {
                           count(outcome);
                           const auto shown = compat::replyAddress(
                               publish, scheduler_.confirmedAddress(accountCopy), myip);
-                          exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
+                          const HttpResponse response =
+                              toHttpResponse(compat::replyFor(hosts, outcome, shown));
+                          exchange->reply(response);
+                          observe(seen, response);
                       });
     return true;
 }
@@ -103,6 +155,13 @@ const std::vector<std::string>& UpdateEndpoint::recentHostnames(const std::strin
     static const std::vector<std::string> kNone;
     const auto it = recentHostnames_.find(username);
     return it == recentHostnames_.end() ? kNone : it->second;
+}
+
+void UpdateEndpoint::observe(UpdateSeen seen, const HttpResponse& response) const {
+    if (observer_ == nullptr)
+        return;
+    seen.reply = response.body;
+    observer_->updateSeen(seen);
 }
 
 void UpdateEndpoint::count(compat::UpdateOutcome outcome) {

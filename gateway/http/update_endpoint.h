@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "gateway/http/auth_throttle.h"
 #include "gateway/http/http_server.h"
+#include "gateway/http/update_observer.h"
 #include "gateway/http/update_stats.h"
 #include "gateway/updates/update_scheduler.h"
 #include "net/handles.h"
@@ -33,6 +34,9 @@ class UpdateEndpoint {
     // True when the path is an update path and the exchange was taken (answered now or later).
     bool handle(const std::shared_ptr<HttpExchange>& exchange);
     void setAccounts(std::vector<config::Account> accounts) { accounts_ = std::move(accounts); }
+    // Told of every update request with credentials or without, and its reply; nullptr for
+    // none. The observer outlives the endpoint or is reset first.
+    void setObserver(UpdateObserver* observer) { observer_ = observer; }
     // The names the account's devices last updated: for an account without an allow-list,
     // the names whose cached answers an accepted update makes stale.
     const std::vector<std::string>& recentHostnames(const std::string& username) const;
@@ -57,6 +61,8 @@ class UpdateEndpoint {
     void replyLater(const std::shared_ptr<HttpExchange>& exchange, HttpResponse response,
                     std::chrono::milliseconds delay);
     void count(compat::UpdateOutcome outcome);
+    // Tells the observer what the device sent and the reply it gets.
+    void observe(UpdateSeen seen, const HttpResponse& response) const;
 
     event_base* base_;
     std::vector<config::Account> accounts_;
@@ -65,6 +71,7 @@ class UpdateEndpoint {
     std::list<DelayedReply> delayed_;
     std::map<std::string, std::vector<std::string>> recentHostnames_;  // by user name
     Stats stats_;
+    UpdateObserver* observer_ = nullptr;
 };
 
 HttpResponse toHttpResponse(const compat::DyndnsReply& reply);

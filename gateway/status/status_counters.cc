@@ -219,6 +219,17 @@ std::vector<CounterFamily> makeTable() {
                       [](const Report& r) { return r.http.closedOverCap; }},
                      {"lifetime", "http.closed_lifetime", "HTTP connections closed: open too long",
                       [](const Report& r) { return r.http.closedLifetime; }}}},
+        {.name = "devices",
+         .type = kGauge,
+         .help = "Devices in the list of /devices (at most 1024).",
+         .page = kUpdates,
+         .samples = {{"", "devices.count", "Devices seen (<code>/devices</code>)",
+                      [](const Report& r) -> uint64_t { return r.devices.devices; }}}},
+        {.name = "tls_handshake_failures_total",
+         .help = "TLS handshakes on the HTTPS listeners that ended in a fatal alert.",
+         .page = kUpdates,
+         .samples = {{"", "devices.tls_handshake_failures", "Failed TLS handshakes",
+                      [](const Report& r) { return r.devices.tlsHandshakeFailures; }}}},
 
         // ---- per account (metrics only) ----
         {.name = "account_last_change_timestamp_seconds",

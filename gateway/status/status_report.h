@@ -59,14 +59,20 @@ struct HttpReport {
     uint64_t closedLifetime = 0;  // HttpConnectionGuard::expired()
 };
 
+struct DevicesReport {
+    size_t devices = 0;                 // DeviceTable::size()
+    uint64_t tlsHandshakeFailures = 0;  // DeviceTable::tlsFailures()
+};
+
 struct StatusReport {
     std::string version;  // dynamo::kVersion
     TimePoint startedAt;  // wall clock, when the daemon started
     TimePoint now;        // wall clock, the moment the report describes
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
-    UpdateStats updates;  // UpdateEndpoint::stats()
-    HttpReport http;      // HttpServer::connections()
+    UpdateStats updates;    // UpdateEndpoint::stats()
+    HttpReport http;        // HttpServer::connections()
+    DevicesReport devices;  // the device list of /devices
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

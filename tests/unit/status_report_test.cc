@@ -86,6 +86,7 @@ StatusReport sampleReport() {
     report.updates = {
         .requests = 20, .badAuth = 1, .good = 9, .noChange = 5, .queued = 3, .failed = 2};
     report.http = {.connections = 3, .closedOverCap = 4, .closedLifetime = 5};
+    report.devices = {.devices = 6, .tlsHandshakeFailures = 2};
     return report;
 }
 
@@ -660,6 +661,12 @@ dynamo_gateway_http_connections 3
 # TYPE dynamo_gateway_http_connections_closed_total counter
 dynamo_gateway_http_connections_closed_total{reason="over_cap"} 4
 dynamo_gateway_http_connections_closed_total{reason="lifetime"} 5
+# HELP dynamo_gateway_devices Devices in the list of /devices (at most 1024).
+# TYPE dynamo_gateway_devices gauge
+dynamo_gateway_devices 6
+# HELP dynamo_gateway_tls_handshake_failures_total TLS handshakes on the HTTPS listeners that ended in a fatal alert.
+# TYPE dynamo_gateway_tls_handshake_failures_total counter
+dynamo_gateway_tls_handshake_failures_total 2
 # HELP dynamo_gateway_account_last_change_timestamp_seconds When the service last confirmed a new address for the account's record.
 # TYPE dynamo_gateway_account_last_change_timestamp_seconds gauge
 dynamo_gateway_account_last_change_timestamp_seconds{account="home"} 1714564600
