@@ -39,29 +39,28 @@ bool isToken(std::string_view text) {
 
 void ConfigParser::readAlerts(const Item& alerts) {
     AlertsConfig& target = config_.alerts;
-    reader_.readMap(alerts,
-                    {
-                        {"failing_after",
-                         [&](const Item& item) {
-                             if (auto value = readSeconds(item, std::chrono::seconds(60),
-                                                          std::chrono::seconds(7 * 86400)))
-                                 target.failingAfter = *value;
-                         }},
-                        {"dns_down_after",
-                         [&](const Item& item) {
-                             if (auto value = readSeconds(item, std::chrono::seconds(10),
-                                                          std::chrono::seconds(86400)))
-                                 target.dnsDownAfter = *value;
-                         }},
-                        {"channels",
-                         [&](const Item& item) {
-                             auto list = reader_.readList(item);
-                             if (!list)
-                                 return;
-                             for (const Item& entry : *list)
-                                 readAlertChannel(entry);
-                         }},
-                    });
+    reader_.readMap(alerts, {
+                                {"failing_after",
+                                 [&](const Item& item) {
+                                     if (auto value = readSeconds(item, std::chrono::seconds(60),
+                                                                  std::chrono::seconds(7 * 86400)))
+                                         target.failingAfter = *value;
+                                 }},
+                                {"dns_down_after",
+                                 [&](const Item& item) {
+                                     if (auto value = readSeconds(item, std::chrono::seconds(10),
+                                                                  std::chrono::seconds(86400)))
+                                         target.dnsDownAfter = *value;
+                                 }},
+                                {"channels",
+                                 [&](const Item& item) {
+                                     auto list = reader_.readList(item);
+                                     if (!list)
+                                         return;
+                                     for (const Item& entry : *list)
+                                         readAlertChannel(entry);
+                                 }},
+                            });
 }
 
 void ConfigParser::readAlertChannel(const Item& entry) {
@@ -109,8 +108,8 @@ void ConfigParser::readAlertChannel(const Item& entry) {
                      return;
                  }
                  const size_t hostStart = lower.find("://") + 3;
-                 if (text->substr(hostStart, text->find('/', hostStart) - hostStart)
-                         .find('@') != std::string::npos) {
+                 if (text->substr(hostStart, text->find('/', hostStart) - hostStart).find('@') !=
+                     std::string::npos) {
                      // It would reach logs and status; a header carries credentials instead.
                      reader_.error(item, "must not carry user:password (use headers)");
                      ok = false;
@@ -146,9 +145,8 @@ void ConfigParser::readAlertChannel(const Item& entry) {
                          continue;
                      }
                      const std::string lower = net::lowerAscii(name);
-                     if (lower == "host" || lower == "content-length" ||
-                         lower == "content-type" || lower == "connection" ||
-                         lower == "transfer-encoding") {
+                     if (lower == "host" || lower == "content-length" || lower == "content-type" ||
+                         lower == "connection" || lower == "transfer-encoding") {
                          reader_.error(value, "is set by the gateway itself");
                          ok = false;
                          continue;
@@ -201,8 +199,8 @@ void ConfigParser::readAlertChannel(const Item& entry) {
                          reader_.error(event, "unknown event " + inQuotes(*name) +
                                                   "; expected one of " + eventList());
                          ok = false;
-                     } else if (std::find(channel.events.begin(), channel.events.end(),
-                                          *name) == channel.events.end()) {
+                     } else if (std::find(channel.events.begin(), channel.events.end(), *name) ==
+                                channel.events.end()) {
                          channel.events.push_back(*name);
                      }
                  }

@@ -16,7 +16,8 @@ namespace {
 
 // What an exec command gets besides the DYNAMO_* fields: a plain PATH, nothing of the
 // daemon's own environment.
-constexpr const char* kExecPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr const char* kExecPath =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 std::string exitText(int status) {
     if (WIFEXITED(status))
@@ -106,8 +107,7 @@ void AlertDispatcher::raise(AlertEvent event) {
 
 void AlertDispatcher::sendOnce(const AlertEvent& event, Report report) {
     for (size_t i = 0; i < channels_.size(); ++i) {
-        enqueue(i, Pending{event, 0, 1,
-                           [report, i](bool delivered, const std::string& detail) {
+        enqueue(i, Pending{event, 0, 1, [report, i](bool delivered, const std::string& detail) {
                                report(i, delivered, detail);
                            }});
     }
@@ -185,7 +185,8 @@ void AlertDispatcher::spawn(Channel& channel, const AlertEvent& event) {
     posix_spawnattr_setsigmask(&attributes, &none);
     posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
-    const int error = ::posix_spawn(&pid, command.c_str(), &actions, &attributes, argv, envp.data());
+    const int error =
+        ::posix_spawn(&pid, command.c_str(), &actions, &attributes, argv, envp.data());
     posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (error != 0) {
@@ -247,8 +248,8 @@ void AlertDispatcher::finished(size_t index, bool delivered, const std::string& 
     if (delivered) {
         ++channel.stats.sent;
         channel.stats.lastResult = "delivered (" + detail + ")";
-        DLOG(Info) << "alerts: " << channel.stats.label << ": "
-                   << alertKindName(front.event.kind) << " delivered";
+        DLOG(Info) << "alerts: " << channel.stats.label << ": " << alertKindName(front.event.kind)
+                   << " delivered";
     } else if (front.attempts < front.maxAttempts) {
         channel.stats.lastResult = "failed, retrying: " + detail;
         const auto delay = alertRetryDelay(front.attempts);

@@ -10,9 +10,12 @@ namespace dynamo::gateway {
 namespace {
 
 constexpr std::pair<AlertKind, std::string_view> kNames[] = {
-    {AlertKind::Changed, "changed"},       {AlertKind::Failing, "failing"},
-    {AlertKind::MissingRecord, "missing_record"}, {AlertKind::DnsDown, "dns_down"},
-    {AlertKind::Cgnat, "cgnat"},           {AlertKind::UncleanStop, "unclean_stop"},
+    {AlertKind::Changed, "changed"},
+    {AlertKind::Failing, "failing"},
+    {AlertKind::MissingRecord, "missing_record"},
+    {AlertKind::DnsDown, "dns_down"},
+    {AlertKind::Cgnat, "cgnat"},
+    {AlertKind::UncleanStop, "unclean_stop"},
     {AlertKind::Test, "test"},
 };
 
@@ -100,11 +103,10 @@ std::string channelLabel(const config::AlertChannel& channel) {
             const size_t hostStart = url.find("://");
             const size_t pathStart =
                 hostStart == std::string_view::npos ? url.size() : url.find('/', hostStart + 3);
-            std::string shown =
-                log::printable(url.substr(0, std::min(pathStart, url.size())), 120);
+            std::string shown = log::printable(url.substr(0, std::min(pathStart, url.size())), 120);
             shown += pathStart < url.size() && pathStart + 1 < url.size() ? "/…" : "/";
             return std::string(channel.type == config::AlertChannel::Type::Ntfy ? "ntfy "
-                                                                                 : "webhook ") +
+                                                                                : "webhook ") +
                    shown;
         }
     }

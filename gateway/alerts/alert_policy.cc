@@ -28,12 +28,14 @@ bool AlertRateLimiter::admit(const AlertEvent& event, Clock::time_point now) {
     lastByKey_[key] = now;
     lastHour_.push_back(now);
     // Keys of a quiet period long past say nothing any more; keep the map small.
-    std::erase_if(lastByKey_, [&](const auto& entry) { return now - entry.second >= quietPeriod_ && entry.first != key; });
+    std::erase_if(lastByKey_, [&](const auto& entry) {
+        return now - entry.second >= quietPeriod_ && entry.first != key;
+    });
     return true;
 }
 
-bool DnsDownWatch::observe(uint64_t sent, uint64_t failed, size_t inFlight,
-                           Clock::time_point now, std::chrono::seconds after) {
+bool DnsDownWatch::observe(uint64_t sent, uint64_t failed, size_t inFlight, Clock::time_point now,
+                           std::chrono::seconds after) {
     const uint64_t settled = sent >= inFlight ? sent - inFlight : 0;
     const uint64_t answered = settled >= failed ? settled - failed : 0;
     if (answered > answered_) {

@@ -9,7 +9,6 @@
 #include <map>
 #include <string>
 #include <utility>
-
 #include <vector>
 
 #include "gateway/alerts/alert_event.h"

@@ -72,8 +72,8 @@ std::unique_ptr<HttpPoster> HttpPoster::create(event_base* base,
     if (caFile) {
         ERR_clear_error();
         if (SSL_CTX_load_verify_locations(ctx, caFile->c_str(), nullptr) != 1) {
-            *error = "dynamo.ca_file " + *caFile + ": " +
-                     net::opensslErrorText(ERR_peek_last_error());
+            *error =
+                "dynamo.ca_file " + *caFile + ": " + net::opensslErrorText(ERR_peek_last_error());
             ERR_clear_error();
             return nullptr;
         }
@@ -280,8 +280,9 @@ void HttpPoster::readResponse(Post& post) {
         post.reader.feed(std::string_view(buffer, static_cast<size_t>(n)));
     }
     if (post.reader.state() == HttpResponseReader::State::Error) {
-        finish(post, {false, 0, "bad HTTP answer from " + post.current.toString() + ": " +
-                                    post.reader.error()});
+        finish(post,
+               {false, 0,
+                "bad HTTP answer from " + post.current.toString() + ": " + post.reader.error()});
         return;
     }
     const int status = post.reader.status();
@@ -304,11 +305,10 @@ void HttpPoster::onPeerClosed(Post& post, short what) {
     const int savedErrno = EVUTIL_SOCKET_ERROR();
     if (post.phase == Post::Phase::Handshaking) {
         const long verify = SSL_get_verify_result(post.ssl);
-        std::string detail =
-            verify != X509_V_OK
-                ? "certificate of " + post.url.host + " not trusted: " +
-                      X509_verify_cert_error_string(verify)
-                : "TLS handshake with " + post.current.toString() + " failed";
+        std::string detail = verify != X509_V_OK
+                                 ? "certificate of " + post.url.host +
+                                       " not trusted: " + X509_verify_cert_error_string(verify)
+                                 : "TLS handshake with " + post.current.toString() + " failed";
         finish(post, {false, 0, std::move(detail)});
         return;
     }
@@ -329,7 +329,8 @@ void HttpPoster::onPeerClosed(Post& post, short what) {
 void HttpPoster::onTimeout(evutil_socket_t, short, void* arg) {
     Post& post = *static_cast<Post*>(arg);
     post.poster->finish(
-        post, {false, 0, "no answer within " + std::to_string(post.poster->timeout_.count()) + "s"});
+        post,
+        {false, 0, "no answer within " + std::to_string(post.poster->timeout_.count()) + "s"});
 }
 
 void HttpPoster::finish(Post& post, PostResult result) {

@@ -213,9 +213,10 @@ void Daemon::checkUncleanStop() {
                 names += (names.empty() ? "" : ", ") + name;
             AlertEvent event;
             event.kind = AlertKind::UncleanStop;
-            event.message = "the gateway was restarted after an unclean stop with updates still "
-                            "queued for " +
-                            names + "; they are sent when their window opens";
+            event.message =
+                "the gateway was restarted after an unclean stop with updates still "
+                "queued for " +
+                names + "; they are sent when their window opens";
             event.fields.emplace_back("queued_accounts", names);
             raiseAlert(std::move(event));
         }
@@ -350,9 +351,8 @@ StatusReport Daemon::statusReport() const {
         report.alerts.sent += channel.sent;
         report.alerts.failed += channel.failed;
         report.alerts.dropped += channel.dropped;
-        report.alerts.channels.push_back(
-            {channel.label, channel.sent, channel.failed, channel.dropped, channel.lastResult,
-             channel.lastTime});
+        report.alerts.channels.push_back({channel.label, channel.sent, channel.failed,
+                                          channel.dropped, channel.lastResult, channel.lastTime});
     }
     return report;
 }

@@ -222,7 +222,8 @@ std::vector<CounterFamily> makeTable() {
 
         // ---- alerts ----
         {.name = "alerts_total",
-         .help = "Alerts by what became of them; sent, failed and dropped are summed over channels.",
+         .help =
+             "Alerts by what became of them; sent, failed and dropped are summed over channels.",
          .labelKey = "result",
          .page = kUpdates,
          .samples = {{"sent", "alerts.sent", "Alerts delivered",

@@ -473,8 +473,8 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     }
 
     // Callbacks last: they may submit again or read the snapshot.
-    const bool missingNow = isMissingRecord(result) &&
-                            state.consecutiveMissing == kMissingRecordThreshold;
+    const bool missingNow =
+        isMissingRecord(result) && state.consecutiveMissing == kMissingRecordThreshold;
     std::vector<config::Account> confirmedAccounts;
     if (confirmed || missingNow) {
         for (const config::Account& account : accounts_) {
