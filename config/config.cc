@@ -88,6 +88,7 @@ ParseResult ConfigParser::run(const YAML::Node& root) {
                                   accountsLine = item.line;
                                   readAccounts(item);
                               }},
+                             {"alerts", [&](const Item& item) { readAlerts(item); }},
                              {"state_dir", [&](const Item& item) { readStateDir(item); }},
                              {"run_as", [&](const Item& item) { readRunAs(item); }},
                              {"log_level", [&](const Item& item) { readLogLevel(item); }},

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "net/cidr.h"
@@ -67,11 +68,36 @@ struct Account {
     std::vector<std::string> hostnames;  // lower-case; empty = any hostname
 };
 
+// The event names alerts.channels[].events accepts, in the order docs list them. "cgnat" is
+// reserved: accepted here, raised by nothing yet.
+inline constexpr std::string_view kAlertEventNames[] = {"changed",  "failing", "missing_record",
+                                                        "dns_down", "cgnat",   "unclean_stop"};
+
+// One alerts.channels entry (docs/configuration.md#alerts).
+struct AlertChannel {
+    enum class Type { Webhook, Ntfy, Exec };
+    Type type = Type::Webhook;
+    std::string url;  // webhook, ntfy: http:// or https://
+    // webhook: extra request header fields; their values are secrets (never logged).
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string command;  // exec: an absolute path, run without a shell
+    // Event names this channel wants ("changed", "failing", ...); empty = all.
+    std::vector<std::string> events;
+    int line = 0;  // in the file, for messages naming the channel
+};
+
+struct AlertsConfig {
+    std::chrono::seconds failingAfter{1800};
+    std::chrono::seconds dnsDownAfter{120};
+    std::vector<AlertChannel> channels;
+};
+
 struct Config {
     DnsConfig dns;
     GatewayConfig gateway;
     DynamoConfig dynamo;
     std::vector<Account> accounts;
+    AlertsConfig alerts;
     std::string stateDir = "/var/lib/dynamo-gateway";
     std::optional<std::string> runAs;
     log::Level logLevel = log::Level::Info;

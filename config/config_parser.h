@@ -64,6 +64,10 @@ class ConfigParser {
     std::string resolve(const std::string& text) const;
     std::optional<std::string> readOptionalPath(const Item& item, int mode);
 
+    // alerts_section.cc
+    void readAlerts(const Item& item);
+    void readAlertChannel(const Item& entry);
+
     // accounts_section.cc
     void readAccounts(const Item& item);
     bool readAccount(const Item& entry, Account& account);

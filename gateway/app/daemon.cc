@@ -16,11 +16,18 @@
 #include "gateway/devices/devices_view.h"
 #include "gateway/http/tls_server.h"
 #include "gateway/updates/token_api_client.h"
+#include "net/atomic_file.h"
 #include "net/log.h"
 #include "net/timeval.h"
 #include "version.h"
 
 namespace dynamo::gateway {
+
+namespace {
+// How often the daemon looks for a stuck update and a DNS outage.
+constexpr std::chrono::seconds kAlertWatchInterval{5};
+constexpr std::string_view kRunningMarker = "running";
+}  // namespace
 
 void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
     if (current_ && current_->inFlight > 0)
@@ -56,6 +63,8 @@ Daemon::~Daemon() {
     http_.reset();
     endpoint_.reset();
     scheduler_.reset();
+    alertWatch_.reset();
+    alerts_.reset();
     tokenApi_.replace(nullptr);
     dns_.reset();
 }
@@ -118,8 +127,36 @@ bool Daemon::start(std::string* error) {
         return false;
     tokenApi_.replace(std::move(api));
 
+    alerts_ = AlertDispatcher::create(base_.get(), config_, error);
+    if (!alerts_)
+        return false;
+
     schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
     UpdateScheduler::Hooks hooks;
+    hooks.onChanged = [this](const config::Account& account, const auto& previous,
+                             const auto& address) {
+        AlertEvent event;
+        event.kind = AlertKind::Changed;
+        event.account = account.username;
+        const std::string now = address ? address->toString() : "this network's public address";
+        event.message = "the record of " + account.username + " now points to " + now;
+        if (address)
+            event.fields.emplace_back("address", address->toString());
+        if (previous)
+            event.fields.emplace_back("previous_address", previous->toString());
+        raiseAlert(std::move(event));
+    };
+    hooks.onMissingRecord = [this](const config::Account& account, const std::string& result) {
+        AlertEvent event;
+        event.kind = AlertKind::MissingRecord;
+        event.account = account.username;
+        event.message = "the service answered " + result + " twice in a row for " +
+                        account.username +
+                        ": it has no record for this token; check the token or contact KisoLabs "
+                        "support";
+        event.fields.emplace_back("result", result);
+        raiseAlert(std::move(event));
+    };
     hooks.onConfirmed = [this](const config::Account& account, const auto&) {
         forgetCachedNames(account);
     };
@@ -152,7 +189,68 @@ bool Daemon::start(std::string* error) {
     if (!dropRoot(error))
         return false;
     armSchedulerTimer();  // updates queued before a restart
+    checkUncleanStop();
+    alertWatch_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onAlertWatch, this));
+    const timeval every = net::toTimeval(kAlertWatchInterval);
+    event_add(alertWatch_.get(), &every);
     return true;
+}
+
+void Daemon::raiseAlert(AlertEvent event) {
+    event.time = std::chrono::system_clock::now();
+    alerts_->raise(std::move(event));
+}
+
+// state_dir/running exists while the daemon runs: made at start, removed after a clean stop.
+// Found at start, it says the last run ended without one (kill -9, a crash, power loss).
+void Daemon::checkUncleanStop() {
+    const std::string marker = config_.stateDir + "/" + std::string(kRunningMarker);
+    std::error_code code;
+    if (std::filesystem::exists(marker, code)) {
+        std::vector<std::string> waiting;
+        for (const auto& account : scheduler_->snapshot()) {
+            if (account.queued)
+                waiting.push_back(account.username);
+        }
+        if (!waiting.empty()) {
+            std::string names;
+            for (const auto& name : waiting)
+                names += (names.empty() ? "" : ", ") + name;
+            AlertEvent event;
+            event.kind = AlertKind::UncleanStop;
+            event.message =
+                "the gateway was restarted after an unclean stop with updates still "
+                "queued for " +
+                names + "; they are sent when their window opens";
+            event.fields.emplace_back("queued_accounts", names);
+            raiseAlert(std::move(event));
+        }
+    }
+    std::string error;
+    if (!net::writeFileAtomically(config_.stateDir, kRunningMarker, "dynamo-gateway is running\n",
+                                  0600, &error)) {
+        DLOG(Warning) << error << " (an unclean stop cannot be told next time)";
+    }
+}
+
+void Daemon::onAlertWatch(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    const auto now = std::chrono::system_clock::now();
+    for (auto& event : self->failingWatch_.check(self->scheduler_->snapshot(), now,
+                                                 self->config_.alerts.failingAfter))
+        self->raiseAlert(std::move(event));
+    const auto& forwarder = self->dns_->handler().forwarder();
+    const auto stats = forwarder.stats();
+    if (self->dnsDownWatch_.observe(stats.sent, stats.failed, forwarder.inFlight(),
+                                    std::chrono::steady_clock::now(),
+                                    self->config_.alerts.dnsDownAfter)) {
+        AlertEvent event;
+        event.kind = AlertKind::DnsDown;
+        event.message = "every DNS upstream has failed for " +
+                        describeDuration(self->config_.alerts.dnsDownAfter) +
+                        " with no answer: clients get SERVFAIL";
+        self->raiseAlert(std::move(event));
+    }
 }
 
 bool Daemon::dropRoot(std::string* error) {
@@ -194,6 +292,9 @@ void Daemon::run() {
     event_base_dispatch(base_.get());
     systemd_.notify("STOPPING=1");
     devices_->save();
+    // A clean stop: the next start raises no unclean_stop.
+    std::error_code ignored;
+    std::filesystem::remove(config_.stateDir + "/" + std::string(kRunningMarker), ignored);
     DLOG(Info) << "stopped";
 }
 
@@ -272,6 +373,14 @@ StatusReport Daemon::statusReport() const {
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};
     report.devices = {devices_->table().size(), devices_->table().tlsFailures()};
+    report.alerts.rateLimited = alerts_->rateLimited();
+    for (const auto& channel : alerts_->stats()) {
+        report.alerts.sent += channel.sent;
+        report.alerts.failed += channel.failed;
+        report.alerts.dropped += channel.dropped;
+        report.alerts.channels.push_back({channel.label, channel.sent, channel.failed,
+                                          channel.dropped, channel.lastResult, channel.lastTime});
+    }
     return report;
 }
 
@@ -362,6 +471,10 @@ void Daemon::reloadConfig() {
     auto api = makeTokenApi(next, &error);
     if (!api)
         return refuse(error);
+    // Alerts waiting for a retry on the old channels are dropped with them.
+    auto alerts = AlertDispatcher::create(base_.get(), next, &error);
+    if (!alerts)
+        return refuse(error);
     net::SslCtxPtr tls;
     std::optional<UnwrittenIdentity> newIdentity;
     // Only the listeners bound at start exist: without them there is no context to replace.
@@ -392,6 +505,7 @@ void Daemon::reloadConfig() {
                     << error << "); the next start makes another one";
     }
     tokenApi_.replace(std::move(api));
+    alerts_ = std::move(alerts);
     if (tls)
         http_->setTls(std::move(tls));
     http_->setAllow(next.dns.allow);

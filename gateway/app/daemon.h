@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/alerts/alert_dispatcher.h"
 #include "gateway/app/systemd_notify.h"
 #include "gateway/devices/device_recorder.h"
 #include "gateway/http/http_server.h"
@@ -79,6 +80,10 @@ class Daemon {
     void armSchedulerTimer();
     void forgetCachedNames(const config::Account& account);
     std::unique_ptr<TokenApi> makeTokenApi(const config::Config& config, std::string* error);
+    // Alerts (docs/configuration.md#alerts): the unclean-stop marker, the periodic checks.
+    void raiseAlert(AlertEvent event);
+    void checkUncleanStop();
+    static void onAlertWatch(evutil_socket_t, short, void* arg);
 
     std::string configPath_;
     config::Config config_;
@@ -96,6 +101,10 @@ class Daemon {
     SystemdNotifier systemd_;
     net::EventPtr heartbeat_;  // WATCHDOG=1 and a fresh STATUS= line
     net::EventPtr sigterm_, sigint_, sighup_;
+    std::unique_ptr<AlertDispatcher> alerts_;
+    net::EventPtr alertWatch_;  // failing and dns_down, every few seconds
+    FailingWatch failingWatch_;
+    DnsDownWatch dnsDownWatch_;
 };
 
 }  // namespace dynamo::gateway

@@ -9,13 +9,14 @@
 
 #include "config/config.h"
 #include "gateway/app/daemon.h"
+#include "gateway/app/test_notify.h"
 #include "net/log.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "Usage: dynamo-gateway --config FILE [--check]\n"
+    "Usage: dynamo-gateway --config FILE [--check | --test-notify]\n"
     "       dynamo-gateway --version | --help\n"
     "\n"
     "Answers the LAN's DNS (intercepting members.dyndns.org) and translates DynDNS updates\n"
@@ -24,6 +25,8 @@ constexpr const char* kUsage =
     "  --config FILE  the YAML configuration (see config/example.yaml)\n"
     "  --check        validate FILE: print every problem as FILE:LINE: key: problem,\n"
     "                 nothing on success; exit 0 when valid, 1 when not\n"
+    "  --test-notify  send one 'test' alert on every alerts channel, print one line\n"
+    "                 per channel; exit 0 when all were delivered, 1 when not\n"
     "  --version      print the version\n"
     "  --help         print this help\n"
     "\n"
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
     using namespace dynamo;
     std::string configPath;
     bool check = false;
+    bool testNotify = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -48,6 +52,8 @@ int main(int argc, char** argv) {
         }
         if (arg == "--check") {
             check = true;
+        } else if (arg == "--test-notify") {
+            testNotify = true;
         } else if (arg == "--config" && i + 1 < argc) {
             configPath = argv[++i];
         } else if (arg.starts_with("--config=")) {
@@ -77,6 +83,9 @@ int main(int argc, char** argv) {
         std::cerr << "\n";
         return gateway::kExitConfig;
     }
+
+    if (testNotify)
+        return gateway::testNotify(*loaded.config);
 
     log::setLevel(loaded.config->logLevel);
     for (const auto& warning : loaded.config->warnings)

@@ -231,6 +231,21 @@ std::vector<CounterFamily> makeTable() {
          .samples = {{"", "devices.tls_handshake_failures", "Failed TLS handshakes",
                       [](const Report& r) { return r.devices.tlsHandshakeFailures; }}}},
 
+        // ---- alerts ----
+        {.name = "alerts_total",
+         .help =
+             "Alerts by what became of them; sent, failed and dropped are summed over channels.",
+         .labelKey = "result",
+         .page = kUpdates,
+         .samples = {{"sent", "alerts.sent", "Alerts delivered",
+                      [](const Report& r) { return r.alerts.sent; }},
+                     {"failed", "alerts.failed", "Alerts given up after retries",
+                      [](const Report& r) { return r.alerts.failed; }},
+                     {"dropped", "alerts.dropped", "Alerts dropped from a full queue",
+                      [](const Report& r) { return r.alerts.dropped; }},
+                     {"rate_limited", "alerts.rate_limited", "Alerts held back by the rate limit",
+                      [](const Report& r) { return r.alerts.rateLimited; }}}},
+
         // ---- per account (metrics only) ----
         {.name = "account_last_change_timestamp_seconds",
          .type = kGauge,

@@ -64,6 +64,24 @@ struct DevicesReport {
     uint64_t tlsHandshakeFailures = 0;  // DeviceTable::tlsFailures()
 };
 
+// One alert channel (gateway/alerts/alert_dispatcher.h AlertChannelStats).
+struct AlertChannelReport {
+    std::string label;  // "webhook https://host/…", "exec /path": no secret in it
+    uint64_t sent = 0;
+    uint64_t failed = 0;
+    uint64_t dropped = 0;
+    std::string lastResult;
+    std::optional<TimePoint> lastTime;
+};
+
+struct AlertsReport {
+    uint64_t sent = 0;  // sums over the channels
+    uint64_t failed = 0;
+    uint64_t dropped = 0;
+    uint64_t rateLimited = 0;  // events not sent at all
+    std::vector<AlertChannelReport> channels;
+};
+
 struct StatusReport {
     std::string version;  // dynamo::kVersion
     TimePoint startedAt;  // wall clock, when the daemon started
@@ -73,6 +91,7 @@ struct StatusReport {
     UpdateStats updates;    // UpdateEndpoint::stats()
     HttpReport http;        // HttpServer::connections()
     DevicesReport devices;  // the device list of /devices
+    AlertsReport alerts;    // AlertDispatcher::stats()
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

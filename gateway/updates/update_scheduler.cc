@@ -421,6 +421,8 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     // A newer submit may have replaced the entry while this call was out; that one still waits.
     const bool sentEntryWaiting = state.queued && state.queued->ip == call.ip;
 
+    const std::optional<net::IpAddress> previousIp = state.confirmedIp;
+    const bool changed = outcome == UpdateOutcome::Updated && (!call.ip || previousIp != call.ip);
     if (confirmed) {
         // With no ip sent the service published our source address, which we do not know.
         state.confirmedIp = call.ip;
@@ -471,13 +473,16 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     }
 
     // Callbacks last: they may submit again or read the snapshot.
+    const bool missingNow =
+        isMissingRecord(result) && state.consecutiveMissing == kMissingRecordThreshold;
     std::vector<config::Account> confirmedAccounts;
-    if (confirmed) {
+    if (confirmed || missingNow) {
         for (const config::Account& account : accounts_) {
             if (tokenKey(account.token) == key)
                 confirmedAccounts.push_back(account);
         }
     }
+    const std::string lastResult = state.lastResult;
     wakeupChanged();
     const std::weak_ptr<bool> alive = alive_;
     if (call.waiter)
@@ -485,9 +490,17 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     // The device's callback may have shut the daemon down.
     if (alive.expired())
         return;
-    if (hooks_.onConfirmed) {
+    if (confirmed && hooks_.onConfirmed) {
         for (const config::Account& account : confirmedAccounts)
             hooks_.onConfirmed(account, call.ip);
+    }
+    if (changed && hooks_.onChanged) {
+        for (const config::Account& account : confirmedAccounts)
+            hooks_.onChanged(account, previousIp, call.ip);
+    }
+    if (missingNow && hooks_.onMissingRecord) {
+        for (const config::Account& account : confirmedAccounts)
+            hooks_.onMissingRecord(account, lastResult);
     }
 }
 

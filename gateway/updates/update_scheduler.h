@@ -66,6 +66,17 @@ class UpdateScheduler {
         std::function<void(const config::Account& account,
                            const std::optional<net::IpAddress>& address)>
             onConfirmed;
+        // The service said UP,OK or UP,ER for an address other than the one it confirmed last
+        // (an alert "changed"). Runs after onConfirmed, for each account with that token;
+        // address is nullopt when none was sent (the service took our source address).
+        std::function<void(const config::Account& account,
+                           const std::optional<net::IpAddress>& previous,
+                           const std::optional<net::IpAddress>& address)>
+            onChanged;
+        // The service answered NR/ND for the second time in a row (once per such run; an alert
+        // "missing_record"), for each account with that token.
+        std::function<void(const config::Account& account, const std::string& result)>
+            onMissingRecord;
         // nextDue() may have moved: re-arm the timer.
         std::function<void()> onWakeupChanged;
     };
