@@ -95,7 +95,8 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
                           const auto shown = compat::replyAddress(
                               publish, scheduler_.confirmedAddress(accountCopy), myip);
                           exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
-                      });
+                      },
+                      request.client);
     return true;
 }
 
