@@ -35,9 +35,9 @@ struct InterceptConfig {
 // IP literals or an account's IP Address Token ("dd:" + 16 of 0-9A-Z), which stands for the
 // newest address the gateway accepted for that account.
 struct LocalRecordSet {
-    std::string name;                  // lower-case, no trailing dot; "*.suffix" for every name below
-    std::vector<std::string> a;        // IPv4 literals or tokens
-    std::vector<std::string> aaaa;     // IPv6 literals or tokens
+    std::string name;               // lower-case, no trailing dot; "*.suffix" for every name below
+    std::vector<std::string> a;     // IPv4 literals or tokens
+    std::vector<std::string> aaaa;  // IPv6 literals or tokens
     std::optional<std::string> cname;  // the target, lower-case; then no other data
     std::vector<std::string> txt;
     struct Mx {

@@ -297,7 +297,7 @@ void ConfigParser::checkLocalNames() {
                     (set.name.starts_with("*.") && nameMatches(set.name, *next))) {
                     std::string text;
                     for (const auto& name : chain)
-                        text += name + " → ";
+                        text += name + " -> ";
                     reader_.error(item, "CNAME loop: " + text + *next);
                     break;
                 }
