@@ -59,9 +59,9 @@ class QueryHandler {
     // After an accepted update: devices look their own name up to confirm it (SPEC §5).
     size_t forgetName(std::string_view name) { return cache_.erase(name); }
 
-    // The accounts' accepted addresses and update sources, for local names (docs/dns.md#local-names):
-    // the daemon calls this after every accepted update and every answer of the service. Every
-    // change drops the cached answers of the names it can alter.
+    // The accounts' accepted addresses and update sources, for local names
+    // (docs/dns.md#local-names): the daemon calls this after every accepted update and every answer
+    // of the service. Every change drops the cached answers of the names it can alter.
     void setAccountAddresses(std::vector<AccountAddresses> accounts);
     const LocalRecords& localRecords() const { return localRecords_; }
 

@@ -270,9 +270,9 @@ void Daemon::refreshLocalNames() {
         entry.username = account.username;
         entry.names = account.names;
         entry.ipToken = account.ipToken;
-        const auto status =
-            std::find_if(statuses.begin(), statuses.end(),
-                         [&](const auto& s) { return s.username == account.username; });
+        const auto status = std::find_if(statuses.begin(), statuses.end(), [&](const auto& s) {
+            return s.username == account.username;
+        });
         if (status != statuses.end()) {
             entry.address = status->acceptedIp;
             entry.sources = status->sources;

@@ -88,15 +88,16 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
                << "': " << (publish ? publish->toString() : "no public myip, service decides");
     recentHostnames_[account->username] = accepted;
     const config::Account accountCopy = *account;  // accounts_ may be replaced by a reload
-    scheduler_.submit(*account, publish, accepted,
-                      [this, exchange, hosts, publish, accountCopy,
-                       myip = update.myip](compat::UpdateOutcome outcome) {
-                          count(outcome);
-                          const auto shown = compat::replyAddress(
-                              publish, scheduler_.confirmedAddress(accountCopy), myip);
-                          exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
-                      },
-                      request.client);
+    scheduler_.submit(
+        *account, publish, accepted,
+        [this, exchange, hosts, publish, accountCopy,
+         myip = update.myip](compat::UpdateOutcome outcome) {
+            count(outcome);
+            const auto shown =
+                compat::replyAddress(publish, scheduler_.confirmedAddress(accountCopy), myip);
+            exchange->reply(toHttpResponse(compat::replyFor(hosts, outcome, shown)));
+        },
+        request.client);
     return true;
 }
 

@@ -149,8 +149,7 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
         if (newSource && !saveState(&error)) {
             // The answer stands (nothing changed at the service); the source is kept in memory
             // and stored with the next save.
-            DLOG(Warning) << "update source for " << account.username
-                          << " not stored: " << error;
+            DLOG(Warning) << "update source for " << account.username << " not stored: " << error;
         }
         if (hooks_.onAccepted)
             hooks_.onAccepted(account);
