@@ -36,6 +36,7 @@ void ConfigParser::readAccounts(const Item& item) {
             continue;
         }
         owners.push_back(entry);
+        ipTokenItems_.push_back(pendingIpTokenItem_);
         config_.accounts.push_back(std::move(account));
     }
 }
@@ -50,6 +51,7 @@ bool ConfigParser::readAccount(const Item& entry, Account& account) {
     bool seenUsername = false;
     bool seenPassword = false;
     bool seenToken = false;
+    pendingIpTokenItem_ = Item{};
     auto nonEmpty = [&](const Item& item) -> std::optional<std::string> {
         if (item.node.IsNull()) {
             reader_.error(item, "must not be empty");
@@ -112,6 +114,42 @@ bool ConfigParser::readAccount(const Item& entry, Account& account) {
                                 continue;
                             }
                             account.hostnames.push_back(std::move(*name));
+                        }
+                    }},
+                   {"ip_token",
+                    [&](const Item& item) {
+                        auto text = reader_.readString(item, "expected an IP Address Token");
+                        if (text && !isIpToken(*text)) {
+                            reader_.error(item, inQuotes(*text) +
+                                                    " is not an IP Address Token: expected dd: "
+                                                    "and 16 of 0-9 and A-Z (capitals)");
+                            text.reset();
+                        }
+                        if (text) {
+                            account.ipToken = *text;
+                            pendingIpTokenItem_ = item;
+                        }
+                        ok = ok && text.has_value();
+                    }},
+                   {"names",
+                    [&](const Item& item) {
+                        auto list = reader_.readList(item);
+                        if (!list) {
+                            ok = false;
+                            return;
+                        }
+                        for (const auto& nameItem : *list) {
+                            auto text = reader_.readString(nameItem, "expected a DNS name");
+                            auto name = text ? net::canonicalHostname(*text) : std::nullopt;
+                            if (text && !name) {
+                                reader_.error(nameItem, inQuotes(*text) + " is not a DNS name");
+                            }
+                            if (!name) {
+                                ok = false;
+                                continue;
+                            }
+                            accountNameItems_.push_back(nameItem);
+                            account.names.push_back(std::move(*name));
                         }
                     }},
                });

@@ -95,6 +95,7 @@ ParseResult ConfigParser::run(const YAML::Node& root) {
                          });
     checkUpstreams();
     checkListenConflicts();
+    checkLocalNames();
     if (config_.accounts.empty()) {
         reader_.warn(Item{{}, "accounts", accountsLine}, "no accounts: updates will be refused");
     }

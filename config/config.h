@@ -32,6 +32,36 @@ struct InterceptConfig {
     uint32_t ttl = 60;
 };
 
+// One name of dns.records (docs/configuration.md#local-names): its data by type. Addresses are
+// IP literals or an account's IP Address Token ("dd:" + 16 of 0-9A-Z), which stands for the
+// newest address the gateway accepted for that account.
+struct LocalRecordSet {
+    std::string name;               // lower-case, no trailing dot; "*.suffix" for every name below
+    std::vector<std::string> a;     // IPv4 literals or tokens
+    std::vector<std::string> aaaa;  // IPv6 literals or tokens
+    std::optional<std::string> cname;  // the target, lower-case; then no other data
+    std::vector<std::string> txt;
+    struct Mx {
+        uint16_t preference = 0;
+        std::string exchange;
+        friend bool operator==(const Mx&, const Mx&) = default;
+    };
+    std::vector<Mx> mx;
+    struct Srv {
+        uint16_t priority = 0;
+        uint16_t weight = 0;
+        uint16_t port = 0;
+        std::string target;
+        friend bool operator==(const Srv&, const Srv&) = default;
+    };
+    std::vector<Srv> srv;
+
+    friend bool operator==(const LocalRecordSet&, const LocalRecordSet&) = default;
+};
+
+// "dd:" followed by exactly 16 of 0-9 and A-Z (case-sensitive): an IP Address Token.
+bool isIpToken(std::string_view text);
+
 struct DnsConfig {
     std::vector<net::SocketAddress> listen;     // UDP and TCP on each
     std::vector<net::SocketAddress> upstreams;  // never empty after parse()
@@ -40,6 +70,9 @@ struct DnsConfig {
     size_t cacheSize = 10000;  // answers; 0 disables the cache
     // How long a client waits before SERVFAIL (docs/configuration.md#dns).
     std::chrono::milliseconds upstreamTimeout{3000};
+    // Local names (docs/configuration.md#local-names), answered authoritatively with this TTL.
+    std::vector<LocalRecordSet> records;
+    uint32_t recordsTtl = 60;
 };
 
 struct TlsConfig {
@@ -66,6 +99,8 @@ struct Account {
     std::string password;
     std::string token;                   // exactly 42 characters
     std::vector<std::string> hostnames;  // lower-case; empty = any hostname
+    std::string ipToken{};               // "dd:..." or "" (docs/configuration.md#local-names)
+    std::vector<std::string> names{};    // lower-case DNS names carrying this account's address
 };
 
 // The event names alerts.channels[].events accepts, in the order docs list them. "cgnat" is

@@ -51,6 +51,12 @@ class ConfigParser {
     void checkUpstreams();
     void checkListenConflicts();
 
+    // records_section.cc
+    void readRecordsTtl(const Item& item);
+    void readRecords(const Item& item);
+    bool readRecordSet(const Item& item, LocalRecordSet& set);
+    void checkLocalNames();
+
     // config.cc
     void readGateway(const Item& gateway);
     void readTls(const Item& tls);
@@ -85,6 +91,10 @@ class ConfigParser {
     int dnsLine_ = 1;
     int gatewayLine_ = 1;
     std::optional<std::vector<net::IpAddress>> localAddresses_;
+    std::vector<Item> recordItems_;       // parallel to config_.dns.records
+    std::vector<Item> accountNameItems_;  // every accounts[].names entry, for messages
+    std::vector<Item> ipTokenItems_;      // parallel to config_.accounts ("" path: none)
+    Item pendingIpTokenItem_;             // of the account being read
 };
 
 // Shared by the sections.

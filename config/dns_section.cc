@@ -94,6 +94,8 @@ void ConfigParser::readDns(const Item& dns) {
                   }},
                  {"allow", [&](const Item& item) { readAllow(item); }},
                  {"intercept", [&](const Item& item) { readIntercept(item); }},
+                 {"records", [&](const Item& item) { readRecords(item); }},
+                 {"records_ttl", [&](const Item& item) { readRecordsTtl(item); }},
                  {"cache",
                   [&](const Item& item) {
                       reader_.readMap(item, {{"size", [&](const Item& size) {

@@ -606,6 +606,21 @@ void ResponseWriter::addAnswer(uint16_t rrType, uint32_t ttl, std::span<const ui
     ++ancount_;
 }
 
+void ResponseWriter::addAnswer(std::string_view ownerWire, uint16_t rrType, uint32_t ttl,
+                               std::span<const uint8_t> rdata) {
+    if (ownerWire == query_.qnameWire) {
+        addAnswer(rrType, ttl, rdata);
+        return;
+    }
+    bytes_.insert(bytes_.end(), ownerWire.begin(), ownerWire.end());
+    append16(bytes_, rrType);
+    append16(bytes_, kClassIn);
+    append32(bytes_, ttl);
+    append16(bytes_, static_cast<uint16_t>(rdata.size()));
+    bytes_.insert(bytes_.end(), rdata.begin(), rdata.end());
+    ++ancount_;
+}
+
 void ResponseWriter::addSyntheticSoa(uint32_t ttl) {
     static constexpr char kHostmaster[] = "hostmaster";
     constexpr size_t kHostmasterLength = sizeof kHostmaster - 1;

@@ -22,9 +22,11 @@ inline constexpr uint16_t A = 1;
 inline constexpr uint16_t NS = 2;
 inline constexpr uint16_t CNAME = 5;
 inline constexpr uint16_t SOA = 6;
+inline constexpr uint16_t PTR = 12;
 inline constexpr uint16_t MX = 15;
 inline constexpr uint16_t TXT = 16;
 inline constexpr uint16_t AAAA = 28;
+inline constexpr uint16_t SRV = 33;
 inline constexpr uint16_t OPT = 41;
 inline constexpr uint16_t SVCB = 64;
 inline constexpr uint16_t HTTPS = 65;
@@ -203,6 +205,10 @@ class ResponseWriter {
 
     void setRcode(Rcode rcode);
     void addAnswer(uint16_t type, uint32_t ttl, std::span<const uint8_t> rdata);
+    // The same with another owner (`ownerWire`: an uncompressed wire name), for the records a
+    // CNAME leads to (RFC 1034 §4.3.2 step 3a).
+    void addAnswer(std::string_view ownerWire, uint16_t type, uint32_t ttl,
+                   std::span<const uint8_t> rdata);
     // A synthetic SOA for the question name in the authority section, so negative answers can
     // be cached (RFC 2308 §3): MNAME = qname, RNAME = hostmaster.qname, MINIMUM = ttl.
     void addSyntheticSoa(uint32_t ttl);

@@ -18,6 +18,7 @@ struct DnsStats {
     uint64_t notImp = 0;   // opcode other than QUERY
     uint64_t badVers = 0;  // EDNS version above 0 (RFC 6891 §6.1.3)
     uint64_t intercepted = 0;
+    uint64_t local = 0;  // answered from dns.records or an account's names
     uint64_t cacheHits = 0;
     uint64_t forwarded = 0;     // went to the forwarder (cache misses)
     uint64_t servFail = 0;      // upstream failed, timed out or we were overloaded

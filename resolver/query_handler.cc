@@ -34,6 +34,7 @@ QueryHandler::QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forw
                            dns::Clock clock, std::vector<net::IpAddress> hostAddresses)
     : allow_(config.allow),
       interceptor_(config.intercept),
+      localRecords_(config),
       cache_(config.cacheSize, std::move(clock)),
       forwarder_(std::move(forwarder)),
       hostAddresses_(std::move(hostAddresses)) {}
@@ -43,6 +44,9 @@ bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* err
         return false;
     allow_ = config.allow;
     interceptor_ = Interceptor(config.intercept);
+    std::vector<AccountAddresses> accounts = localRecords_.accounts();
+    localRecords_ = LocalRecords(config);
+    localRecords_.setAccounts(std::move(accounts));
     cache_.setCapacity(config.cacheSize);
     // Interception or upstreams may have changed what a name resolves to.
     cache_.clear();
@@ -107,6 +111,14 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         return true;
     }
 
+    // Before the cache: local answers depend on the client and on the newest accepted update,
+    // which a cached copy would not follow.
+    if (auto local = localRecords_.answer(packet, *query, context.client.ip())) {
+        ++stats_.local;
+        answer(*local, packet, *query, context, reply);
+        return true;
+    }
+
     if (auto cached = cache_.lookup(packet, *query)) {
         ++stats_.cacheHits;
         answer(*cached, packet, *query, context, reply);
@@ -129,6 +141,23 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         reply(dns::errorResponse(packet, query, dns::Rcode::ServFail));
     }
     return true;
+}
+
+void QueryHandler::setAccountAddresses(std::vector<AccountAddresses> accounts) {
+    if (accounts == localRecords_.accounts())
+        return;
+    // Old and new names alike: a name an account dropped must not keep a stale copy either.
+    std::vector<std::string> names = localRecords_.changingNames();
+    localRecords_.setAccounts(std::move(accounts));
+    const std::vector<std::string> now = localRecords_.changingNames();
+    names.insert(names.end(), now.begin(), now.end());
+    for (const std::string& name : names) {
+        if (name.starts_with("*.")) {
+            cache_.clear();  // a wildcard stands for names the cache cannot list
+            return;
+        }
+        cache_.erase(name);
+    }
 }
 
 void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream,

@@ -3,7 +3,8 @@
 // and TCP listeners are thin adapters around handle(). A query is dropped, answered at once
 // (REFUSED, FORMERR, NOTIMP, an intercepted name, a cache hit) or passed to the forwarder.
 //
-//   udp_listener / tcp_connection → QueryHandler::handle() → intercept | cache | forwarder
+//   udp_listener / tcp_connection → QueryHandler::handle()
+//     → intercept | local names | cache | forwarder
 //
 // One thread, one event_base, no locks.
 
@@ -24,6 +25,7 @@
 #include "resolver/dns_stats.h"
 #include "resolver/forwarder.h"
 #include "resolver/intercept.h"
+#include "resolver/local_records.h"
 
 namespace dynamo::resolver {
 
@@ -59,6 +61,12 @@ class QueryHandler {
     // (docs/updates.md#cache-after-an-update).
     size_t forgetName(std::string_view name) { return cache_.erase(name); }
 
+    // The accounts' accepted addresses and update sources, for local names
+    // (docs/dns.md#local-names): the daemon calls this after every accepted update and every answer
+    // of the service. Every change drops the cached answers of the names it can alter.
+    void setAccountAddresses(std::vector<AccountAddresses> accounts);
+    const LocalRecords& localRecords() const { return localRecords_; }
+
     // Whether `client` is inside dns.allow (IPv4-mapped IPv6 matches the IPv4 ranges).
     bool allows(const net::IpAddress& client) const { return allow_.contains(client); }
 
@@ -81,6 +89,7 @@ class QueryHandler {
 
     net::CidrSet allow_;
     Interceptor interceptor_;
+    LocalRecords localRecords_;
     dns::DnsCache cache_;
     std::unique_ptr<Forwarder> forwarder_;
     std::vector<net::IpAddress> hostAddresses_;

@@ -159,13 +159,16 @@ bool Daemon::start(std::string* error) {
     };
     hooks.onConfirmed = [this](const config::Account& account, const auto&) {
         forgetCachedNames(account);
+        refreshLocalNames();
     };
+    hooks.onAccepted = [this](const config::Account&) { refreshLocalNames(); };
     hooks.onWakeupChanged = [this] { armSchedulerTimer(); };
     scheduler_ =
         std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo, config_.stateDir,
                                           tokenApi_, std::chrono::system_clock::now, hooks);
     endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
     endpoint_->setObserver(devices_.get());
+    refreshLocalNames();  // addresses accepted before a restart
 
     net::SslCtxPtr tls;
     if (!config_.gateway.httpsListen.empty()) {
@@ -393,6 +396,28 @@ void Daemon::forgetCachedNames(const config::Account& account) {
     }
 }
 
+void Daemon::refreshLocalNames() {
+    const auto statuses = scheduler_->snapshot();
+    std::vector<resolver::AccountAddresses> accounts;
+    for (const config::Account& account : config_.accounts) {
+        if (account.names.empty() && account.ipToken.empty())
+            continue;
+        resolver::AccountAddresses entry;
+        entry.username = account.username;
+        entry.names = account.names;
+        entry.ipToken = account.ipToken;
+        const auto status = std::find_if(statuses.begin(), statuses.end(), [&](const auto& s) {
+            return s.username == account.username;
+        });
+        if (status != statuses.end()) {
+            entry.address = status->acceptedIp;
+            entry.sources = status->sources;
+        }
+        accounts.push_back(std::move(entry));
+    }
+    dns_->handler().setAccountAddresses(std::move(accounts));
+}
+
 void Daemon::armSchedulerTimer() {
     const auto due = scheduler_->nextDue();
     if (!due) {
@@ -514,6 +539,7 @@ void Daemon::reloadConfig() {
     for (const std::string_view key : startOnlyChanged)
         DLOG(Warning) << key << " changed: restart the daemon to apply it";
     config_ = std::move(next);
+    refreshLocalNames();  // accounts' names and tokens may have changed
     log::setLevel(config_.logLevel);
     for (const auto& warning : config_.warnings)
         DLOG(Warning) << warning;

@@ -79,6 +79,8 @@ class Daemon {
     StatusReport statusReport() const;
     void armSchedulerTimer();
     void forgetCachedNames(const config::Account& account);
+    // Tells the resolver each account's newest accepted address and update sources.
+    void refreshLocalNames();
     std::unique_ptr<TokenApi> makeTokenApi(const config::Config& config, std::string* error);
     // Alerts (docs/configuration.md#alerts): the unclean-stop marker, the periodic checks.
     void raiseAlert(AlertEvent event);

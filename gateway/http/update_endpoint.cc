@@ -137,17 +137,19 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
                << "': " << (publish ? publish->toString() : "no public myip, service decides");
     recentHostnames_[account->username] = accepted;
     const config::Account accountCopy = *account;  // accounts_ may be replaced by a reload
-    scheduler_.submit(*account, publish, accepted,
-                      [this, exchange, hosts, publish, accountCopy, myip = update.myip,
-                       seen = std::move(seen)](compat::UpdateOutcome outcome) {
-                          count(outcome);
-                          const auto shown = compat::replyAddress(
-                              publish, scheduler_.confirmedAddress(accountCopy), myip);
-                          const HttpResponse response =
-                              toHttpResponse(compat::replyFor(hosts, outcome, shown));
-                          exchange->reply(response);
-                          observe(seen, response);
-                      });
+    scheduler_.submit(
+        *account, publish, accepted,
+        [this, exchange, hosts, publish, accountCopy, myip = update.myip,
+         seen = std::move(seen)](compat::UpdateOutcome outcome) {
+            count(outcome);
+            const auto shown =
+                compat::replyAddress(publish, scheduler_.confirmedAddress(accountCopy), myip);
+            const HttpResponse response =
+                toHttpResponse(compat::replyFor(hosts, outcome, shown));
+            exchange->reply(response);
+            observe(seen, response);
+        },
+        request.client);
     return true;
 }
 

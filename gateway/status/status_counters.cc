@@ -8,6 +8,7 @@
 //   notimp       NOTIMP, an opcode other than QUERY
 //   badvers      BADVERS, an EDNS version above 0 (RFC 6891 §6.1.3)
 //   intercepted  answered here: a name of the update service (members.dyndns.org, ...)
+//   local        answered here: a local name (dns.records, accounts[].names)
 //   cache_hit    answered from the cache
 //   forwarded    sent to the forwarder (a cache miss); the answer may still be a SERVFAIL
 // Three counters overlap those outcomes and are therefore separate families:
@@ -88,6 +89,8 @@ std::vector<CounterFamily> makeTable() {
                       [](const Report& r) { return r.dns.queries.badVers; }},
                      {"intercepted", "dns.responses.intercepted", "Update host names answered here",
                       [](const Report& r) { return r.dns.queries.intercepted; }},
+                     {"local", "dns.responses.local", "Local names answered here",
+                      [](const Report& r) { return r.dns.queries.local; }},
                      {"cache_hit", "dns.responses.cache_hit", "Answered from the cache",
                       [](const Report& r) { return r.dns.queries.cacheHits; }},
                      {"forwarded", "dns.responses.forwarded", "Forwarded upstream",

@@ -128,6 +128,22 @@ class EntryReader {
         state.consecutiveMissing = counter(node, "consecutive_missing", true);
         if (const YAML::Node queued = node["queued"])
             state.queued = readQueued(queued);
+        if (const YAML::Node sources = node["sources"]) {
+            if (!sources.IsSequence()) {
+                note("sources: " + quoted(sources) + " is not a list; dropped");
+            } else {
+                for (const YAML::Node& entry : sources) {
+                    const std::optional<std::string> text = readString(entry);
+                    const auto ip = text ? net::IpAddress::parse(*text) : std::nullopt;
+                    if (!ip) {
+                        note("sources: " + quoted(entry) + " is not an IP address; dropped");
+                        continue;
+                    }
+                    if (state.sources.size() < StateStore::kMaxSources)
+                        state.sources.push_back(*ip);
+                }
+            }
+        }
         return state;
     }
 
@@ -309,6 +325,12 @@ std::string emitState(const TokenStates& states) {
             out << YAML::Key << "attempts" << YAML::Value << queued->attempts;
             out << YAML::Key << "next_attempt" << YAML::Value << toUnix(queued->nextAttempt);
             out << YAML::EndMap;
+        }
+        if (!state.sources.empty()) {
+            out << YAML::Key << "sources" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+            for (const auto& source : state.sources)
+                out << source.toString();
+            out << YAML::EndSeq;
         }
         out << YAML::EndMap;
     }

@@ -54,6 +54,9 @@ struct TokenState {
     std::optional<TimePoint> changedAt;         // when the service last said UP,OK/UP,ER
     uint32_t consecutiveMissing = 0;            // NR/ND answers in a row
     std::optional<QueuedUpdate> queued;
+    // Where the accepted updates came from, newest first, at most kMaxSources: a device that
+    // updated a name is told the address it published (docs/dns.md#local-names).
+    std::vector<net::IpAddress> sources;
 
     friend bool operator==(const TokenState&, const TokenState&) = default;
 };
@@ -91,6 +94,7 @@ class StateStore {
     // for years or hold unbounded memory.
     static constexpr size_t kMaxTokens = 1000;
     static constexpr uint32_t kMaxCounter = 1000000;
+    static constexpr size_t kMaxSources = 16;
     // How far in the future a stored time may lie and still be believed: a clock behind by
     // up to a day (fake-hwclock restored an older time) is waited for; more is a bogus clock.
     static constexpr std::chrono::hours kMaxAhead{24};

@@ -118,7 +118,8 @@ UpdateScheduler::UpdateScheduler(std::vector<config::Account> accounts, config::
 UpdateScheduler::~UpdateScheduler() = default;
 
 void UpdateScheduler::submit(const config::Account& account, std::optional<net::IpAddress> publish,
-                             const std::vector<std::string>& hostnames, Done done) {
+                             const std::vector<std::string>& hostnames, Done done,
+                             std::optional<net::IpAddress> source) {
     const TimePoint now = clock_();
     const std::string key = tokenKey(account.token);
     const auto existing = states_.find(key);
@@ -126,6 +127,16 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
         existing == states_.end() ? std::nullopt : std::optional<TokenState>(existing->second);
     TokenState& state = states_[key];
     boundLastCall(state, now);
+    // Newest first, each once, bounded.
+    bool newSource = false;
+    if (source) {
+        const net::IpAddress ip = source->unmapped();
+        newSource = state.sources.empty() || state.sources.front() != ip;
+        std::erase(state.sources, ip);
+        state.sources.insert(state.sources.begin(), ip);
+        if (state.sources.size() > StateStore::kMaxSources)
+            state.sources.resize(StateStore::kMaxSources);
+    }
 
     // Answered locally only when we know what the service publishes: the address was sent
     // and confirmed, and nothing is queued or in flight (a queued or unanswered call may have
@@ -134,6 +145,14 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     if (publish && state.confirmedIp == publish && !state.queued) {
         DLOG(Debug) << "update for " << account.username << " (" << joined(hostnames)
                     << "): " << publish->toString() << " is already published";
+        std::string error;
+        if (newSource && !saveState(&error)) {
+            // The answer stands (nothing changed at the service); the source is kept in memory
+            // and stored with the next save.
+            DLOG(Warning) << "update source for " << account.username << " not stored: " << error;
+        }
+        if (hooks_.onAccepted)
+            hooks_.onAccepted(account);
         done(UpdateOutcome::NoChange);
         return;
     }
@@ -180,6 +199,8 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
                    << ipText(publish) << " queued: the rate window for token "
                    << log::maskSecret(account.token) << " is shut";
         wakeupChanged();
+        if (hooks_.onAccepted)
+            hooks_.onAccepted(account);
         done(UpdateOutcome::Queued);
         return;
     }
@@ -188,6 +209,8 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
                << ipText(publish);
     startCall(key, account.token, std::move(done));
     wakeupChanged();
+    if (hooks_.onAccepted)
+        hooks_.onAccepted(account);
 }
 
 std::optional<TimePoint> UpdateScheduler::nextDue() const {
@@ -326,6 +349,12 @@ std::vector<UpdateScheduler::AccountStatus> UpdateScheduler::snapshot() const {
             status.queued = state.queued;
             if (status.queued)
                 status.queued->nextAttempt = dueAt(key, state, now);
+            status.sources = state.sources;
+            status.acceptedIp = state.confirmedIp;
+            if (const auto call = inFlight_.find(key); call != inFlight_.end() && call->second.ip)
+                status.acceptedIp = call->second.ip;
+            if (state.queued && state.queued->ip)
+                status.acceptedIp = state.queued->ip;
         }
         statuses.push_back(std::move(status));
     }

@@ -77,6 +77,9 @@ class UpdateScheduler {
         // "missing_record"), for each account with that token.
         std::function<void(const config::Account& account, const std::string& result)>
             onMissingRecord;
+        // An update was accepted (stored, or already published): the newest accepted address or
+        // the update sources may have changed. The daemon tells the resolver (local names).
+        std::function<void(const config::Account& account)> onAccepted;
         // nextDue() may have moved: re-arm the timer.
         std::function<void()> onWakeupChanged;
     };
@@ -92,6 +95,9 @@ class UpdateScheduler {
         std::string lastResultText;  // describeResult()
         // The waiting update, with nextAttempt as it will really happen (window included).
         std::optional<QueuedUpdate> queued;
+        // The newest address the gateway accepted: queued, else in flight, else confirmed.
+        std::optional<net::IpAddress> acceptedIp;
+        std::vector<net::IpAddress> sources;  // of accepted updates, newest first
         bool callInFlight = false;
         uint32_t consecutiveMissing = 0;
         // Two NR/ND in a row: the token is probably wrong or unprovisioned; the status page
@@ -119,9 +125,11 @@ class UpdateScheduler {
     // names, for the log. `done` runs exactly once: before submit() returns when the answer is
     // decided locally (NoChange from the last confirmed address, Queued, or Failed because the
     // update could not be stored), otherwise when the call finishes (at most dynamo.timeout
-    // later, the client's own bound).
+    // later, the client's own bound). `source`: the device's address, remembered with the
+    // token's state once the update is accepted (StateStore::kMaxSources of them).
     void submit(const config::Account& account, std::optional<net::IpAddress> publish,
-                const std::vector<std::string>& hostnames, Done done);
+                const std::vector<std::string>& hostnames, Done done,
+                std::optional<net::IpAddress> source = std::nullopt);
 
     // When runDue() next has something to do: a queued update to send, or the state to store
     // again after a failed save; nullopt when nothing is waiting. May be in the past (overdue):

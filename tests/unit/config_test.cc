@@ -286,6 +286,38 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
              EXPECT_EQ(c.runAs, "root");
              EXPECT_EQ(c.logLevel, log::Level::Debug);
          }},
+        {"dns:\n  records_ttl: 5m\n  records:\n    NAS.Example.com.: {A: 192.168.1.10}\n"
+         "    home.example.com: {A: [192.168.1.2, \"dd:1234567890ABCDEF\"], AAAA: \"fd00::2\"}\n"
+         "    www.example.com: {CNAME: Home.example.com}\n"
+         "    example.com: {MX: [\"10 mail.example.com\"], TXT: [\"v=spf1 -all\"]}\n"
+         "    _sip._udp.example.com: {SRV: \"10 5 5060 sip.example.com\"}\n"
+         "    \"*.lab.example.com\": {A: 10.0.0.1}\n" +
+             std::string(kAccount) +
+             "    ip_token: \"dd:1234567890ABCDEF\"\n    names: [Home.Example.com]\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.dns.recordsTtl, 300u);
+             ASSERT_EQ(c.dns.records.size(), 6u);
+             EXPECT_EQ(c.dns.records[0].name, "nas.example.com");
+             EXPECT_EQ(c.dns.records[0].a, (std::vector<std::string>{"192.168.1.10"}));
+             EXPECT_EQ(c.dns.records[1].a,
+                       (std::vector<std::string>{"192.168.1.2", "dd:1234567890ABCDEF"}));
+             EXPECT_EQ(c.dns.records[1].aaaa, (std::vector<std::string>{"fd00::2"}));
+             EXPECT_EQ(c.dns.records[2].cname, "home.example.com");
+             ASSERT_EQ(c.dns.records[3].mx.size(), 1u);
+             EXPECT_EQ(c.dns.records[3].mx[0].preference, 10);
+             EXPECT_EQ(c.dns.records[3].mx[0].exchange, "mail.example.com");
+             EXPECT_EQ(c.dns.records[3].txt, (std::vector<std::string>{"v=spf1 -all"}));
+             ASSERT_EQ(c.dns.records[4].srv.size(), 1u);
+             EXPECT_EQ(c.dns.records[4].srv[0].port, 5060);
+             EXPECT_EQ(c.dns.records[5].name, "*.lab.example.com");
+             EXPECT_EQ(c.accounts[0].ipToken, "dd:1234567890ABCDEF");
+             EXPECT_EQ(c.accounts[0].names, (std::vector<std::string>{"home.example.com"}));
+         }},
+        {"dns: {records_ttl: 0}",
+         [](const Config& c) {
+             EXPECT_EQ(c.dns.recordsTtl, 0u);
+             EXPECT_TRUE(c.dns.records.empty());
+         }},
         {"log_level: warning", [](const Config& c) { EXPECT_EQ(c.logLevel, log::Level::Warning); }},
         {"log_level: error", [](const Config& c) { EXPECT_EQ(c.logLevel, log::Level::Error); }},
     };
@@ -426,6 +458,58 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
         {"state_dir: \"\"", "state_dir: must not be empty"},
         {"run_as: no-such-user-hopefully", "run_as: no such user 'no-such-user-hopefully'"},
         {"log_level: verbose", "log_level: expected debug, info, warning or error, got 'verbose'"},
+        // Local names.
+        {"dns: {records_ttl: 2d}", "dns.records_ttl: must be between 0s and 86400s, got 2d"},
+        {"dns:\n  records: [a]\n", "config.yaml:2: dns.records: expected a mapping of names"},
+        {"dns:\n  records:\n    bad..name: {A: 10.0.0.1}\n",
+         "config.yaml:3: dns.records.bad..name: 'bad..name' is not a DNS name"},
+        {"dns:\n  records:\n    a.example: {A: \"fd00::1\"}\n",
+         "config.yaml:3: dns.records.a.example.A: 'fd00::1' is not an IPv4 address"},
+        {"dns:\n  records:\n    a.example: {PTR: x.example}\n",
+         "config.yaml:3: dns.records.a.example.PTR: unknown key"},
+        {"dns:\n  records:\n    a.example: {A: \"dd:123\"}\n",
+         "dns.records.a.example.A: 'dd:123' is not an IP Address Token"},
+        {"dns:\n  records:\n    a.example: {A: \"dd:1234567890abcdef\"}\n",
+         "'dd:1234567890abcdef' is not an IP Address Token"},
+        {"dns:\n  records:\n    a.example: {A: \"dd:1234567890ABCDEF\"}\n",
+         "config.yaml:3: dns.records.a.example: no account has ip_token 'dd:1234567890ABCDEF'"},
+        {"dns:\n  records:\n    a.example: {CNAME: b.example, A: 10.0.0.1}\n",
+         "config.yaml:3: dns.records.a.example: a CNAME cannot stand beside other data"},
+        {"dns:\n  records:\n    a.example: {CNAME: b.example}\n    b.example: {CNAME: a.example}\n",
+         "config.yaml:3: dns.records.a.example: CNAME loop: a.example -> b.example -> a.example"},
+        {"dns:\n  records:\n    a.example: {CNAME: a.example}\n",
+         "dns.records.a.example: CNAME loop: a.example -> a.example"},
+        {"dns:\n  records:\n    a.example: {CNAME: x.w.example}\n    \"*.w.example\": {CNAME: "
+         "a.example}\n",
+         "CNAME loop"},
+        {"dns:\n  records:\n    a.example: {MX: \"mail.example\"}\n",
+         "dns.records.a.example.MX: 'mail.example' is not an MX value"},
+        {"dns:\n  records:\n    a.example: {SRV: \"1 2 sip.example\"}\n",
+         "dns.records.a.example.SRV: '1 2 sip.example' is not an SRV value"},
+        {"dns:\n  records:\n    members.dyndns.org: {A: 10.0.0.1}\n",
+         "config.yaml:3: dns.records.members.dyndns.org: the name is also intercepted"},
+        {"dns:\n  records:\n    a.example: {A: 10.0.0.1}\n    A.example.: {A: 10.0.0.2}\n",
+         "config.yaml:4: dns.records.A.example.: the name is already listed as "
+         "dns.records.a.example"},
+        {std::string(kAccount) + "    ip_token: \"dd:12345\"\n",
+         "config.yaml:5: accounts[0].ip_token: 'dd:12345' is not an IP Address Token"},
+        {std::string(kAccount) +
+             "    ip_token: \"dd:1234567890ABCDEF\"\n  - username: b\n"
+             "    password: x\n    token: " +
+             kToken + "\n    ip_token: \"dd:1234567890ABCDEF\"\n",
+         "config.yaml:9: accounts[1].ip_token: is already the ip_token of 'cam'"},
+        {std::string(kAccount) + "    names: [members.dyndns.org]\n",
+         "config.yaml:5: accounts[0].names[0]: the name is also intercepted"},
+        {std::string(kAccount) + "    names: [a..b]\n",
+         "config.yaml:5: accounts[0].names[0]: 'a..b' is not a DNS name"},
+        {std::string(kAccount) +
+             "    names: [a.example]\n  - username: b\n"
+             "    password: x\n    token: " +
+             kToken + "\n    names: [A.example]\n",
+         "config.yaml:9: accounts[1].names[0]: 'a.example' is already in accounts[0].names"},
+        {"dns:\n  records:\n    a.example: {CNAME: b.example}\n" + std::string(kAccount) +
+             "    names: [a.example]\n",
+         "accounts[0].names[0]: dns.records gives a.example a CNAME"},
         // YAML syntax.
         {"dns:\n  listen: [1, 2\ngateway: 3\n", "config.yaml:3: end of sequence flow not found"},
         {"a: b: c\n", "config.yaml:1: illegal map value"},

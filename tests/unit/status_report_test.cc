@@ -577,6 +577,7 @@ dynamo_gateway_dns_responses_total{outcome="formerr"} 3
 dynamo_gateway_dns_responses_total{outcome="notimp"} 4
 dynamo_gateway_dns_responses_total{outcome="badvers"} 0
 dynamo_gateway_dns_responses_total{outcome="intercepted"} 5
+dynamo_gateway_dns_responses_total{outcome="local"} 0
 dynamo_gateway_dns_responses_total{outcome="cache_hit"} 60
 dynamo_gateway_dns_responses_total{outcome="forwarded"} 32
 # HELP dynamo_gateway_dns_intercepted_total DNS queries for the update service's names answered with this host.
