@@ -83,72 +83,73 @@ net::CidrSet defaultAllow() {
 void ConfigParser::readDns(const Item& dns) {
     dnsLine_ = dns.line;
     reader_.readMap(
-        dns, {
-                 {"listen",
-                  [&](const Item& item) {
-                      if (auto list = readAddresses(item, kDnsPort, false)) {
-                          if (list->empty()) {
-                              reader_.error(item, "must list at least one address");
-                          } else {
-                              config_.dns.listen.clear();
-                              for (auto& entry : *list)
-                                  config_.dns.listen.push_back(entry.address);
-                              dnsListen_ = std::move(*list);
-                          }
-                      }
-                  }},
-                 {"upstreams",
-                  [&](const Item& item) {
-                      upstreamsLine_ = item.line;
-                      if (auto list = readAddresses(item, kDnsPort, true))
-                          upstreams_ = std::move(*list);
-                  }},
-                 {"upstream_timeout",
-                  [&](const Item& item) {
-                      if (auto value = reader_.readDuration(item, milliseconds(100), seconds(60))) {
-                          config_.dns.upstreamTimeout = *value;
-                      }
-                  }},
-                 {"upstream_policy",
-                  [&](const Item& item) {
-                      auto text = reader_.readString(item, "expected ordered or fastest");
-                      if (!text)
-                          return;
-                      if (*text == "ordered") {
-                          config_.dns.upstreamPolicy = UpstreamPolicy::Ordered;
-                      } else if (*text == "fastest") {
-                          config_.dns.upstreamPolicy = UpstreamPolicy::Fastest;
-                      } else {
-                          reader_.error(item, "expected ordered or fastest, got " + inQuotes(*text));
-                      }
-                  }},
-                 {"health_check", [&](const Item& item) { readHealthCheck(item); }},
-                 {"serve_stale", [&](const Item& item) { readServeStale(item); }},
-                 {"prefetch",
-                  [&](const Item& item) {
-                      auto text = reader_.readString(item, "expected true or false");
-                      if (!text)
-                          return;
-                      if (*text == "true") {
-                          config_.dns.prefetch = true;
-                      } else if (*text == "false") {
-                          config_.dns.prefetch = false;
-                      } else {
-                          reader_.error(item, "expected true or false, got " + inQuotes(*text));
-                      }
-                  }},
-                 {"allow", [&](const Item& item) { readAllow(item); }},
-                 {"intercept", [&](const Item& item) { readIntercept(item); }},
-                 {"cache",
-                  [&](const Item& item) {
-                      reader_.readMap(item, {{"size", [&](const Item& size) {
-                                                  if (auto value = reader_.readUnsigned(
-                                                          size, 0, kMaxCacheSize)) {
-                                                      config_.dns.cacheSize = *value;
-                                                  }
-                                              }}});
-                  }},
-             });
+        dns,
+        {
+            {"listen",
+             [&](const Item& item) {
+                 if (auto list = readAddresses(item, kDnsPort, false)) {
+                     if (list->empty()) {
+                         reader_.error(item, "must list at least one address");
+                     } else {
+                         config_.dns.listen.clear();
+                         for (auto& entry : *list)
+                             config_.dns.listen.push_back(entry.address);
+                         dnsListen_ = std::move(*list);
+                     }
+                 }
+             }},
+            {"upstreams",
+             [&](const Item& item) {
+                 upstreamsLine_ = item.line;
+                 if (auto list = readAddresses(item, kDnsPort, true))
+                     upstreams_ = std::move(*list);
+             }},
+            {"upstream_timeout",
+             [&](const Item& item) {
+                 if (auto value = reader_.readDuration(item, milliseconds(100), seconds(60))) {
+                     config_.dns.upstreamTimeout = *value;
+                 }
+             }},
+            {"upstream_policy",
+             [&](const Item& item) {
+                 auto text = reader_.readString(item, "expected ordered or fastest");
+                 if (!text)
+                     return;
+                 if (*text == "ordered") {
+                     config_.dns.upstreamPolicy = UpstreamPolicy::Ordered;
+                 } else if (*text == "fastest") {
+                     config_.dns.upstreamPolicy = UpstreamPolicy::Fastest;
+                 } else {
+                     reader_.error(item, "expected ordered or fastest, got " + inQuotes(*text));
+                 }
+             }},
+            {"health_check", [&](const Item& item) { readHealthCheck(item); }},
+            {"serve_stale", [&](const Item& item) { readServeStale(item); }},
+            {"prefetch",
+             [&](const Item& item) {
+                 auto text = reader_.readString(item, "expected true or false");
+                 if (!text)
+                     return;
+                 if (*text == "true") {
+                     config_.dns.prefetch = true;
+                 } else if (*text == "false") {
+                     config_.dns.prefetch = false;
+                 } else {
+                     reader_.error(item, "expected true or false, got " + inQuotes(*text));
+                 }
+             }},
+            {"allow", [&](const Item& item) { readAllow(item); }},
+            {"intercept", [&](const Item& item) { readIntercept(item); }},
+            {"cache",
+             [&](const Item& item) {
+                 reader_.readMap(
+                     item, {{"size", [&](const Item& size) {
+                                 if (auto value = reader_.readUnsigned(size, 0, kMaxCacheSize)) {
+                                     config_.dns.cacheSize = *value;
+                                 }
+                             }}});
+             }},
+        });
 }
 
 void ConfigParser::readHealthCheck(const Item& item) {
@@ -182,9 +183,10 @@ void ConfigParser::readHealthCheck(const Item& item) {
                  if (auto code = recordTypeCode(*text)) {
                      target.type = *code;
                  } else {
-                     reader_.error(type, "expected one of A, AAAA, NS, SOA, MX, TXT, PTR, CNAME, "
-                                         "DNSKEY, DS, got " +
-                                             inQuotes(*text));
+                     reader_.error(type,
+                                   "expected one of A, AAAA, NS, SOA, MX, TXT, PTR, CNAME, "
+                                   "DNSKEY, DS, got " +
+                                       inQuotes(*text));
                  }
              }},
             {"interval",
@@ -198,27 +200,27 @@ void ConfigParser::readHealthCheck(const Item& item) {
 void ConfigParser::readServeStale(const Item& item) {
     ServeStaleConfig& target = config_.dns.serveStale;
     reader_.readMap(
-        item, {
-                  {"max_stale",
-                   [&](const Item& value) {
-                       // RFC 8767 §5 suggests 1 to 3 days; a week at most.
-                       if (auto parsed = readSeconds(value, seconds(0), seconds(7 * 86400)))
-                           target.maxStale = *parsed;
-                   }},
-                  {"client_timeout",
-                   [&](const Item& value) {
-                       // RFC 8767 §5 suggests 1.8 s.
-                       if (auto parsed =
-                               reader_.readDuration(value, milliseconds(100), seconds(60))) {
-                           target.clientTimeout = *parsed;
-                       }
-                   }},
-                  {"ttl",
-                   [&](const Item& value) {
-                       if (auto parsed = readSeconds(value, seconds(1), seconds(3600)))
-                           target.ttl = static_cast<uint32_t>(parsed->count());
-                   }},
-              });
+        item,
+        {
+            {"max_stale",
+             [&](const Item& value) {
+                 // RFC 8767 §5 suggests 1 to 3 days; a week at most.
+                 if (auto parsed = readSeconds(value, seconds(0), seconds(7 * 86400)))
+                     target.maxStale = *parsed;
+             }},
+            {"client_timeout",
+             [&](const Item& value) {
+                 // RFC 8767 §5 suggests 1.8 s.
+                 if (auto parsed = reader_.readDuration(value, milliseconds(100), seconds(60))) {
+                     target.clientTimeout = *parsed;
+                 }
+             }},
+            {"ttl",
+             [&](const Item& value) {
+                 if (auto parsed = readSeconds(value, seconds(1), seconds(3600)))
+                     target.ttl = static_cast<uint32_t>(parsed->count());
+             }},
+        });
 }
 
 void ConfigParser::readAllow(const Item& item) {

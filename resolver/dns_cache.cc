@@ -138,9 +138,9 @@ std::optional<std::vector<uint8_t>> DnsCache::lookupStale(std::span<const uint8_
         return std::nullopt;
     ++staleServed_;
     std::vector<uint8_t> answer = render(*entry, queryBytes, query);
-    // RFC 8767 §4: stale data goes out with a short TTL (30 s recommended), so downstream
-    // caches ask again soon; never longer than the record's own.
-    capTtls(answer, entry->records, staleTtl_);
+    // RFC 8767 §4: stale data goes out with one short TTL (30 s recommended), so downstream
+    // caches neither hammer us nor keep it long.
+    setTtls(answer, entry->records, staleTtl_);
     return answer;
 }
 

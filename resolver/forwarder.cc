@@ -115,6 +115,11 @@ bool Forwarder::reconfigure(const Settings& settings, std::string* error) {
     return true;
 }
 
+bool Forwarder::anyUp() const {
+    return std::any_of(upstreams_.begin(), upstreams_.end(),
+                       [](const auto& upstream) { return upstream->state.up; });
+}
+
 size_t Forwarder::channels() const {
     size_t count = 0;
     for (const auto& upstream : upstreams_)
@@ -195,8 +200,8 @@ void Forwarder::markDown(Upstream& upstream, std::string_view why) {
         return;
     upstream.state.up = false;
     upstream.state.since = std::chrono::steady_clock::now();
-    DLOG(Warning) << "upstream " << upstream.state.address.toString() << " is down: "
-                  << kDownAfter << " queries in a row " << why << "; checking it every "
+    DLOG(Warning) << "upstream " << upstream.state.address.toString() << " is down: " << kDownAfter
+                  << " queries in a row " << why << "; checking it every "
                   << settings_.healthInterval.count() << "ms";
     upstream.probeTimer.reset(
         event_new(base_, -1, EV_PERSIST, &Forwarder::onProbeTimer, &upstream));
@@ -213,8 +218,8 @@ void Forwarder::markUp(Upstream& upstream, std::string_view how) {
     upstream.state.up = true;
     upstream.state.since = now;
     upstream.probeTimer.reset();
-    DLOG(Info) << "upstream " << upstream.state.address.toString() << " is up again ("
-                 << how << ", after " << down.count() << "s down)";
+    DLOG(Info) << "upstream " << upstream.state.address.toString() << " is up again (" << how
+               << ", after " << down.count() << "s down)";
 }
 
 void Forwarder::onProbeTimer(evutil_socket_t, short, void* arg) {
@@ -227,12 +232,22 @@ void Forwarder::onProbeTimer(evutil_socket_t, short, void* arg) {
     if (!name || !id)
         return;
     // A plain recursive question (RFC 1035 §4.1): header, one question, no OPT.
-    std::vector<uint8_t> query = {static_cast<uint8_t>(*id >> 8), static_cast<uint8_t>(*id & 0xff),
-                                  0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+    std::vector<uint8_t> query = {static_cast<uint8_t>(*id >> 8),
+                                  static_cast<uint8_t>(*id & 0xff),
+                                  0x01,
+                                  0x00,
+                                  0,
+                                  1,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0};
     query.insert(query.end(), name->begin(), name->end());
     const uint16_t type = self->settings_.healthType;
-    query.insert(query.end(), {static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type & 0xff),
-                               0, 1});
+    query.insert(query.end(),
+                 {static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type & 0xff), 0, 1});
     net::AresChannel* channel = self->pickChannel(*upstream);
     auto probe = std::make_unique<Probe>(Probe{self, upstream, channel});
     Probe* raw = probe.get();
@@ -385,8 +400,8 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     // included: c-ares reports those as ARES_ESERVFAIL / ARES_EREFUSED) shows the upstream
     // alive; no answer at all (timeout, ICMP unreachable) counts towards marking it down.
     Upstream& upstream = *owned->upstream;
-    const bool answered = status == ARES_SUCCESS && answer != nullptr &&
-                          length >= static_cast<int>(dns::kHeaderSize);
+    const bool answered =
+        status == ARES_SUCCESS && answer != nullptr && length >= static_cast<int>(dns::kHeaderSize);
     const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - owned->sentAt);
     const bool silent = status == ARES_ETIMEOUT || status == ARES_ECONNREFUSED;
@@ -399,9 +414,8 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         ++upstream.state.answers;
         upstream.state.latency.observe(latency);
         const double sample = static_cast<double>(latency.count());
-        upstream.smoothedRttUs = upstream.smoothedRttUs == 0
-                                     ? sample
-                                     : 0.7 * upstream.smoothedRttUs + 0.3 * sample;
+        upstream.smoothedRttUs =
+            upstream.smoothedRttUs == 0 ? sample : 0.7 * upstream.smoothedRttUs + 0.3 * sample;
         self->markUp(upstream, "it answered a query");
     }
 
@@ -444,26 +458,26 @@ void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
 void Forwarder::retire(net::AresChannel* channel) {
     for (auto& upstream : upstreams_) {
         for (auto& slot : upstream->channels) {
-        if (slot.get() != channel)
-            continue;
-        ++stats_.ednsLost;
-        // Once a minute at most: a misbehaving upstream would otherwise fill the journal.
-        const auto now = std::chrono::steady_clock::now();
-        if (stats_.ednsLost == 1 || now - lastEdnsWarning_ >= std::chrono::minutes(1)) {
-            lastEdnsWarning_ = now;
-            DLOG(Warning)
-                << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
-        }
-        std::string error;
-        auto replacement = makeChannel(upstream->state.address, &error);
-        if (!replacement) {
-            DLOG(Error) << "cannot rebuild c-ares channel: " << error;
+            if (slot.get() != channel)
+                continue;
+            ++stats_.ednsLost;
+            // Once a minute at most: a misbehaving upstream would otherwise fill the journal.
+            const auto now = std::chrono::steady_clock::now();
+            if (stats_.ednsLost == 1 || now - lastEdnsWarning_ >= std::chrono::minutes(1)) {
+                lastEdnsWarning_ = now;
+                DLOG(Warning)
+                    << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
+            }
+            std::string error;
+            auto replacement = makeChannel(upstream->state.address, &error);
+            if (!replacement) {
+                DLOG(Error) << "cannot rebuild c-ares channel: " << error;
+                return;
+            }
+            retired_.push_back(std::move(slot));
+            slot = std::move(replacement);
+            event_active(cleanup_.get(), 0, 0);
             return;
-        }
-        retired_.push_back(std::move(slot));
-        slot = std::move(replacement);
-        event_active(cleanup_.get(), 0, 0);
-        return;
         }
     }
 }

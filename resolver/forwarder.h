@@ -85,9 +85,9 @@ class Forwarder {
         net::SocketAddress address;
         bool up = true;
         std::chrono::steady_clock::time_point since;  // of the current state
-        uint64_t answers = 0;   // any answer, SERVFAIL and REFUSED included
-        uint64_t failures = 0;  // timeouts and unreachable
-        uint64_t probes = 0;    // health checks sent while down
+        uint64_t answers = 0;                         // any answer, SERVFAIL and REFUSED included
+        uint64_t failures = 0;                        // timeouts and unreachable
+        uint64_t probes = 0;                          // health checks sent while down
         LatencyHistogram latency;
     };
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
@@ -126,6 +126,8 @@ class Forwarder {
     size_t channels() const;
     const Stats& stats() const { return stats_; }
     std::vector<UpstreamState> upstreams() const;
+    // Whether some upstream is not marked down.
+    bool anyUp() const;
     // From send to answer, for answered queries (failures are counted in stats().failed).
     const LatencyHistogram& latency() const { return latency_; }
 
@@ -152,9 +154,9 @@ class Forwarder {
         std::vector<Waiter> waiters;
         std::chrono::steady_clock::time_point sentAt;  // of the current attempt
         net::EventPtr deadline;
-        std::vector<uint8_t> query;      // for the next upstream
-        std::vector<Upstream*> tried;    // in this question's attempts
-        bool expired = false;  // in expired_, not pending_: waiters already answered
+        std::vector<uint8_t> query;    // for the next upstream
+        std::vector<Upstream*> tried;  // in this question's attempts
+        bool expired = false;          // in expired_, not pending_: waiters already answered
     };
     struct Probe {
         Forwarder* owner;

@@ -141,9 +141,8 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     ++stats_.forwarded;
-    auto waiting = std::make_shared<Waiting>(
-        Waiting{this, std::vector<uint8_t>(packet.begin(), packet.end()), context, reply, false,
-                nullptr});
+    auto waiting = std::make_shared<Waiting>(Waiting{
+        this, std::vector<uint8_t>(packet.begin(), packet.end()), context, reply, false, nullptr});
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
@@ -161,11 +160,17 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         reply(dns::errorResponse(packet, query, dns::Rcode::ServFail));
         return true;
     }
+    if (staleAtHand && !waiting->answered && !forwarder_->anyUp()) {
+        // Every upstream is marked down: waiting client_timeout would only delay the stale
+        // answer; the question still goes out, as the refresh.
+        if (answerStale(packet, *query, context, reply))
+            waiting->answered = true;
+    }
     if (staleAtHand && !waiting->answered) {
         // The client-response timer of RFC 8767 §4 (1.8 s suggested): the question keeps
         // going upstream to refresh the entry; the client gets the stale answer meanwhile.
-        waiting->timer.reset(evtimer_new(forwarder_->base(), &QueryHandler::onClientTimeout,
-                                         waiting.get()));
+        waiting->timer.reset(
+            evtimer_new(forwarder_->base(), &QueryHandler::onClientTimeout, waiting.get()));
         const timeval timeout = net::toTimeval(clientTimeout_);
         evtimer_add(waiting->timer.get(), &timeout);
     }
@@ -231,9 +236,8 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     const Reply& reply = waiting.reply;
     const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
     const dns::ParseResult parsed = dns::parse(upstream);
-    const bool failed =
-        !parsed.message ||
-        parsed.message->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail);
+    const bool failed = !parsed.message || parsed.message->header.rcode() ==
+                                               static_cast<uint8_t>(dns::Rcode::ServFail);
     if (failed && serveStale_ && cache_.hasStale(*query.message)) {
         // RFC 8767 §4: the upstreams failed; the entry stays (never evicted because a refresh
         // failed) and the client gets the stale answer, unless the timer gave it already.

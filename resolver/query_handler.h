@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "net/handles.h"
 #include "net/cidr.h"
+#include "net/handles.h"
 #include "net/socket_address.h"
 #include "resolver/dns_cache.h"
 #include "resolver/dns_message.h"
