@@ -36,9 +36,9 @@
 //
 // A deadline per question (settings.timeout): c-ares restarts a query's timer when it switches
 // to TCP after TC and when it retries without EDNS, so its own timeouts do not guarantee
-// SERVFAIL "within the configured time" (SPEC §5). When the deadline passes first the waiters
-// get their failure and the question moves to expired_, where the late c-ares callback (whose
-// arg is the Pending*) finds it and only cleans up.
+// SERVFAIL "within the configured time" (docs/dns.md#forwarding). When the deadline passes first
+// the waiters get their failure and the question moves to expired_, where the late c-ares callback
+// (whose arg is the Pending*) finds it and only cleans up.
 //
 // One thread, one event_base, no locks.
 
@@ -58,6 +58,7 @@
 #include "net/ares_channel.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
+#include "resolver/dns_stats.h"
 #include "resolver/latency_histogram.h"
 
 namespace dynamo::resolver {
@@ -93,15 +94,7 @@ class Forwarder {
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
     using Done = std::function<void(std::span<const uint8_t> answer)>;
 
-    struct Stats {
-        uint64_t sent = 0;        // queries that went upstream
-        uint64_t coalesced = 0;   // queries that joined one already in flight
-        uint64_t failed = 0;      // timeouts and errors
-        uint64_t overloaded = 0;  // refused at an in-flight or waiter bound
-        uint64_t expired = 0;     // failed by our deadline before c-ares gave up (also failed)
-        uint64_t ednsLost = 0;    // channels rebuilt after c-ares dropped ARES_FLAG_EDNS
-        uint64_t portShares = 0;  // sent past questionsPerPort: every channel was busy
-    };
+    using Stats = ForwarderStats;  // resolver/dns_stats.h
 
     static std::unique_ptr<Forwarder> create(event_base* base, const Settings& settings,
                                              std::string* error);

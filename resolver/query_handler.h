@@ -21,6 +21,7 @@
 #include "net/socket_address.h"
 #include "resolver/dns_cache.h"
 #include "resolver/dns_message.h"
+#include "resolver/dns_stats.h"
 #include "resolver/forwarder.h"
 #include "resolver/intercept.h"
 
@@ -32,26 +33,6 @@ struct QueryContext {
     net::SocketAddress client;
     net::IpAddress local;  // the address the query arrived on (IP_PKTINFO or getsockname)
     Transport transport;
-};
-
-// Counters for /metrics and /status; untrusted input is answered and counted, never logged at
-// the default level.
-struct DnsStats {
-    uint64_t udpQueries = 0;
-    uint64_t tcpQueries = 0;
-    uint64_t dropped = 0;  // shorter than a header, or QR=1
-    uint64_t refused = 0;  // outside dns.allow
-    uint64_t formErr = 0;  // did not parse
-    uint64_t notImp = 0;   // opcode other than QUERY
-    uint64_t badVers = 0;  // EDNS version above 0 (RFC 6891 §6.1.3)
-    uint64_t intercepted = 0;
-    uint64_t cacheHits = 0;
-    uint64_t forwarded = 0;     // went to the forwarder (cache misses)
-    uint64_t servFail = 0;      // upstream failed, timed out or we were overloaded
-    uint64_t truncated = 0;     // answers cut to TC=1 for a UDP client
-    uint64_t notRecursive = 0;  // RD=0 queries the upstream gave nothing for: REFUSED
-    uint64_t staleAnswers = 0;  // answered from an expired entry (RFC 8767)
-    uint64_t prefetches = 0;    // background refreshes of popular entries started
 };
 
 class QueryHandler {
@@ -74,7 +55,8 @@ class QueryHandler {
         hostAddresses_ = std::move(addresses);
     }
 
-    // After an accepted update: devices look their own name up to confirm it (SPEC §5).
+    // After an accepted update: devices look their own name up to confirm it
+    // (docs/updates.md#cache-after-an-update).
     size_t forgetName(std::string_view name) { return cache_.erase(name); }
 
     // Whether `client` is inside dns.allow (IPv4-mapped IPv6 matches the IPv4 ranges).

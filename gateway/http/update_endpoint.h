@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "gateway/http/auth_throttle.h"
 #include "gateway/http/http_server.h"
+#include "gateway/http/update_stats.h"
 #include "gateway/updates/update_scheduler.h"
 #include "net/handles.h"
 
@@ -36,14 +37,7 @@ class UpdateEndpoint {
     // the names whose cached answers an accepted update makes stale.
     const std::vector<std::string>& recentHostnames(const std::string& username) const;
 
-    struct Stats {
-        uint64_t requests = 0;
-        uint64_t badAuth = 0;
-        uint64_t good = 0;
-        uint64_t noChange = 0;
-        uint64_t queued = 0;
-        uint64_t failed = 0;  // 911
-    };
+    using Stats = UpdateStats;  // gateway/http/update_stats.h
     const Stats& stats() const { return stats_; }
 
     // At most this many answers are held back by the throttle at a time.

@@ -2,6 +2,7 @@
 // resources (the appliance may have no Internet when someone needs this page most), inline CSS
 // that follows the device's light or dark setting, and a meta refresh instead of polling.
 
+#include "gateway/status/status_counters.h"
 #include "gateway/status/status_report.h"
 
 namespace dynamo::gateway {
@@ -176,53 +177,37 @@ void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& accou
     out += "</section>\n";
 }
 
-void appendUpdateTable(std::string& out, const StatusReport& report) {
-    const UpdateEndpoint::Stats& updates = report.updates;
-    out += "<table class=\"counters\" id=\"update-counters\">\n";
-    row(out, "Update requests", updates.requests);
-    row(out, "Updated (<code>good</code>)", updates.good);
-    row(out, "Unchanged (<code>nochg</code>)", updates.noChange);
-    row(out, "Queued for the rate window (<code>good</code>)", updates.queued);
-    row(out, "Failed, will retry (<code>911</code>)", updates.failed);
-    row(out, "Bad credentials (<code>badauth</code>)", updates.badAuth);
-    row(out, "Updates waiting now", queueLength(report));
-    row(out, "Open HTTP connections", report.http.connections);
-    row(out, "HTTP connections closed: too many at once", report.http.closedOverCap);
-    row(out, "HTTP connections closed: open too long", report.http.closedLifetime);
-    out += "</table>\n";
-}
-
-void appendDnsTable(std::string& out, const DnsReport& dns) {
-    const resolver::DnsStats& queries = dns.queries;
-    out += "<table class=\"counters\" id=\"dns-counters\">\n";
-    row(out, "Queries over UDP", queries.udpQueries);
-    row(out, "Queries over TCP", queries.tcpQueries);
-    row(out, "Update host names answered here", queries.intercepted);
-    row(out, "Answered from the cache", queries.cacheHits);
-    row(out, "Forwarded upstream", queries.forwarded);
-    row(out, "Answered SERVFAIL", queries.servFail);
-    row(out, "Refused (not in <code>dns.allow</code>)", queries.refused);
-    row(out, "Malformed (FORMERR)", queries.formErr);
-    row(out, "Not a query (NOTIMP)", queries.notImp);
-    row(out, "Dropped (not a DNS query)", queries.dropped);
-    row(out, "Truncated for UDP", queries.truncated);
-    row(out, "Cache entries", dns.cacheEntries);
-    row(out, "Cache hits", dns.cacheHits);
-    row(out, "Cache misses", dns.cacheMisses);
-    row(out, "Upstream queries sent", dns.forwarder.sent);
-    row(out, "Joined an identical query in flight", dns.forwarder.coalesced);
-    row(out, "Upstream failures and timeouts", dns.forwarder.failed);
-    row(out, "Refused at the in-flight limit", dns.forwarder.overloaded);
-    row(out, "Upstream queries in flight", dns.forwarderInFlight);
-    const resolver::LatencyHistogram& latency = dns.upstreamLatency;
-    row(out, "Upstream answers timed", latency.count());
+// The count, then what a histogram tells a person: the mean and two bounds (no rows of their
+// own in the counter table, as they are not numbers /metrics or the JSON carry).
+void appendLatencyRows(std::string& out, std::string_view label,
+                       const resolver::LatencyHistogram& latency) {
+    row(out, label, latency.count());
     if (latency.count() > 0) {
         row(out, "Upstream latency, mean",
             formatMilliseconds(latency.sum() / static_cast<int64_t>(latency.count())));
         row(out, "Upstream latency, median", quantileBound(latency, 50));
         row(out, "Upstream latency, 90%", quantileBound(latency, 90));
     }
-    row(out, "Open TCP connections", dns.tcpConnections);
+}
+
+// The counter table's rows for `table`, in its order.
+void appendCounterTable(std::string& out, const StatusReport& report, PageTable table,
+                        std::string_view id) {
+    out += "<table class=\"counters\" id=\"";
+    out += id;
+    out += "\">\n";
+    for (const CounterFamily& family : counterFamilies()) {
+        if (family.page != table)
+            continue;
+        for (const CounterSample& sample : family.samples) {
+            if (sample.pageLabel.empty())
+                continue;
+            if (family.shape == Shape::kHistogram)
+                appendLatencyRows(out, sample.pageLabel, family.histogram(report));
+            else
+                row(out, sample.pageLabel, sample.value(report));
+        }
+    }
     out += "</table>\n";
 }
 
@@ -255,9 +240,9 @@ std::string renderStatusHtml(const StatusReport& report) {
         appendAccount(out, account, report.now);
 
     out += "<h2>Updates</h2>\n";
-    appendUpdateTable(out, report);
+    appendCounterTable(out, report, PageTable::kUpdates, "update-counters");
     out += "<h2>DNS</h2>\n";
-    appendDnsTable(out, report.dns);
+    appendCounterTable(out, report, PageTable::kDns, "dns-counters");
     out += "</main>\n</body>\n</html>\n";
     return out;
 }

@@ -1,10 +1,13 @@
 // /status.json: what /status shows, for scripts and home-automation dashboards. Keys are
-// snake_case; a time is an RFC 3339 UTC string, or null when it never happened.
+// snake_case; a time is an RFC 3339 UTC string, or null when it never happened. The header and
+// the accounts are written here; the counters after them come from the counter table
+// (status_counters.cc) by their JSON paths.
 
 #include <cassert>
 #include <optional>
 #include <vector>
 
+#include "gateway/status/status_counters.h"
 #include "gateway/status/status_report.h"
 
 namespace dynamo::gateway {
@@ -163,45 +166,57 @@ void writeLatency(JsonWriter& json, const resolver::LatencyHistogram& latency) {
     json.endObject();
 }
 
-void writeDns(JsonWriter& json, const DnsReport& dns) {
-    const resolver::DnsStats& queries = dns.queries;
-    json.beginObject();
-    json.key("queries");
-    json.beginObject();
-    member(json, "udp", queries.udpQueries);
-    member(json, "tcp", queries.tcpQueries);
-    json.endObject();
-    // The same outcome names as /metrics (dns_responses_total), plus the two that overlap them.
-    json.key("responses");
-    json.beginObject();
-    member(json, "dropped", queries.dropped);
-    member(json, "refused", queries.refused);
-    member(json, "formerr", queries.formErr);
-    member(json, "notimp", queries.notImp);
-    member(json, "intercepted", queries.intercepted);
-    member(json, "cache_hit", queries.cacheHits);
-    member(json, "forwarded", queries.forwarded);
-    json.endObject();
-    member(json, "servfail", queries.servFail);
-    member(json, "truncated", queries.truncated);
-    json.key("cache");
-    json.beginObject();
-    member(json, "entries", dns.cacheEntries);
-    member(json, "hits", dns.cacheHits);
-    member(json, "misses", dns.cacheMisses);
-    json.endObject();
-    json.key("upstream");
-    json.beginObject();
-    member(json, "sent", dns.forwarder.sent);
-    member(json, "coalesced", dns.forwarder.coalesced);
-    member(json, "failed", dns.forwarder.failed);
-    member(json, "overloaded", dns.forwarder.overloaded);
-    member(json, "in_flight", dns.forwarderInFlight);
-    json.key("latency");
-    writeLatency(json, dns.upstreamLatency);
-    json.endObject();
-    member(json, "tcp_connections", dns.tcpConnections);
-    json.endObject();
+// The counters' part of the document: the counter table's dotted JSON paths as nested objects,
+// members in the table's order.
+struct JsonNode {
+    std::string_view key{};
+    const CounterFamily* family = nullptr;  // set on a leaf, with sample
+    const CounterSample* sample = nullptr;
+    std::vector<JsonNode> members{};  // an object's
+};
+
+JsonNode& memberNamed(JsonNode& object, std::string_view key) {
+    for (JsonNode& node : object.members) {
+        if (node.key == key)
+            return node;
+    }
+    object.members.push_back({.key = key});
+    return object.members.back();
+}
+
+JsonNode counterTree() {
+    JsonNode root;
+    for (const CounterFamily& family : counterFamilies()) {
+        for (const CounterSample& sample : family.samples) {
+            if (sample.jsonPath.empty())
+                continue;
+            JsonNode* object = &root;
+            std::string_view path = sample.jsonPath;
+            for (size_t dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
+                object = &memberNamed(*object, path.substr(0, dot));
+                path.remove_prefix(dot + 1);
+            }
+            JsonNode& leaf = memberNamed(*object, path);
+            leaf.family = &family;
+            leaf.sample = &sample;
+        }
+    }
+    return root;
+}
+
+void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& report) {
+    for (const JsonNode& node : object.members) {
+        json.key(node.key);
+        if (node.family == nullptr) {
+            json.beginObject();
+            writeMembers(json, node, report);
+            json.endObject();
+        } else if (node.family->shape == Shape::kHistogram) {
+            writeLatency(json, node.family->histogram(report));
+        } else {
+            json.number(node.sample->value(report));
+        }
+    }
 }
 
 }  // namespace
@@ -225,26 +240,8 @@ std::string renderStatusJson(const StatusReport& report) {
         writeAccount(json, account);
     json.endArray();
 
-    json.key("updates");
-    json.beginObject();
-    member(json, "requests", report.updates.requests);
-    member(json, "good", report.updates.good);
-    member(json, "nochg", report.updates.noChange);
-    member(json, "queued", report.updates.queued);
-    member(json, "911", report.updates.failed);
-    member(json, "badauth", report.updates.badAuth);
-    json.endObject();
-    member(json, "update_queue_length", queueLength(report));
-
-    json.key("http");
-    json.beginObject();
-    member(json, "connections", report.http.connections);
-    member(json, "closed_over_cap", report.http.closedOverCap);
-    member(json, "closed_lifetime", report.http.closedLifetime);
-    json.endObject();
-
-    json.key("dns");
-    writeDns(json, report.dns);
+    static const JsonNode counters = counterTree();
+    writeMembers(json, counters, report);
     json.endObject();
     return json.finish();
 }

@@ -1,6 +1,8 @@
 #pragma once
-// What /status (HTML), /status.json and /metrics (Prometheus text) show (SPEC §7), and the three
-// renderers that turn it into a response body.
+// What /status (HTML), /status.json and /metrics (Prometheus text) show
+// (docs/operations.md#status-and-metrics), and the three renderers that turn it into a response
+// body. Which numbers they show, under which metric names, JSON keys and page labels, is listed
+// once in status_counters.h.
 //
 // Pure: the daemon fills a StatusReport at request time (a snapshot of counters and account
 // states, the current time included) and a renderer formats it. Nothing here reads a clock, a
@@ -18,12 +20,12 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/http/update_endpoint.h"
+#include "gateway/http/update_stats.h"
 #include "gateway/updates/state_store.h"
 #include "gateway/updates/update_scheduler.h"
-#include "resolver/forwarder.h"
+// Only the resolver's plain counters: no Forwarder, no QueryHandler (nor c-ares behind them).
+#include "resolver/dns_stats.h"
 #include "resolver/latency_histogram.h"
-#include "resolver/query_handler.h"
 
 namespace dynamo::gateway {
 
@@ -41,13 +43,13 @@ inline constexpr std::string_view kMissingRecordWarning =
     "contact KisoLabs support.";
 
 struct DnsReport {
-    resolver::DnsStats queries;            // QueryHandler::stats()
-    size_t cacheEntries = 0;               // DnsCache::size()
-    uint64_t cacheHits = 0;                // DnsCache::hits()
-    uint64_t cacheMisses = 0;              // DnsCache::misses()
-    resolver::Forwarder::Stats forwarder;  // Forwarder::stats()
-    size_t forwarderInFlight = 0;          // Forwarder::inFlight()
-    size_t tcpConnections = 0;             // DnsServer::tcpConnections()
+    resolver::DnsStats queries;          // QueryHandler::stats()
+    size_t cacheEntries = 0;             // DnsCache::size()
+    uint64_t cacheHits = 0;              // DnsCache::hits()
+    uint64_t cacheMisses = 0;            // DnsCache::misses()
+    resolver::ForwarderStats forwarder;  // Forwarder::stats()
+    size_t forwarderInFlight = 0;        // Forwarder::inFlight()
+    size_t tcpConnections = 0;           // DnsServer::tcpConnections()
     resolver::LatencyHistogram upstreamLatency;
 };
 
@@ -63,8 +65,8 @@ struct StatusReport {
     TimePoint now;        // wall clock, the moment the report describes
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
-    UpdateEndpoint::Stats updates;  // UpdateEndpoint::stats()
-    HttpReport http;                // HttpServer::connections()
+    UpdateStats updates;  // UpdateEndpoint::stats()
+    HttpReport http;      // HttpServer::connections()
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

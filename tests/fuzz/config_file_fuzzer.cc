@@ -13,28 +13,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "fuzz_check.h"
 
 namespace {
 
 using namespace dynamo;
-
-void require(bool condition) {
-    if (!condition)
-        std::abort();
-}
-
-bool printableLine(std::string_view text) {
-    static constexpr std::string_view kEllipsis = "\u2026";
-    for (size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x7f)
-            continue;
-        if (text.substr(i, kEllipsis.size()) != kEllipsis)
-            return false;
-        i += kEllipsis.size() - 1;
-    }
-    return true;
-}
 
 const config::Environment& environment() {
     static const config::Environment kEnvironment = [] {
@@ -52,16 +35,16 @@ const config::Environment& environment() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     const config::ParseResult result = config::parse(text, "fuzz.yaml", environment());
-    require(result.config.has_value() == result.errors.empty());
+    FUZZ_CHECK(result.config.has_value() == result.errors.empty());
     for (const std::string& error : result.errors)
-        require(printableLine(error));
+        FUZZ_CHECK(fuzz::isPrintableLogText(error));
     if (!result.config)
         return 0;
     const config::Config& config = *result.config;
     for (const std::string& warning : config.warnings)
-        require(printableLine(warning));
-    require(!config.dns.upstreams.empty());
+        FUZZ_CHECK(fuzz::isPrintableLogText(warning));
+    FUZZ_CHECK(!config.dns.upstreams.empty());
     for (const config::Account& account : config.accounts)
-        require(account.token.size() == 42 && !account.username.empty());
+        FUZZ_CHECK(account.token.size() == 42 && !account.username.empty());
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "fuzz_check.h"
 #include "resolver/dns_cache.h"
 #include "resolver/dns_message.h"
 #include "resolver/intercept.h"
@@ -16,15 +17,6 @@
 namespace {
 
 using namespace dynamo;
-
-// Not assert(): it must hold in release builds too.
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (false)
 
 dns::Message reparse(const std::vector<uint8_t>& bytes) {
     dns::ParseResult result = dns::parse(bytes);

@@ -16,16 +16,12 @@
 #include "compat/publish_address.h"
 #include "compat/token_api.h"
 #include "compat/update_request.h"
+#include "fuzz_check.h"
 #include "net/ascii.h"
 
 namespace {
 
 using namespace dynamo;
-
-void require(bool condition) {
-    if (!condition)
-        std::abort();
-}
 
 std::string_view nextLine(std::string_view& text) {
     const size_t end = text.find('\n');
@@ -87,23 +83,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const compat::ParsedUpdate parsed = compat::parseUpdate(request);
     if (parsed.status == compat::ParsedUpdate::Status::Ok) {
         const compat::UpdateRequest& update = parsed.request;
-        require(update.hostnames.size() <= compat::kMaxHostnames + 1);
+        FUZZ_CHECK(update.hostnames.size() <= compat::kMaxHostnames + 1);
         for (const config::Account& account : accounts()) {
             const compat::HostnameCheck check = compat::checkHostnames(update.hostnames, account);
             if (check.request == compat::HostnameCheck::Request::Ok) {
-                require(check.hosts.size() == update.hostnames.size());
+                FUZZ_CHECK(check.hosts.size() == update.hostnames.size());
             }
             const auto published = compat::addressToPublish(update.myip);
-            require(!published || compat::isPublicIpv4(*published));
+            FUZZ_CHECK(!published || compat::isPublicIpv4(*published));
             const auto ip = compat::replyAddress(published, std::nullopt, update.myip);
             for (const auto outcome :
                  {compat::UpdateOutcome::Updated, compat::UpdateOutcome::Failed}) {
                 const compat::DyndnsReply reply = check.anyAccepted()
                                                       ? compat::replyFor(check, outcome, ip)
                                                       : compat::replyFor(check);
-                require(reply.httpStatus == 200 && !reply.body.empty());
-                require(reply.body.find("badauth") == std::string::npos);
-                require(reply.body.back() != '\n');
+                FUZZ_CHECK(reply.httpStatus == 200 && !reply.body.empty());
+                FUZZ_CHECK(reply.body.find("badauth") == std::string::npos);
+                FUZZ_CHECK(reply.body.back() != '\n');
             }
             (void)compat::buildUpdateUrl("https://update01-dynamo.kisolabs.net/", account.token,
                                          published);
@@ -117,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)compat::parseTokenApiBody(text);
     compat::Form form;
     form.parse(text);
-    require(form.params().size() <= compat::Form::kMaxParams);
+    FUZZ_CHECK(form.params().size() <= compat::Form::kMaxParams);
     (void)compat::parseMyIp(text);
     return 0;
 }

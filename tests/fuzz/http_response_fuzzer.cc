@@ -11,20 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "gateway/updates/http_response_reader.h"
 
 namespace {
 
 using dynamo::gateway::HttpResponseReader;
-
-// Not assert(): it must hold in release builds too.
-#define FUZZ_CHECK(condition)                                                                  \
-    do {                                                                                       \
-        if (!(condition)) {                                                                    \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (false)
 
 struct Outcome {
     HttpResponseReader::State state;

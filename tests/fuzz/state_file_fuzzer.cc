@@ -11,29 +11,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "gateway/updates/state_store.h"
 
 namespace {
 
 using namespace dynamo;
-
-void require(bool condition) {
-    if (!condition)
-        std::abort();
-}
-
-bool printable(std::string_view text) {
-    static constexpr std::string_view kEllipsis = "\u2026";
-    for (size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x7f)
-            continue;
-        if (text.substr(i, kEllipsis.size()) != kEllipsis)
-            return false;
-        i += kEllipsis.size() - 1;
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -44,24 +27,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<gateway::StateProblem> problems;
     const auto states = gateway::parseStateText(text, now, &fileProblem, &problems);
     if (!states) {
-        require(!fileProblem.empty() && printable(fileProblem));
+        FUZZ_CHECK(!fileProblem.empty() && fuzz::isPrintableLogText(fileProblem));
         return 0;
     }
-    require(states->size() <= gateway::StateStore::kMaxTokens);
+    FUZZ_CHECK(states->size() <= gateway::StateStore::kMaxTokens);
     for (const gateway::StateProblem& problem : problems) {
-        require(problem.key.empty() || problem.key.size() == 64);
-        require(printable(problem.what));
+        FUZZ_CHECK(problem.key.empty() || problem.key.size() == 64);
+        FUZZ_CHECK(fuzz::isPrintableLogText(problem.what));
     }
     for (const auto& [key, state] : *states) {
-        require(state.consecutiveMissing <= gateway::StateStore::kMaxCounter);
-        require(!state.queued || state.queued->attempts <= gateway::StateStore::kMaxCounter);
-        require(!state.lastCall || *state.lastCall <= now + gateway::StateStore::kMaxAhead);
+        FUZZ_CHECK(state.consecutiveMissing <= gateway::StateStore::kMaxCounter);
+        FUZZ_CHECK(!state.queued || state.queued->attempts <= gateway::StateStore::kMaxCounter);
+        FUZZ_CHECK(!state.lastCall || *state.lastCall <= now + gateway::StateStore::kMaxAhead);
     }
 
     std::string again;
     std::vector<gateway::StateProblem> reread;
     const auto roundTrip =
         gateway::parseStateText(gateway::formatStateText(*states), now, &again, &reread);
-    require(roundTrip && *roundTrip == *states && reread.empty());
+    FUZZ_CHECK(roundTrip && *roundTrip == *states && reread.empty());
     return 0;
 }

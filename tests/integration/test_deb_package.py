@@ -1,4 +1,4 @@
-"""The Debian package (docs/operations.md#install `make deb`, §7): what the .deb holds, and what installing,
+"""The Debian package (docs/operations.md#install): what the .deb holds, and what installing,
 reinstalling, removing and purging it does to a system.
 
 The package is built by the test itself with cpack from DYNAMO_BUILD_DIR into a temporary

@@ -71,10 +71,12 @@ StatusReport sampleReport() {
     queries.forwarded = 32;
     queries.servFail = 6;
     queries.truncated = 8;
+    queries.notRecursive = 11;
     report.dns.cacheEntries = 40;
     report.dns.cacheHits = 60;
     report.dns.cacheMisses = 32;
-    report.dns.forwarder = {.sent = 30, .coalesced = 2, .failed = 3, .overloaded = 1};
+    report.dns.forwarder = {
+        .sent = 30, .coalesced = 2, .failed = 3, .overloaded = 1, .portShares = 12};
     report.dns.forwarderInFlight = 1;
     report.dns.tcpConnections = 2;
     report.dns.upstreamLatency.observe(microseconds(800));
@@ -572,6 +574,7 @@ dynamo_gateway_dns_responses_total{outcome="dropped"} 1
 dynamo_gateway_dns_responses_total{outcome="refused"} 2
 dynamo_gateway_dns_responses_total{outcome="formerr"} 3
 dynamo_gateway_dns_responses_total{outcome="notimp"} 4
+dynamo_gateway_dns_responses_total{outcome="badvers"} 0
 dynamo_gateway_dns_responses_total{outcome="intercepted"} 5
 dynamo_gateway_dns_responses_total{outcome="cache_hit"} 60
 dynamo_gateway_dns_responses_total{outcome="forwarded"} 32
@@ -587,6 +590,9 @@ dynamo_gateway_dns_servfail_total 6
 # HELP dynamo_gateway_dns_truncated_total Answers truncated (TC=1) for a UDP client.
 # TYPE dynamo_gateway_dns_truncated_total counter
 dynamo_gateway_dns_truncated_total 8
+# HELP dynamo_gateway_dns_not_recursive_total RD=0 queries the upstream gave nothing for, answered REFUSED.
+# TYPE dynamo_gateway_dns_not_recursive_total counter
+dynamo_gateway_dns_not_recursive_total 11
 # HELP dynamo_gateway_dns_cache_hits_total DNS cache lookups that hit.
 # TYPE dynamo_gateway_dns_cache_hits_total counter
 dynamo_gateway_dns_cache_hits_total 60
@@ -608,6 +614,9 @@ dynamo_gateway_dns_upstream_failures_total 3
 # HELP dynamo_gateway_dns_upstream_overloaded_total Queries refused at the in-flight bound.
 # TYPE dynamo_gateway_dns_upstream_overloaded_total counter
 dynamo_gateway_dns_upstream_overloaded_total 1
+# HELP dynamo_gateway_dns_upstream_port_shares_total Upstream queries sent on a socket already past its batch: every channel busy.
+# TYPE dynamo_gateway_dns_upstream_port_shares_total counter
+dynamo_gateway_dns_upstream_port_shares_total 12
 # HELP dynamo_gateway_dns_upstream_in_flight Upstream queries awaiting an answer.
 # TYPE dynamo_gateway_dns_upstream_in_flight gauge
 dynamo_gateway_dns_upstream_in_flight 1
