@@ -62,6 +62,23 @@ struct LocalRecordSet {
 // "dd:" followed by exactly 16 of 0-9 and A-Z (case-sensitive): an IP Address Token.
 bool isIpToken(std::string_view text);
 
+// Which upstream a question goes to (docs/configuration.md#upstream-selection).
+enum class UpstreamPolicy { Ordered, Fastest };
+
+// The probe sent to an upstream while it is marked down; a good answer marks it up again.
+struct HealthCheckConfig {
+    std::string name = ".";  // presentation form, lower-case; "." is the root
+    uint16_t type = 2;       // NS
+    std::chrono::milliseconds interval{5000};
+};
+
+// RFC 8767 serve-stale (docs/configuration.md#serve-stale).
+struct ServeStaleConfig {
+    std::chrono::seconds maxStale{86400};  // 0 turns serve-stale off
+    std::chrono::milliseconds clientTimeout{1800};
+    uint32_t ttl = 30;  // RFC 8767 §4
+};
+
 struct DnsConfig {
     std::vector<net::SocketAddress> listen;     // UDP and TCP on each
     std::vector<net::SocketAddress> upstreams;  // never empty after parse()
@@ -73,6 +90,11 @@ struct DnsConfig {
     // Local names (docs/configuration.md#local-names), answered authoritatively with this TTL.
     std::vector<LocalRecordSet> records;
     uint32_t recordsTtl = 60;
+
+    UpstreamPolicy upstreamPolicy = UpstreamPolicy::Ordered;
+    HealthCheckConfig healthCheck;
+    ServeStaleConfig serveStale;
+    bool prefetch = false;
 };
 
 struct TlsConfig {

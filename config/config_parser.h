@@ -43,6 +43,8 @@ class ConfigParser {
     void readAllow(const Item& item);
     void readIntercept(const Item& intercept);
     void readInterceptNames(const Item& item);
+    void readHealthCheck(const Item& item);
+    void readServeStale(const Item& item);
     std::optional<std::vector<Located>> readAddresses(const Item& item, uint16_t defaultPort,
                                                       bool upstream);
     std::optional<net::SocketAddress> readAddress(const Item& item, uint16_t defaultPort,

@@ -50,6 +50,23 @@ std::string addressProblem(std::string_view text) {
            "brackets)";
 }
 
+// The record types a health check may ask for (RFC 1035 §3.2.2, RFC 3596, RFC 4034).
+std::optional<uint16_t> recordTypeCode(std::string_view text) {
+    static constexpr std::pair<std::string_view, uint16_t> kTypes[] = {
+        {"A", 1},   {"NS", 2},   {"CNAME", 5}, {"SOA", 6},     {"PTR", 12},
+        {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"DNSKEY", 48}, {"DS", 43},
+    };
+    for (const auto& [name, code] : kTypes) {
+        if (text.size() == name.size() &&
+            std::equal(text.begin(), text.end(), name.begin(), [](char a, char b) {
+                return std::toupper(static_cast<unsigned char>(a)) == b;
+            })) {
+            return code;
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 // The default of dns.allow (docs/configuration.md#dns): loopback, RFC 1918, CGNAT (RFC 6598),
@@ -66,46 +83,146 @@ net::CidrSet defaultAllow() {
 void ConfigParser::readDns(const Item& dns) {
     dnsLine_ = dns.line;
     reader_.readMap(
-        dns, {
-                 {"listen",
-                  [&](const Item& item) {
-                      if (auto list = readAddresses(item, kDnsPort, false)) {
-                          if (list->empty()) {
-                              reader_.error(item, "must list at least one address");
-                          } else {
-                              config_.dns.listen.clear();
-                              for (auto& entry : *list)
-                                  config_.dns.listen.push_back(entry.address);
-                              dnsListen_ = std::move(*list);
-                          }
-                      }
-                  }},
-                 {"upstreams",
-                  [&](const Item& item) {
-                      upstreamsLine_ = item.line;
-                      if (auto list = readAddresses(item, kDnsPort, true))
-                          upstreams_ = std::move(*list);
-                  }},
-                 {"upstream_timeout",
-                  [&](const Item& item) {
-                      if (auto value = reader_.readDuration(item, milliseconds(100), seconds(60))) {
-                          config_.dns.upstreamTimeout = *value;
-                      }
-                  }},
-                 {"allow", [&](const Item& item) { readAllow(item); }},
-                 {"intercept", [&](const Item& item) { readIntercept(item); }},
-                 {"records", [&](const Item& item) { readRecords(item); }},
-                 {"records_ttl", [&](const Item& item) { readRecordsTtl(item); }},
-                 {"cache",
-                  [&](const Item& item) {
-                      reader_.readMap(item, {{"size", [&](const Item& size) {
-                                                  if (auto value = reader_.readUnsigned(
-                                                          size, 0, kMaxCacheSize)) {
-                                                      config_.dns.cacheSize = *value;
-                                                  }
-                                              }}});
-                  }},
-             });
+        dns,
+        {
+            {"listen",
+             [&](const Item& item) {
+                 if (auto list = readAddresses(item, kDnsPort, false)) {
+                     if (list->empty()) {
+                         reader_.error(item, "must list at least one address");
+                     } else {
+                         config_.dns.listen.clear();
+                         for (auto& entry : *list)
+                             config_.dns.listen.push_back(entry.address);
+                         dnsListen_ = std::move(*list);
+                     }
+                 }
+             }},
+            {"upstreams",
+             [&](const Item& item) {
+                 upstreamsLine_ = item.line;
+                 if (auto list = readAddresses(item, kDnsPort, true))
+                     upstreams_ = std::move(*list);
+             }},
+            {"upstream_timeout",
+             [&](const Item& item) {
+                 if (auto value = reader_.readDuration(item, milliseconds(100), seconds(60))) {
+                     config_.dns.upstreamTimeout = *value;
+                 }
+             }},
+            {"upstream_policy",
+             [&](const Item& item) {
+                 auto text = reader_.readString(item, "expected ordered or fastest");
+                 if (!text)
+                     return;
+                 if (*text == "ordered") {
+                     config_.dns.upstreamPolicy = UpstreamPolicy::Ordered;
+                 } else if (*text == "fastest") {
+                     config_.dns.upstreamPolicy = UpstreamPolicy::Fastest;
+                 } else {
+                     reader_.error(item, "expected ordered or fastest, got " + inQuotes(*text));
+                 }
+             }},
+            {"health_check", [&](const Item& item) { readHealthCheck(item); }},
+            {"serve_stale", [&](const Item& item) { readServeStale(item); }},
+            {"prefetch",
+             [&](const Item& item) {
+                 auto text = reader_.readString(item, "expected true or false");
+                 if (!text)
+                     return;
+                 if (*text == "true") {
+                     config_.dns.prefetch = true;
+                 } else if (*text == "false") {
+                     config_.dns.prefetch = false;
+                 } else {
+                     reader_.error(item, "expected true or false, got " + inQuotes(*text));
+                 }
+             }},
+            {"allow", [&](const Item& item) { readAllow(item); }},
+            {"intercept", [&](const Item& item) { readIntercept(item); }},
+            {"records", [&](const Item& item) { readRecords(item); }},
+            {"records_ttl", [&](const Item& item) { readRecordsTtl(item); }},
+            {"cache",
+             [&](const Item& item) {
+                 reader_.readMap(
+                     item, {{"size", [&](const Item& size) {
+                                 if (auto value = reader_.readUnsigned(size, 0, kMaxCacheSize)) {
+                                     config_.dns.cacheSize = *value;
+                                 }
+                             }}});
+             }},
+        });
+}
+
+void ConfigParser::readHealthCheck(const Item& item) {
+    HealthCheckConfig& target = config_.dns.healthCheck;
+    reader_.readMap(
+        item,
+        {
+            {"name",
+             [&](const Item& name) {
+                 auto text = reader_.readString(name, "expected a DNS name such as \".\"");
+                 if (!text)
+                     return;
+                 if (*text == ".") {
+                     target.name = ".";
+                     return;
+                 }
+                 auto canonical = net::canonicalHostname(*text);
+                 if (!canonical) {
+                     reader_.error(name, inQuotes(*text) +
+                                             " is not a DNS name (\".\" is the root, whose NS "
+                                             "every recursive resolver can answer)");
+                     return;
+                 }
+                 target.name = *canonical;
+             }},
+            {"type",
+             [&](const Item& type) {
+                 auto text = reader_.readString(type, "expected a record type such as NS or A");
+                 if (!text)
+                     return;
+                 if (auto code = recordTypeCode(*text)) {
+                     target.type = *code;
+                 } else {
+                     reader_.error(type,
+                                   "expected one of A, AAAA, NS, SOA, MX, TXT, PTR, CNAME, "
+                                   "DNSKEY, DS, got " +
+                                       inQuotes(*text));
+                 }
+             }},
+            {"interval",
+             [&](const Item& interval) {
+                 if (auto value = reader_.readDuration(interval, milliseconds(500), seconds(3600)))
+                     target.interval = *value;
+             }},
+        });
+}
+
+void ConfigParser::readServeStale(const Item& item) {
+    ServeStaleConfig& target = config_.dns.serveStale;
+    reader_.readMap(
+        item,
+        {
+            {"max_stale",
+             [&](const Item& value) {
+                 // RFC 8767 §5 suggests 1 to 3 days; a week at most.
+                 if (auto parsed = readSeconds(value, seconds(0), seconds(7 * 86400)))
+                     target.maxStale = *parsed;
+             }},
+            {"client_timeout",
+             [&](const Item& value) {
+                 // RFC 8767 §5 suggests 1.8 s.
+                 if (auto parsed = reader_.readDuration(value, milliseconds(100), seconds(60))) {
+                     target.clientTimeout = *parsed;
+                 }
+             }},
+            {"ttl",
+             [&](const Item& value) {
+                 if (auto parsed = readSeconds(value, seconds(1), seconds(3600)))
+                     target.ttl = static_cast<uint32_t>(parsed->count());
+             }},
+        });
 }
 
 void ConfigParser::readAllow(const Item& item) {

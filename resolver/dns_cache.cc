@@ -37,38 +37,20 @@ bool DnsCache::fresh(const Entry& entry) const {
     return age >= std::chrono::seconds(0) && age < std::chrono::seconds(entry.ttl);
 }
 
-std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> queryBytes,
-                                                     const Message& query) {
-    const auto found = capacity_ == 0 ? index_.end() : index_.find(keyFor(query));
-    if (found == index_.end()) {
-        ++misses_;
-        return std::nullopt;
-    }
-    const List::iterator entry = found->second;
-    const auto age = clock_() - entry->storedAt;
-    // Served only while now < storedAt + ttl: at exactly ttl seconds the entry is gone, so a
-    // client never sees a TTL of 0 from us that the upstream did not send.
-    if (age >= std::chrono::seconds(entry->ttl) || age < std::chrono::seconds(0) ||
-        entry->questionEnd != query.questionEnd || queryBytes.size() < query.questionEnd) {
-        remove(entry);
-        ++misses_;
-        return std::nullopt;
-    }
-    const bool askedForAd = wantsAd(query);
-    if (askedForAd && !entry->adMeaningful) {
-        // Kept: the upstream's answer to this query will replace it.
-        ++misses_;
-        return std::nullopt;
-    }
-    lru_.splice(lru_.begin(), lru_, entry);
-    ++hits_;
+bool DnsCache::staleUsable(const Entry& entry) const {
+    if (entry.failure || maxStale_.count() == 0)
+        return false;
+    const auto age = clock_() - entry.storedAt;
+    return age >= std::chrono::seconds(entry.ttl) &&
+           age < std::chrono::seconds(entry.ttl) + maxStale_;
+}
 
-    std::vector<uint8_t> answer = entry->answer;
-    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(age).count();
-    decrementTtls(answer, entry->records, static_cast<uint32_t>(elapsed));
+std::vector<uint8_t> DnsCache::render(const Entry& entry, std::span<const uint8_t> queryBytes,
+                                      const Message& query) const {
+    std::vector<uint8_t> answer = entry.answer;
     setId(answer, query.header.id);
     // RFC 6840 §5.7: AD only for a query that had AD or DO, whoever fetched the entry.
-    if (!askedForAd)
+    if (!wantsAd(query))
         clearFlags(answer, flag::kAd);
     // The question as this client wrote it, so a client checking 0x20 case randomisation
     // (draft-vixie-dnsext-dns0x20) gets its own spelling back. The question holds no
@@ -77,6 +59,119 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
               queryBytes.begin() + static_cast<std::ptrdiff_t>(query.questionEnd),
               answer.begin() + kHeaderSize);
     return answer;
+}
+
+std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> queryBytes,
+                                                     const Message& query, bool* prefetch) {
+    if (prefetch != nullptr)
+        *prefetch = false;
+    const auto found = capacity_ == 0 ? index_.end() : index_.find(keyFor(query));
+    if (found == index_.end()) {
+        ++misses_;
+        return std::nullopt;
+    }
+    const List::iterator entry = found->second;
+    const auto age = clock_() - entry->storedAt;
+    if (entry->questionEnd != query.questionEnd || queryBytes.size() < query.questionEnd ||
+        age < std::chrono::seconds(0)) {
+        remove(entry);
+        ++misses_;
+        return std::nullopt;
+    }
+    // Served only while now < storedAt + ttl: at exactly ttl seconds the entry is expired, so
+    // a client never sees a TTL of 0 from us that the upstream did not send. An expired entry
+    // is kept for serve-stale while it may still be used (RFC 8767 §4).
+    if (age >= std::chrono::seconds(entry->ttl)) {
+        if (!staleUsable(*entry))
+            remove(entry);
+        ++misses_;
+        return std::nullopt;
+    }
+    if (wantsAd(query) && !entry->adMeaningful) {
+        // Kept: the upstream's answer to this query will replace it.
+        ++misses_;
+        return std::nullopt;
+    }
+    lru_.splice(lru_.begin(), lru_, entry);
+    ++hits_;
+
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(age).count();
+    if (prefetch != nullptr && !entry->failure && !entry->prefetched &&
+        entry->ttl >= kMinPrefetchTtl &&
+        static_cast<uint64_t>(elapsed) * 10 >= uint64_t{entry->ttl} * 9) {
+        entry->prefetched = true;
+        *prefetch = true;
+    }
+    std::vector<uint8_t> answer = render(*entry, queryBytes, query);
+    decrementTtls(answer, entry->records, static_cast<uint32_t>(elapsed));
+    return answer;
+}
+
+void DnsCache::setServeStale(std::chrono::seconds maxStale, uint32_t staleTtl) {
+    maxStale_ = std::max(maxStale, std::chrono::seconds(0));
+    staleTtl_ = std::max<uint32_t>(1, staleTtl);
+    dropDead();
+}
+
+const DnsCache::Entry* DnsCache::findUsable(const Message& query) const {
+    if (capacity_ == 0)
+        return nullptr;
+    const auto found = index_.find(keyFor(query));
+    if (found == index_.end())
+        return nullptr;
+    const Entry& entry = *found->second;
+    if (!staleUsable(entry) || entry.questionEnd != query.questionEnd ||
+        (wantsAd(query) && !entry.adMeaningful)) {
+        return nullptr;
+    }
+    return &entry;
+}
+
+bool DnsCache::hasStale(const Message& query) const {
+    return findUsable(query) != nullptr;
+}
+
+std::optional<std::vector<uint8_t>> DnsCache::lookupStale(std::span<const uint8_t> queryBytes,
+                                                          const Message& query) {
+    const Entry* entry = findUsable(query);
+    if (entry == nullptr || queryBytes.size() < query.questionEnd)
+        return std::nullopt;
+    ++staleServed_;
+    std::vector<uint8_t> answer = render(*entry, queryBytes, query);
+    // RFC 8767 §4: stale data goes out with one short TTL (30 s recommended), so downstream
+    // caches neither hammer us nor keep it long.
+    setTtls(answer, entry->records, staleTtl_);
+    return answer;
+}
+
+void DnsCache::refreshFailed(const Message& query) {
+    if (capacity_ == 0)
+        return;
+    if (const auto found = index_.find(keyFor(query)); found != index_.end())
+        found->second->refreshFailedAt = clock_();
+}
+
+bool DnsCache::refreshFailedRecently(const Message& query) const {
+    const Entry* entry = findUsable(query);
+    if (entry == nullptr || !entry->refreshFailedAt)
+        return false;
+    const auto since = clock_() - *entry->refreshFailedAt;
+    return since >= std::chrono::seconds(0) && since < kFailureRecheck;
+}
+
+size_t DnsCache::staleEntries() const {
+    const auto now = clock_();
+    size_t count = 0;
+    for (auto it = byExpiry_.begin(); it != byExpiry_.end() && it->first <= now; ++it)
+        ++count;
+    return count;
+}
+
+void DnsCache::dropDead() {
+    const auto now = clock_();
+    while (!byExpiry_.empty() && byExpiry_.begin()->first + maxStale_ <= now) {
+        remove(index_.find(byExpiry_.begin()->second->key)->second);
+    }
 }
 
 void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
@@ -93,7 +188,17 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
     }
     std::optional<uint32_t> ttl;
     const bool extendedRcode = parsedAnswer.edns && parsedAnswer.edns->extendedRcode != 0;
-    if (header.rcode() == static_cast<uint8_t>(Rcode::ServFail) && !extendedRcode) {
+    const bool failure = header.rcode() == static_cast<uint8_t>(Rcode::ServFail) && !extendedRcode;
+    if (failure) {
+        if (const auto found = index_.find(keyFor(query)); found != index_.end()) {
+            Entry& existing = *found->second;
+            if (!existing.failure && (fresh(existing) || staleUsable(existing))) {
+                // RFC 8767 §4: the good answer stays, to be served stale; the failure only
+                // starts its recheck timer.
+                existing.refreshFailedAt = clock_();
+                return;
+            }
+        }
         // RFC 2308 §7.1: server failures may be cached, for at most five minutes; we keep them
         // only seconds so a recovering upstream is used again at once, while a dead one is not
         // hammered by every retrying client.
@@ -115,8 +220,15 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
     if (!stored)
         return;
 
-    Entry entry{keyFor(query), std::move(*stored), parsedAnswer.records, parsedAnswer.questionEnd,
-                clock_(),      lifetime,           wantsAd(query)};
+    Entry entry;
+    entry.key = keyFor(query);
+    entry.answer = std::move(*stored);
+    entry.records = parsedAnswer.records;
+    entry.questionEnd = parsedAnswer.questionEnd;
+    entry.storedAt = clock_();
+    entry.ttl = lifetime;
+    entry.adMeaningful = wantsAd(query);
+    entry.failure = failure;
     // No record may outlive the entry: RFC 2308 §5 makes the negative TTL min(SOA TTL,
     // MINIMUM), so the SOA we hand out must not claim more, and kMaxTtl applies to what
     // downstream caches see as well.
@@ -130,9 +242,12 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
             return;
         remove(found->second);
     }
+    dropDead();
     bytes_ += entry.answer.size();
+    const Time expires = entry.storedAt + std::chrono::seconds(entry.ttl);
     lru_.push_front(std::move(entry));
     index_.emplace(lru_.front().key, lru_.begin());
+    lru_.front().expiry = byExpiry_.emplace(expires, &lru_.front());
     evictToFit();
 }
 
@@ -156,6 +271,7 @@ size_t DnsCache::erase(std::string_view name) {
 
 void DnsCache::clear() {
     index_.clear();
+    byExpiry_.clear();
     lru_.clear();
     bytes_ = 0;
 }
@@ -173,13 +289,21 @@ uint64_t DnsCache::budget() const {
 void DnsCache::evictToFit() {
     // Two bounds: the configured number of answers, and a byte budget so a few huge answers
     // (TCP-sized TXT or DNSKEY sets) cannot make 10000 entries cost hundreds of megabytes.
+    // Stale entries count against both and go first, the longest expired first; then the least
+    // recently used.
+    const auto now = clock_();
     while (!lru_.empty() && (lru_.size() > capacity_ || bytes_ > budget())) {
-        remove(std::prev(lru_.end()));
+        if (!byExpiry_.empty() && byExpiry_.begin()->first <= now) {
+            remove(index_.find(byExpiry_.begin()->second->key)->second);
+        } else {
+            remove(std::prev(lru_.end()));
+        }
     }
 }
 
 void DnsCache::remove(List::iterator entry) {
     bytes_ -= entry->answer.size();
+    byExpiry_.erase(entry->expiry);
     index_.erase(entry->key);
     lru_.erase(entry);
 }

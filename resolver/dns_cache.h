@@ -3,12 +3,18 @@
 // decremented TTLs, negative answers cached per RFC 2308, SERVFAIL for a few seconds at most. Pure
 // code: time comes from an injected clock, so expiry is tested without sleeping.
 //
+// Serve-stale (RFC 8767, docs/dns.md#serve-stale): an expired answer is kept up to maxStale
+// past its TTL, inside the same entry and byte bounds (expired entries are evicted first), for
+// the query handler to answer with when the upstreams fail. A failure never replaces a good
+// answer that is still within that window: a SERVFAIL is never served in place of stale data.
+//
 // One thread (the event loop's); not thread-safe by design.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +33,13 @@ class DnsCache {
     static constexpr uint32_t kMaxTtl = 86400;      // a day, whatever the upstream says
     static constexpr uint32_t kServFailTtl = 5;     // RFC 2308 §7.1 allows up to 5 minutes
     static constexpr size_t kBytesPerEntry = 4096;  // byte budget: capacity × this
+    // RFC 8767 §4 "failure recheck timer": after a refresh failed, stale data is answered at
+    // once for this long instead of asking the upstreams again for every client.
+    static constexpr std::chrono::seconds kFailureRecheck{30};
+    // Prefetch: an entry asked for within the last tenth of its TTL is refreshed once, when
+    // its TTL was at least this long (shorter ones are cheap to miss and would be refreshed
+    // nearly continuously).
+    static constexpr uint32_t kMinPrefetchTtl = 10;
 
     // capacity 0 = disabled: lookup() always misses, store() does nothing. An empty clock
     // means steady_clock::now.
@@ -37,8 +50,26 @@ class DnsCache {
     // cleared unless the query had AD or DO (RFC 6840 §5.7). nullopt on miss or expiry, and
     // for a query with AD or DO when the entry was fetched by one with neither: the upstream
     // cleared AD for that asker, so the entry cannot say whether the data validated.
+    //
+    // With `prefetch`, *prefetch says whether this hit is the one that should refresh the entry
+    // in the background: within the last tenth of a TTL of at least kMinPrefetchTtl, once per
+    // stored answer.
     std::optional<std::vector<uint8_t>> lookup(std::span<const uint8_t> queryBytes,
-                                               const Message& query);
+                                               const Message& query, bool* prefetch = nullptr);
+
+    // RFC 8767: keep expired answers up to maxStale (0 = off, expired entries go at once) and
+    // serve them with TTLs lowered to staleTtl (§4: 30 s).
+    void setServeStale(std::chrono::seconds maxStale, uint32_t staleTtl);
+    // Whether an expired good answer (not a cached failure) within maxStale exists for `query`
+    // and could be served to it (same AD rule as lookup()).
+    bool hasStale(const Message& query) const;
+    // That answer, ready for this client, with TTLs at most staleTtl; counted in staleServed().
+    std::optional<std::vector<uint8_t>> lookupStale(std::span<const uint8_t> queryBytes,
+                                                    const Message& query);
+    // A refresh of `query`'s stale entry failed now: for kFailureRecheck, refreshFailedRecently()
+    // is true. The entry stays.
+    void refreshFailed(const Message& query);
+    bool refreshFailedRecently(const Message& query) const;
 
     // Stores an upstream answer to `query` when policy allows: cacheableTtl(), capped at
     // kMaxTtl; SERVFAIL for kServFailTtl, under this query's key only (RFC 2308 §7.1); never
@@ -57,6 +88,9 @@ class DnsCache {
     size_t bytes() const { return bytes_; }
     uint64_t hits() const { return hits_; }
     uint64_t misses() const { return misses_; }
+    uint64_t staleServed() const { return staleServed_; }
+    // Entries past their TTL still held for serve-stale (counted at the last eviction pass).
+    size_t staleEntries() const;
 
   private:
     // Everything in a query that changes the answer is in the key, so an answer (or failure)
@@ -91,12 +125,24 @@ class DnsCache {
         // The query that fetched it had AD or DO, so the upstream set AD exactly when the
         // data validated (RFC 6840 §5.7); without either, AD is clear whatever the data.
         bool adMeaningful = false;
+        bool failure = false;     // a cached SERVFAIL: never served stale
+        bool prefetched = false;  // a prefetch for this answer has been started
+        std::optional<std::chrono::steady_clock::time_point> refreshFailedAt;
+        std::multimap<std::chrono::steady_clock::time_point, Entry*>::iterator expiry;
     };
     using List = std::list<Entry>;  // most recently used first
+    using Time = std::chrono::steady_clock::time_point;
 
     static Key keyFor(const Message& query);
     static bool wantsAd(const Message& query);
     bool fresh(const Entry& entry) const;
+    // Past its TTL but within maxStale, and a good answer.
+    bool staleUsable(const Entry& entry) const;
+    const Entry* findUsable(const Message& query) const;
+    std::vector<uint8_t> render(const Entry& entry, std::span<const uint8_t> queryBytes,
+                                const Message& query) const;
+    // Drops entries past TTL + maxStale, oldest first.
+    void dropDead();
     uint64_t budget() const;  // the byte bound, capacity_ × kBytesPerEntry
     void evictToFit();
     void remove(List::iterator entry);
@@ -105,9 +151,13 @@ class DnsCache {
     Clock clock_;
     List lru_;
     std::unordered_map<Key, List::iterator, KeyHash> index_;
+    std::multimap<Time, Entry*> byExpiry_;  // storedAt + ttl: expired entries are evicted first
+    std::chrono::seconds maxStale_{0};
+    uint32_t staleTtl_ = 30;
     size_t bytes_ = 0;
     uint64_t hits_ = 0;
     uint64_t misses_ = 0;
+    uint64_t staleServed_ = 0;
 };
 
 }  // namespace dynamo::dns

@@ -582,6 +582,13 @@ void capTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, u
     }
 }
 
+void setTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, uint32_t ttl) {
+    for (const RecordRef& record : records) {
+        if (record.ttlOffset + 4 <= answer.size())
+            write32(answer, record.ttlOffset, ttl);
+    }
+}
+
 ResponseWriter::ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query)
     : query_(query) {
     const auto flags = static_cast<uint16_t>(

@@ -195,6 +195,8 @@ void decrementTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& reco
 // Lowers every TTL above `maxTtl` to it (OPT excluded): a cache never promises data for longer
 // than it keeps it.
 void capTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, uint32_t maxTtl);
+// Sets every TTL (OPT excluded) to `ttl`: stale data goes out with one short TTL (RFC 8767 §4).
+void setTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, uint32_t ttl);
 
 // Builds an authoritative answer to `query` for interception: ID, opcode, RD and CD copied,
 // QR=1, AA=1, RA=1, the question echoed as the client sent it. Record owners point at the

@@ -23,6 +23,8 @@ struct DnsStats {
     uint64_t forwarded = 0;     // went to the forwarder (cache misses)
     uint64_t servFail = 0;      // upstream failed, timed out or we were overloaded
     uint64_t truncated = 0;     // answers cut to TC=1 for a UDP client
+    uint64_t staleAnswers = 0;  // answered from an expired entry (RFC 8767)
+    uint64_t prefetches = 0;    // background refreshes of popular entries started
     uint64_t notRecursive = 0;  // RD=0 queries the upstream gave nothing for: REFUSED
 };
 

@@ -31,16 +31,19 @@ Forwarder::~Forwarder() {
     // ares_destroy() runs every pending callback with ARES_EDESTRUCTION; onAnswer drops those
     // without calling their waiters, whose owners may already be gone at shutdown.
     destroying_ = true;
-    channels_.clear();
+    upstreams_.clear();
+    formerUpstreams_.clear();
     retired_.clear();
 }
 
-std::unique_ptr<net::AresChannel> Forwarder::makeChannel(std::string* error) const {
+std::unique_ptr<net::AresChannel> Forwarder::makeChannel(const net::SocketAddress& server,
+                                                         std::string* error) const {
     net::AresChannel::Options options;
-    options.servers = settings_.upstreams;
+    options.servers = {server};
     options.tries = kTries;
-    // c-ares 1.18 waits timeout << round per try, over every server: with n servers and two
-    // rounds the whole query takes 3·n·timeout at most, which must fit in settings_.timeout.
+    // c-ares 1.18 waits timeout << round per try: with two rounds one upstream's attempt takes
+    // 3·timeout at most, and the question may go through every upstream in turn, so
+    // n upstreams × 3 per-try timeouts must fit in settings_.timeout.
     const auto rounds = static_cast<long>(3 * std::max<size_t>(1, settings_.upstreams.size()));
     options.timeout = std::max(std::chrono::milliseconds(50), settings_.timeout / rounds);
     // ARES_FLAG_EDNS: answers up to kUpstreamEdnsPayload are taken over UDP, larger or TC ones
@@ -50,25 +53,54 @@ std::unique_ptr<net::AresChannel> Forwarder::makeChannel(std::string* error) con
     // not, unchanged (RFC 5625).
     //
     // No ARES_FLAG_NOCHECKRESP, deliberately: an upstream answering SERVFAIL, REFUSED or
-    // NOTIMP is skipped for the next one, which is what a home network with a flaky ISP
-    // resolver beside a public one wants; when every upstream fails that way the client gets
-    // our SERVFAIL. The cost: an upstream's REFUSED reaches the client as SERVFAIL.
+    // NOTIMP fails the attempt and the question goes to the next upstream, which is what a home
+    // network with a flaky ISP resolver beside a public one wants; when every upstream fails
+    // that way the client gets our SERVFAIL. The cost: an upstream's REFUSED reaches the client
+    // as SERVFAIL.
     options.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
     options.ednsPayloadSize = kUpstreamEdnsPayload;
     return net::AresChannel::create(base_, options, error);
 }
 
 bool Forwarder::buildChannels(std::string* error) {
-    // One channel now, so that options c-ares refuses fail here (and a reload keeps the old
-    // ones); the pool grows in pickChannel().
-    auto first = makeChannel(error);
-    if (!first)
-        return false;
-    for (auto& old : channels_)
-        retired_.push_back(std::move(old));
-    channels_.clear();
-    channels_.push_back(std::move(first));
-    nextChannel_ = 0;
+    // One channel per upstream now, so that options c-ares refuses fail here (and a reload
+    // keeps the old ones); the pools grow in pickChannel(). An upstream kept across a reload
+    // keeps its health and counters.
+    std::vector<std::unique_ptr<Upstream>> next;
+    for (const auto& address : settings_.upstreams) {
+        auto first = makeChannel(address, error);
+        if (!first)
+            return false;
+        auto upstream = std::make_unique<Upstream>();
+        upstream->owner = this;
+        upstream->state.address = address;
+        upstream->state.since = std::chrono::steady_clock::now();
+        for (auto& old : upstreams_) {
+            if (old && old->state.address == address) {
+                upstream->state = old->state;
+                upstream->consecutiveFailures = old->consecutiveFailures;
+                upstream->smoothedRttUs = old->smoothedRttUs;
+            }
+        }
+        upstream->channels.push_back(std::move(first));
+        next.push_back(std::move(upstream));
+    }
+    for (auto& old : upstreams_) {
+        for (auto& channel : old->channels)
+            retired_.push_back(std::move(channel));
+        old->channels.clear();
+        old->probeTimer.reset();
+        formerUpstreams_.push_back(std::move(old));
+    }
+    upstreams_ = std::move(next);
+    for (auto& upstream : upstreams_) {
+        if (!upstream->state.up) {
+            upstream->probeTimer.reset(
+                event_new(base_, -1, EV_PERSIST, &Forwarder::onProbeTimer, upstream.get()));
+            const timeval interval = net::toTimeval(settings_.healthInterval);
+            event_add(upstream->probeTimer.get(), &interval);
+        }
+    }
     event_active(cleanup_.get(), 0, 0);
     return true;
 }
@@ -83,34 +115,161 @@ bool Forwarder::reconfigure(const Settings& settings, std::string* error) {
     return true;
 }
 
-net::AresChannel* Forwarder::pickChannel() {
+bool Forwarder::anyUp() const {
+    return std::any_of(upstreams_.begin(), upstreams_.end(),
+                       [](const auto& upstream) { return upstream->state.up; });
+}
+
+size_t Forwarder::channels() const {
+    size_t count = 0;
+    for (const auto& upstream : upstreams_)
+        count += upstream->channels.size();
+    return count;
+}
+
+std::vector<Forwarder::UpstreamState> Forwarder::upstreams() const {
+    std::vector<UpstreamState> states;
+    for (const auto& upstream : upstreams_)
+        states.push_back(upstream->state);
+    return states;
+}
+
+net::AresChannel* Forwarder::pickChannel(Upstream& upstream) {
+    auto& pool = upstream.channels;
     const size_t perPort = std::max<size_t>(1, settings_.questionsPerPort);
     // From the last channel used: it fills its batch first, then the next that accepts. A
     // channel with no socket open accepts whatever it carried before: its next question opens
     // a new socket.
-    for (size_t i = 0; i < channels_.size(); ++i) {
-        const size_t index = (nextChannel_ + i) % channels_.size();
-        const net::AresChannel& channel = *channels_[index];
+    for (size_t i = 0; i < pool.size(); ++i) {
+        const size_t index = (upstream.nextChannel + i) % pool.size();
+        const net::AresChannel& channel = *pool[index];
         if (channel.openSockets() == 0 || channel.sendsOnOpenSockets() < perPort) {
-            nextChannel_ = index;
-            return channels_[index].get();
+            upstream.nextChannel = index;
+            return pool[index].get();
         }
     }
-    if (channels_.size() < std::max<size_t>(1, settings_.maxChannels)) {
+    if (pool.size() < std::max<size_t>(1, settings_.maxChannels)) {
         std::string error;
-        if (auto channel = makeChannel(&error)) {
-            channels_.push_back(std::move(channel));
-            nextChannel_ = channels_.size() - 1;
-            return channels_.back().get();
+        if (auto channel = makeChannel(upstream.state.address, &error)) {
+            pool.push_back(std::move(channel));
+            upstream.nextChannel = pool.size() - 1;
+            return pool.back().get();
         }
         DLOG(Error) << "cannot create a c-ares channel: " << error;
     }
     ++stats_.portShares;
-    const auto least =
-        std::min_element(channels_.begin(), channels_.end(), [](const auto& a, const auto& b) {
-            return a->sendsOnOpenSockets() < b->sendsOnOpenSockets();
-        });
+    const auto least = std::min_element(pool.begin(), pool.end(), [](const auto& a, const auto& b) {
+        return a->sendsOnOpenSockets() < b->sendsOnOpenSockets();
+    });
     return least->get();
+}
+
+Forwarder::Upstream* Forwarder::pickUpstream(const std::vector<Upstream*>& tried) {
+    auto untried = [&](const Upstream* upstream) {
+        return std::find(tried.begin(), tried.end(), upstream) == tried.end();
+    };
+    Upstream* best = nullptr;
+    for (const auto& upstream : upstreams_) {
+        if (!upstream->state.up || !untried(upstream.get()))
+            continue;
+        if (settings_.policy == Settings::Policy::Ordered)
+            return upstream.get();
+        if (best == nullptr || upstream->smoothedRttUs < best->smoothedRttUs)
+            best = upstream.get();
+    }
+    if (best != nullptr) {
+        // `fastest`: the others' estimates decay a little each time they are passed over, so
+        // one that was slow once is measured again now and then (as BIND's SRTT does).
+        for (const auto& upstream : upstreams_) {
+            if (upstream.get() != best)
+                upstream->smoothedRttUs *= 0.98;
+        }
+        return best;
+    }
+    // None up and untried: a down one still beats no answer (it may be back before its probe
+    // says so), in configured order.
+    for (const auto& upstream : upstreams_) {
+        if (untried(upstream.get()))
+            return upstream.get();
+    }
+    return nullptr;
+}
+
+void Forwarder::markDown(Upstream& upstream, std::string_view why) {
+    if (!upstream.state.up)
+        return;
+    upstream.state.up = false;
+    upstream.state.since = std::chrono::steady_clock::now();
+    DLOG(Warning) << "upstream " << upstream.state.address.toString() << " is down: " << kDownAfter
+                  << " queries in a row " << why << "; checking it every "
+                  << settings_.healthInterval.count() << "ms";
+    upstream.probeTimer.reset(
+        event_new(base_, -1, EV_PERSIST, &Forwarder::onProbeTimer, &upstream));
+    const timeval interval = net::toTimeval(settings_.healthInterval);
+    event_add(upstream.probeTimer.get(), &interval);
+}
+
+void Forwarder::markUp(Upstream& upstream, std::string_view how) {
+    upstream.consecutiveFailures = 0;
+    if (upstream.state.up)
+        return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto down = std::chrono::duration_cast<std::chrono::seconds>(now - upstream.state.since);
+    upstream.state.up = true;
+    upstream.state.since = now;
+    upstream.probeTimer.reset();
+    DLOG(Info) << "upstream " << upstream.state.address.toString() << " is up again (" << how
+               << ", after " << down.count() << "s down)";
+}
+
+void Forwarder::onProbeTimer(evutil_socket_t, short, void* arg) {
+    auto* upstream = static_cast<Upstream*>(arg);
+    Forwarder* self = upstream->owner;
+    if (upstream->probing || upstream->state.up || upstream->channels.empty())
+        return;  // one probe at a time: a dead upstream gets one per interval at most
+    const std::optional<std::string> name = dns::nameToWire(self->settings_.healthName);
+    const std::optional<uint16_t> id = self->randomId();
+    if (!name || !id)
+        return;
+    // A plain recursive question (RFC 1035 §4.1): header, one question, no OPT.
+    std::vector<uint8_t> query = {static_cast<uint8_t>(*id >> 8),
+                                  static_cast<uint8_t>(*id & 0xff),
+                                  0x01,
+                                  0x00,
+                                  0,
+                                  1,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0};
+    query.insert(query.end(), name->begin(), name->end());
+    const uint16_t type = self->settings_.healthType;
+    query.insert(query.end(),
+                 {static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type & 0xff), 0, 1});
+    net::AresChannel* channel = self->pickChannel(*upstream);
+    auto probe = std::make_unique<Probe>(Probe{self, upstream, channel});
+    Probe* raw = probe.get();
+    self->probes_.emplace(raw, std::move(probe));
+    upstream->probing = true;
+    ++upstream->state.probes;
+    channel->queryStarted();
+    channel->send(query, &Forwarder::onProbeAnswer, raw);  // may complete synchronously
+}
+
+void Forwarder::onProbeAnswer(void* arg, int status, int, unsigned char*, int) {
+    auto* probe = static_cast<Probe*>(arg);
+    Forwarder* self = probe->owner;
+    probe->channel->queryEnded();
+    auto owned = std::move(self->probes_.extract(probe).mapped());
+    if (status == ARES_EDESTRUCTION || self->destroying_)
+        return;
+    Upstream& upstream = *owned->upstream;
+    upstream.probing = false;
+    // Any answer c-ares accepts (NOERROR, NXDOMAIN) means the upstream resolves again.
+    if (status == ARES_SUCCESS)
+        self->markUp(upstream, "health check answered");
 }
 
 std::optional<uint16_t> Forwarder::randomId() {
@@ -168,10 +327,17 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
         return false;
     }
 
-    net::AresChannel* channel = pickChannel();
-    auto pending = std::make_unique<Pending>(
-        Pending{this, channel, key, {}, std::chrono::steady_clock::now(), nullptr});
+    Upstream* upstream = pickUpstream({});
+    if (upstream == nullptr) {
+        ++stats_.failed;
+        return false;
+    }
+    auto pending = std::make_unique<Pending>();
+    pending->owner = this;
+    pending->key = key;
     pending->waiters.push_back({clientId, std::move(done)});
+    pending->query.assign(query.begin(), query.end());
+    dns::setId(pending->query, *upstreamId);
     ++waiters_;
     Pending* raw = pending.get();
     // Armed before send(): an answer given synchronously frees `raw` (and its timer).
@@ -179,13 +345,19 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     const timeval deadline = net::toTimeval(settings_.timeout);
     evtimer_add(pending->deadline.get(), &deadline);
     pending_.emplace(std::move(key), std::move(pending));
-
-    std::vector<uint8_t> upstreamQuery(query.begin(), query.end());
-    dns::setId(upstreamQuery, *upstreamId);
-    channel->queryStarted();
     ++stats_.sent;
-    channel->send(upstreamQuery, &Forwarder::onAnswer, raw);  // may complete synchronously
+    send(*raw, *upstream);  // may complete synchronously
     return true;
+}
+
+void Forwarder::send(Pending& pending, Upstream& upstream) {
+    net::AresChannel* channel = pickChannel(upstream);
+    pending.channel = channel;
+    pending.upstream = &upstream;
+    pending.tried.push_back(&upstream);
+    pending.sentAt = std::chrono::steady_clock::now();
+    channel->queryStarted();
+    channel->send(pending.query, &Forwarder::onAnswer, &pending);  // may complete synchronously
 }
 
 void Forwarder::answerWaiters(Pending& pending, std::span<const uint8_t> answer) {
@@ -224,20 +396,50 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     if (channel->lostEdns())
         self->retire(channel);
 
+    // Health, passively from real questions: an answer of any kind (SERVFAIL and REFUSED
+    // included: c-ares reports those as ARES_ESERVFAIL / ARES_EREFUSED) shows the upstream
+    // alive; no answer at all (timeout, ICMP unreachable) counts towards marking it down.
+    Upstream& upstream = *owned->upstream;
+    const bool answered =
+        status == ARES_SUCCESS && answer != nullptr && length >= static_cast<int>(dns::kHeaderSize);
+    const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - owned->sentAt);
+    const bool silent = status == ARES_ETIMEOUT || status == ARES_ECONNREFUSED;
+    if (silent) {
+        ++upstream.state.failures;
+        if (++upstream.consecutiveFailures >= kDownAfter)
+            self->markDown(upstream, status == ARES_ETIMEOUT ? "timed out" : "were refused");
+    } else if (answered || status == ARES_ESERVFAIL || status == ARES_EREFUSED ||
+               status == ARES_ENOTIMP || status == ARES_EFORMERR || status == ARES_ENOTFOUND) {
+        ++upstream.state.answers;
+        upstream.state.latency.observe(latency);
+        const double sample = static_cast<double>(latency.count());
+        upstream.smoothedRttUs =
+            upstream.smoothedRttUs == 0 ? sample : 0.7 * upstream.smoothedRttUs + 0.3 * sample;
+        self->markUp(upstream, "it answered a query");
+    }
+
     if (owned->expired)
         return;  // its waiters got SERVFAIL at the deadline, and it was counted then
 
-    std::span<const uint8_t> bytes;
-    if (status == ARES_SUCCESS && answer != nullptr &&
-        length >= static_cast<int>(dns::kHeaderSize)) {
-        bytes = {answer, static_cast<size_t>(length)};
-        self->latency_.observe(std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::steady_clock::now() - owned->sentAt));
-    } else {
+    if (!answered) {
+        // Fail over: the next upstream, within the same deadline.
+        if (Upstream* next = self->pickUpstream(owned->tried)) {
+            DLOG(Debug) << "upstream " << upstream.state.address.toString()
+                        << " failed: " << ares_strerror(status) << "; asking "
+                        << next->state.address.toString();
+            Pending* raw = owned.get();
+            self->pending_.emplace(raw->key, std::move(owned));
+            self->send(*raw, *next);
+            return;
+        }
         ++self->stats_.failed;
         DLOG(Debug) << "upstream query failed: " << ares_strerror(status);
+        self->answerWaiters(*owned, {});
+        return;
     }
-    self->answerWaiters(*owned, bytes);
+    self->latency_.observe(latency);
+    self->answerWaiters(*owned, {answer, static_cast<size_t>(length)});
 }
 
 void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
@@ -254,27 +456,29 @@ void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
 }
 
 void Forwarder::retire(net::AresChannel* channel) {
-    for (auto& slot : channels_) {
-        if (slot.get() != channel)
-            continue;
-        ++stats_.ednsLost;
-        // Once a minute at most: a misbehaving upstream would otherwise fill the journal.
-        const auto now = std::chrono::steady_clock::now();
-        if (stats_.ednsLost == 1 || now - lastEdnsWarning_ >= std::chrono::minutes(1)) {
-            lastEdnsWarning_ = now;
-            DLOG(Warning)
-                << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
-        }
-        std::string error;
-        auto replacement = makeChannel(&error);
-        if (!replacement) {
-            DLOG(Error) << "cannot rebuild c-ares channel: " << error;
+    for (auto& upstream : upstreams_) {
+        for (auto& slot : upstream->channels) {
+            if (slot.get() != channel)
+                continue;
+            ++stats_.ednsLost;
+            // Once a minute at most: a misbehaving upstream would otherwise fill the journal.
+            const auto now = std::chrono::steady_clock::now();
+            if (stats_.ednsLost == 1 || now - lastEdnsWarning_ >= std::chrono::minutes(1)) {
+                lastEdnsWarning_ = now;
+                DLOG(Warning)
+                    << "an upstream answered FORMERR without EDNS; rebuilding its c-ares channel";
+            }
+            std::string error;
+            auto replacement = makeChannel(upstream->state.address, &error);
+            if (!replacement) {
+                DLOG(Error) << "cannot rebuild c-ares channel: " << error;
+                return;
+            }
+            retired_.push_back(std::move(slot));
+            slot = std::move(replacement);
+            event_active(cleanup_.get(), 0, 0);
             return;
         }
-        retired_.push_back(std::move(slot));
-        slot = std::move(replacement);
-        event_active(cleanup_.get(), 0, 0);
-        return;
     }
 }
 

@@ -24,6 +24,16 @@
 // maxWaiters clients held in total (each holds a copy of its query). Past any bound forward()
 // returns false and the caller answers SERVFAIL.
 //
+// Upstreams (docs/dns.md#upstream-selection): c-ares 1.18 tries its servers in order on every
+// query and remembers nothing about which are dead, so each upstream has its own channel pool
+// (every channel with that one server) and the forwarder picks the upstream: `ordered` takes the
+// first one that is up (and returns to the first as soon as it is up again), `fastest` the one
+// with the lowest smoothed latency. A question that times out, is refused, or gets SERVFAIL from
+// one upstream is asked of the next within the same deadline. kDownAfter consecutive queries
+// without an answer (timeouts, ICMP refused) mark an upstream down; while down it gets a probe
+// (settings.healthName/healthType) every healthInterval, one at a time, and any answer marks it
+// up. Both changes are logged once.
+//
 // A deadline per question (settings.timeout): c-ares restarts a query's timer when it switches
 // to TCP after TC and when it retries without EDNS, so its own timeouts do not guarantee
 // SERVFAIL "within the configured time" (docs/dns.md#forwarding). When the deadline passes first
@@ -41,6 +51,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -61,7 +72,24 @@ class Forwarder {
         size_t maxWaitersPerQuestion = 64;        // identical client queries joined to one
         size_t maxWaiters = 4096;                 // client queries held in total
         size_t questionsPerPort = 4;  // new questions per c-ares channel's sockets, see above
-        size_t maxChannels = 64;      // c-ares channels, ~75 KB each (its query hash tables)
+        size_t maxChannels = 64;      // c-ares channels per upstream, ~75 KB each
+        enum class Policy { Ordered, Fastest } policy = Policy::Ordered;
+        std::string healthName = ".";  // the probe of an upstream marked down
+        uint16_t healthType = 2;       // NS
+        std::chrono::milliseconds healthInterval{5000};
+    };
+    // Consecutive queries without any answer that mark an upstream down.
+    static constexpr uint32_t kDownAfter = 3;
+
+    // One upstream as /status shows it.
+    struct UpstreamState {
+        net::SocketAddress address;
+        bool up = true;
+        std::chrono::steady_clock::time_point since;  // of the current state
+        uint64_t answers = 0;                         // any answer, SERVFAIL and REFUSED included
+        uint64_t failures = 0;                        // timeouts and unreachable
+        uint64_t probes = 0;                          // health checks sent while down
+        LatencyHistogram latency;
     };
     // The answer with the client's ID, or an empty span when every upstream failed or timed out.
     using Done = std::function<void(std::span<const uint8_t> answer)>;
@@ -81,14 +109,18 @@ class Forwarder {
     // New upstreams or timeout (SIGHUP): new channels; the old ones finish what they carry.
     bool reconfigure(const Settings& settings, std::string* error);
 
+    event_base* base() const { return base_; }
     size_t inFlight() const { return pending_.size(); }
     // Client queries waiting for an answer (coalesced ones included).
     size_t waiters() const { return waiters_; }
     // Questions past their deadline whose c-ares query has not ended yet.
     size_t expiredInFlight() const { return expired_.size(); }
-    // c-ares channels in the pool (created on demand, up to maxChannels).
-    size_t channels() const { return channels_.size(); }
+    // c-ares channels in the pools (created on demand, up to maxChannels per upstream).
+    size_t channels() const;
     const Stats& stats() const { return stats_; }
+    std::vector<UpstreamState> upstreams() const;
+    // Whether some upstream is not marked down.
+    bool anyUp() const;
     // From send to answer, for answered queries (failures are counted in stats().failed).
     const LatencyHistogram& latency() const { return latency_; }
 
@@ -97,22 +129,49 @@ class Forwarder {
         uint16_t clientId;
         Done done;
     };
+    struct Upstream {
+        Forwarder* owner;
+        UpstreamState state;
+        std::vector<std::unique_ptr<net::AresChannel>> channels;
+        size_t nextChannel = 0;
+        uint32_t consecutiveFailures = 0;
+        double smoothedRttUs = 0;  // 0: not measured yet, so `fastest` tries it
+        net::EventPtr probeTimer;
+        bool probing = false;
+    };
     struct Pending {
         Forwarder* owner;
         net::AresChannel* channel;
+        Upstream* upstream;
         std::string key;
         std::vector<Waiter> waiters;
-        std::chrono::steady_clock::time_point sentAt;
+        std::chrono::steady_clock::time_point sentAt;  // of the current attempt
         net::EventPtr deadline;
-        bool expired = false;  // in expired_, not pending_: waiters already answered
+        std::vector<uint8_t> query;    // for the next upstream
+        std::vector<Upstream*> tried;  // in this question's attempts
+        bool expired = false;          // in expired_, not pending_: waiters already answered
+    };
+    struct Probe {
+        Forwarder* owner;
+        Upstream* upstream;
+        net::AresChannel* channel;
     };
 
     explicit Forwarder(event_base* base) : base_(base) {}
-    std::unique_ptr<net::AresChannel> makeChannel(std::string* error) const;
+    std::unique_ptr<net::AresChannel> makeChannel(const net::SocketAddress& server,
+                                                  std::string* error) const;
     bool buildChannels(std::string* error);
-    // The channel for a new question: one whose sockets have carried fewer than
+    // The channel for a new question to `upstream`: one whose sockets have carried fewer than
     // questionsPerPort questions (or are closed), else a new one, else the least loaded.
-    net::AresChannel* pickChannel();
+    net::AresChannel* pickChannel(Upstream& upstream);
+    // The next upstream for a question that has tried `tried`; nullptr when none is left.
+    Upstream* pickUpstream(const std::vector<Upstream*>& tried);
+    void send(Pending& pending, Upstream& upstream);
+    void markDown(Upstream& upstream, std::string_view why);
+    void markUp(Upstream& upstream, std::string_view how);
+    static void onProbeTimer(evutil_socket_t, short, void* arg);
+    static void onProbeAnswer(void* arg, int status, int timeouts, unsigned char* answer,
+                              int length);
     std::optional<uint16_t> randomId();
     void retire(net::AresChannel* channel);
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.
@@ -123,10 +182,12 @@ class Forwarder {
 
     event_base* base_;
     Settings settings_;
-    std::vector<std::unique_ptr<net::AresChannel>> channels_;
+    std::vector<std::unique_ptr<Upstream>> upstreams_;
+    // Upstreams dropped by a reload: a question in flight may still point at one.
+    std::vector<std::unique_ptr<Upstream>> formerUpstreams_;
+    std::unordered_map<Probe*, std::unique_ptr<Probe>> probes_;
     std::vector<std::unique_ptr<net::AresChannel>>
         retired_;  // destroyed once idle, never in a callback
-    size_t nextChannel_ = 0;
     std::unordered_map<std::string, std::unique_ptr<Pending>> pending_;
     std::unordered_map<Pending*, std::unique_ptr<Pending>> expired_;
     size_t waiters_ = 0;

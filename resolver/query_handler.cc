@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "net/log.h"
+#include "net/timeval.h"
 
 namespace dynamo::resolver {
 namespace {
@@ -27,6 +28,12 @@ Forwarder::Settings QueryHandler::forwarderSettings(const config::DnsConfig& con
     Forwarder::Settings settings;
     settings.upstreams = config.upstreams;
     settings.timeout = config.upstreamTimeout;
+    settings.policy = config.upstreamPolicy == config::UpstreamPolicy::Fastest
+                          ? Forwarder::Settings::Policy::Fastest
+                          : Forwarder::Settings::Policy::Ordered;
+    settings.healthName = config.healthCheck.name;
+    settings.healthType = config.healthCheck.type;
+    settings.healthInterval = config.healthCheck.interval;
     return settings;
 }
 
@@ -35,9 +42,19 @@ QueryHandler::QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forw
     : allow_(config.allow),
       interceptor_(config.intercept),
       localRecords_(config),
-      cache_(config.cacheSize, std::move(clock)),
+      cache_(config.cacheSize, clock),
       forwarder_(std::move(forwarder)),
-      hostAddresses_(std::move(hostAddresses)) {}
+      hostAddresses_(std::move(hostAddresses)),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::steady_clock::now(); }) {
+    applyConfig(config);
+}
+
+void QueryHandler::applyConfig(const config::DnsConfig& config) {
+    cache_.setServeStale(config.serveStale.maxStale, config.serveStale.ttl);
+    serveStale_ = config.serveStale.maxStale.count() > 0;
+    clientTimeout_ = config.serveStale.clientTimeout;
+    prefetch_ = config.prefetch;
+}
 
 bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* error) {
     if (!forwarder_->reconfigure(forwarderSettings(config), error))
@@ -48,6 +65,7 @@ bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* err
     localRecords_ = LocalRecords(config);
     localRecords_.setAccounts(std::move(accounts));
     cache_.setCapacity(config.cacheSize);
+    applyConfig(config);
     // Interception or upstreams may have changed what a name resolves to.
     cache_.clear();
     return true;
@@ -119,26 +137,56 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         return true;
     }
 
-    if (auto cached = cache_.lookup(packet, *query)) {
+    bool wantsPrefetch = false;
+    if (auto cached = cache_.lookup(packet, *query, prefetch_ ? &wantsPrefetch : nullptr)) {
         ++stats_.cacheHits;
         answer(*cached, packet, *query, context, reply);
+        if (wantsPrefetch)
+            prefetch(packet);
+        return true;
+    }
+
+    // RFC 8767 §4: a refresh of this entry failed moments ago (the failure recheck timer):
+    // answer stale at once rather than make every client wait for a dead upstream again.
+    const bool staleAtHand = serveStale_ && query->header.rd() && cache_.hasStale(*query);
+    if (staleAtHand && cache_.refreshFailedRecently(*query) &&
+        answerStale(packet, *query, context, reply)) {
         return true;
     }
 
     ++stats_.forwarded;
-    std::vector<uint8_t> queryBytes(packet.begin(), packet.end());
+    auto waiting = std::make_shared<Waiting>(Waiting{
+        this, std::vector<uint8_t>(packet.begin(), packet.end()), context, reply, false, nullptr});
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
     // at the timeout. Cleared, the query is the plain one, and is cached and coalesced as such.
-    std::vector<uint8_t> upstreamQuery = queryBytes;
+    std::vector<uint8_t> upstreamQuery = waiting->queryBytes;
     dns::clearFlags(upstreamQuery, dns::flag::kTc);
-    auto onAnswer = [this, queryBytes, context, reply](std::span<const uint8_t> upstream) {
-        onUpstreamAnswer(upstream, queryBytes, context, reply);
+    auto onAnswer = [waiting](std::span<const uint8_t> upstream) {
+        waiting->self->onUpstreamAnswer(upstream, *waiting);
     };
     if (!forwarder_->forward(upstreamQuery, std::move(onAnswer))) {
+        // Overloaded: stale data is better than SERVFAIL (RFC 8767 §4).
+        if (staleAtHand && answerStale(packet, *query, context, reply))
+            return true;
         ++stats_.servFail;
         reply(dns::errorResponse(packet, query, dns::Rcode::ServFail));
+        return true;
+    }
+    if (staleAtHand && !waiting->answered && !forwarder_->anyUp()) {
+        // Every upstream is marked down: waiting client_timeout would only delay the stale
+        // answer; the question still goes out, as the refresh.
+        if (answerStale(packet, *query, context, reply))
+            waiting->answered = true;
+    }
+    if (staleAtHand && !waiting->answered) {
+        // The client-response timer of RFC 8767 §4 (1.8 s suggested): the question keeps
+        // going upstream to refresh the entry; the client gets the stale answer meanwhile.
+        waiting->timer.reset(
+            evtimer_new(forwarder_->base(), &QueryHandler::onClientTimeout, waiting.get()));
+        const timeval timeout = net::toTimeval(clientTimeout_);
+        evtimer_add(waiting->timer.get(), &timeout);
     }
     return true;
 }
@@ -160,11 +208,83 @@ void QueryHandler::setAccountAddresses(std::vector<AccountAddresses> accounts) {
     }
 }
 
-void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream,
-                                    const std::vector<uint8_t>& queryBytes,
-                                    const QueryContext& context, const Reply& reply) {
+void QueryHandler::onClientTimeout(evutil_socket_t, short, void* arg) {
+    auto* waiting = static_cast<Waiting*>(arg);
+    if (waiting->answered)
+        return;
+    const dns::ParseResult query = dns::parse(waiting->queryBytes);  // parsed before
+    if (waiting->self->answerStale(waiting->queryBytes, *query.message, waiting->context,
+                                   waiting->reply)) {
+        waiting->answered = true;
+    }
+    // Otherwise the entry went meanwhile: the client waits for the upstream answer or SERVFAIL.
+}
+
+bool QueryHandler::answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
+                               const QueryContext& context, const Reply& reply) {
+    auto stale = cache_.lookupStale(queryBytes, query);
+    if (!stale)
+        return false;
+    ++stats_.staleAnswers;
+    answer(*stale, queryBytes, query, context, reply);
+    return true;
+}
+
+void QueryHandler::prefetch(std::span<const uint8_t> queryBytes) {
+    const auto now = clock_();
+    if (now - prefetchSecond_ >= std::chrono::seconds(1)) {
+        prefetchSecond_ = now;
+        prefetchesThisSecond_ = 0;
+    }
+    // Bounded both ways: a prefetch is an optimisation and must never crowd out client
+    // questions at the forwarder's in-flight bound.
+    if (prefetchInFlight_ >= kMaxPrefetchInFlight || prefetchesThisSecond_ >= kMaxPrefetchPerSecond)
+        return;
+    std::vector<uint8_t> upstreamQuery(queryBytes.begin(), queryBytes.end());
+    dns::clearFlags(upstreamQuery, dns::flag::kTc);
+    auto onAnswer = [this, upstreamQuery](std::span<const uint8_t> upstream) {
+        --prefetchInFlight_;
+        const dns::ParseResult query = dns::parse(upstreamQuery);
+        const dns::ParseResult parsed = dns::parse(upstream);
+        // A failed prefetch changes nothing: the entry is still fresh, and a SERVFAIL is not
+        // stored over it (DnsCache::store).
+        if (query.message && parsed.message)
+            cache_.store(*query.message, upstream, *parsed.message);
+    };
+    ++prefetchInFlight_;
+    if (!forwarder_->forward(upstreamQuery, std::move(onAnswer))) {
+        --prefetchInFlight_;
+        return;
+    }
+    ++prefetchesThisSecond_;
+    ++stats_.prefetches;
+}
+
+void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& waiting) {
+    waiting.timer.reset();
+    const std::vector<uint8_t>& queryBytes = waiting.queryBytes;
+    const QueryContext& context = waiting.context;
+    const Reply& reply = waiting.reply;
     const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
     const dns::ParseResult parsed = dns::parse(upstream);
+    const bool failed = !parsed.message || parsed.message->header.rcode() ==
+                                               static_cast<uint8_t>(dns::Rcode::ServFail);
+    if (failed && serveStale_ && cache_.hasStale(*query.message)) {
+        // RFC 8767 §4: the upstreams failed; the entry stays (never evicted because a refresh
+        // failed) and the client gets the stale answer, unless the timer gave it already.
+        cache_.refreshFailed(*query.message);
+        if (!waiting.answered && answerStale(queryBytes, *query.message, context, reply))
+            waiting.answered = true;
+        if (waiting.answered)
+            return;
+    }
+    if (waiting.answered) {
+        // Answered stale by the timer; this is the background refresh.
+        if (parsed.message)
+            cache_.store(*query.message, upstream, *parsed.message);
+        return;
+    }
+    waiting.answered = true;
     if (!parsed.message) {
         if (!query.message->header.rd()) {
             // Recursion not desired (RFC 1034 §4.3.1): the upstream had nothing it would give

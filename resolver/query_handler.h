@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "net/cidr.h"
+#include "net/handles.h"
 #include "net/socket_address.h"
 #include "resolver/client_observer.h"
 #include "resolver/dns_cache.h"
@@ -84,8 +85,28 @@ class QueryHandler {
     // Sends `response`, cut to TC=1 when a UDP client cannot take it whole.
     void answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
                 const dns::Message& query, const QueryContext& context, const Reply& reply);
-    void onUpstreamAnswer(std::span<const uint8_t> answer, const std::vector<uint8_t>& query,
-                          const QueryContext& context, const Reply& reply);
+    // A client waiting for the upstreams while a stale answer is at hand (RFC 8767 §4): the
+    // client timer answers it stale; whichever comes first, timer or upstream, answers it.
+    struct Waiting {
+        QueryHandler* self;
+        std::vector<uint8_t> queryBytes;
+        QueryContext context;
+        Reply reply;
+        bool answered = false;
+        net::EventPtr timer;
+    };
+    void onUpstreamAnswer(std::span<const uint8_t> answer, Waiting& waiting);
+    // Answers from the stale entry; false when it is gone (evicted meanwhile).
+    bool answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
+                     const QueryContext& context, const Reply& reply);
+    static void onClientTimeout(evutil_socket_t, short, void* arg);
+    // Prefetch: refreshes a popular entry in the background, within kMaxPrefetchInFlight and
+    // kMaxPrefetchPerSecond.
+    void prefetch(std::span<const uint8_t> queryBytes);
+    void applyConfig(const config::DnsConfig& config);
+
+    static constexpr size_t kMaxPrefetchInFlight = 16;
+    static constexpr uint32_t kMaxPrefetchPerSecond = 20;
 
     net::CidrSet allow_;
     Interceptor interceptor_;
@@ -93,6 +114,13 @@ class QueryHandler {
     dns::DnsCache cache_;
     std::unique_ptr<Forwarder> forwarder_;
     std::vector<net::IpAddress> hostAddresses_;
+    bool prefetch_ = false;
+    std::chrono::milliseconds clientTimeout_{1800};
+    bool serveStale_ = true;
+    size_t prefetchInFlight_ = 0;
+    std::chrono::steady_clock::time_point prefetchSecond_{};
+    uint32_t prefetchesThisSecond_ = 0;
+    dns::Clock clock_;
     DnsStats stats_;
     ClientObserver* observer_ = nullptr;
 };

@@ -181,13 +181,14 @@ class UnboundPeer(PeerProcess):
 class DnsmasqPeer(PeerProcess):
     """dnsmasq as an authoritative-ish upstream for a few names, every query logged."""
 
-    def __init__(self, records=(), local=("test",)):
+    def __init__(self, records=(), local=("test",), local_ttl=300):
         """records: dnsmasq options without '--', e.g. 'address=/a.test/192.0.2.7',
         'txt-record=t.test,hello'. local: domains answered only from records (NXDOMAIN else)."""
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="dynamo-dnsmasq-")
         self.records = list(records)
         self.local = list(local)
+        self.local_ttl = local_ttl
         self.proc = None
         self.log = None
 
@@ -195,7 +196,7 @@ class DnsmasqPeer(PeerProcess):
         argv = [require("dnsmasq", "dnsmasq-base"), "-k", "--no-resolv", "--no-hosts",
                 "--conf-file=/dev/null", "--port", str(self.port), "--listen-address",
                 "127.0.0.1", "--bind-interfaces", "--pid-file=" + os.path.join(self.dir, "pid"),
-                "--cache-size=0", "--local-ttl=300", "--log-queries=extra", "--log-facility=-",
+                "--cache-size=0", "--local-ttl=%d" % self.local_ttl, "--log-queries=extra", "--log-facility=-",
                 ]
         argv += ["--local=/%s/" % d for d in self.local]
         argv += ["--" + r for r in self.records]

@@ -216,6 +216,25 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
              EXPECT_EQ(c.dns.cacheSize, 0u);
              EXPECT_EQ(c.dns.upstreamTimeout, milliseconds(500));
          }},
+        {"dns:\n  upstream_policy: fastest\n  health_check: {name: example.ORG., type: aaaa, "
+         "interval: 30s}\n  serve_stale: {max_stale: 2h, client_timeout: 400ms, ttl: 10}\n"
+         "  prefetch: true\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.dns.upstreamPolicy, UpstreamPolicy::Fastest);
+             EXPECT_EQ(c.dns.healthCheck.name, "example.org");
+             EXPECT_EQ(c.dns.healthCheck.type, 28);
+             EXPECT_EQ(c.dns.healthCheck.interval, seconds(30));
+             EXPECT_EQ(c.dns.serveStale.maxStale, seconds(7200));
+             EXPECT_EQ(c.dns.serveStale.clientTimeout, milliseconds(400));
+             EXPECT_EQ(c.dns.serveStale.ttl, 10u);
+             EXPECT_TRUE(c.dns.prefetch);
+         }},
+        {"dns: {upstream_policy: ordered, serve_stale: {max_stale: 0}, prefetch: false}",
+         [](const Config& c) {
+             EXPECT_EQ(c.dns.upstreamPolicy, UpstreamPolicy::Ordered);
+             EXPECT_EQ(c.dns.serveStale.maxStale, seconds(0));
+             EXPECT_FALSE(c.dns.prefetch);
+         }},
         {"dns: {cache: {size: 10000000}, upstream_timeout: 60}",
          [](const Config& c) {
              EXPECT_EQ(c.dns.cacheSize, 10000000u);
@@ -367,6 +386,23 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
         {"state_dir: {a: 1}", "state_dir: expected a directory, got a mapping"},
         // Durations and ranges.
         {"dns: {upstream_timeout: 50ms}", "dns.upstream_timeout: must be between 100ms and 60s"},
+        {"dns:\n  upstream_policy: random\n",
+         "config.yaml:2: dns.upstream_policy: expected ordered or fastest, got 'random'"},
+        {"dns:\n  health_check:\n    name: \"bad name!\"\n",
+         "config.yaml:3: dns.health_check.name: 'bad name!' is not a DNS name"},
+        {"dns: {health_check: {type: NSX}}", "dns.health_check.type: expected one of A, AAAA"},
+        {"dns: {health_check: {interval: 100ms}}",
+         "dns.health_check.interval: must be between 500ms and 3600s"},
+        {"dns: {health_check: {every: 5s}}", "dns.health_check.every: unknown key"},
+        {"dns: {serve_stale: {max_stale: 8d}}", "dns.serve_stale.max_stale: must be between"},
+        {"dns: {serve_stale: {max_stale: 1.5s}}",
+         "dns.serve_stale.max_stale: must be a whole number of seconds"},
+        {"dns: {serve_stale: {client_timeout: 10ms}}",
+         "dns.serve_stale.client_timeout: must be between 100ms and 60s"},
+        {"dns: {serve_stale: {ttl: 0}}", "dns.serve_stale.ttl: must be between"},
+        {"dns:\n  serve_stale:\n    stale_ttl: 30\n",
+         "config.yaml:3: dns.serve_stale.stale_ttl: unknown key"},
+        {"dns: {prefetch: maybe}", "dns.prefetch: expected true or false, got 'maybe'"},
         {"dns: {upstream_timeout: 2min}", "dns.upstream_timeout: expected a duration"},
         {"dynamo:\n  timeout: 301\n",
          "config.yaml:2: dynamo.timeout: must be between 1s and 300s, got 301"},

@@ -447,6 +447,163 @@ TEST_F(DnsCacheTest, ByteBudgetBoundsHugeAnswers) {
     EXPECT_EQ(cache.size(), 0u);
 }
 
+// RFC 8767 §4: an expired answer is kept up to max_stale and served with TTL 30, never as a
+// fresh hit.
+TEST_F(DnsCacheTest, ExpiredAnswersAreServedStaleUpToMaxStale) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(std::chrono::hours(24), 30);
+    const Bytes q = query("stale.example");
+    store(cache, q, positive("stale.example", 300));
+    EXPECT_FALSE(cache.hasStale(parseOrDie(q)));  // fresh, not stale
+    now_ += 300s;
+    EXPECT_FALSE(lookup(cache, q));  // a fresh lookup misses...
+    EXPECT_EQ(cache.size(), 1u);     // ...but keeps the entry
+    ASSERT_TRUE(cache.hasStale(parseOrDie(q)));
+    const Bytes asked = query("STALE.example", type::A, 0x4321);
+    const auto stale = cache.lookupStale(asked, parseOrDie(asked));
+    ASSERT_TRUE(stale);
+    EXPECT_EQ(firstTtl(*stale), 30u);
+    EXPECT_EQ(getId(*stale), 0x4321);
+    EXPECT_EQ(parseOrDie(*stale).qnameWire, parseOrDie(asked).qnameWire);
+    EXPECT_EQ(cache.staleServed(), 1u);
+    now_ += std::chrono::hours(24) - 1ms;
+    EXPECT_TRUE(cache.lookupStale(q, parseOrDie(q)));
+    now_ += 1ms;
+    EXPECT_FALSE(cache.lookupStale(q, parseOrDie(q)));
+    EXPECT_FALSE(lookup(cache, q));
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST_F(DnsCacheTest, StaleAnswersCarryTheStaleTtl) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(std::chrono::hours(1), 30);
+    const Bytes q = query("short.example");
+    store(cache, q, positive("short.example", 12));
+    now_ += 13s;
+    const auto stale = cache.lookupStale(q, parseOrDie(q));
+    ASSERT_TRUE(stale);
+    EXPECT_EQ(firstTtl(*stale), 30u);
+}
+
+TEST_F(DnsCacheTest, MaxStaleZeroTurnsServeStaleOff) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(0s, 30);
+    const Bytes q = query("off.example");
+    store(cache, q, positive("off.example", 60));
+    now_ += 60s;
+    EXPECT_FALSE(cache.hasStale(parseOrDie(q)));
+    EXPECT_FALSE(cache.lookupStale(q, parseOrDie(q)));
+    EXPECT_FALSE(lookup(cache, q));
+    EXPECT_EQ(cache.size(), 0u);
+}
+
+// A failed refresh must not take the good answer away: the SERVFAIL is not stored over it,
+// the stale answer stays, and the recheck timer (RFC 8767 §4, 30 s) starts.
+TEST_F(DnsCacheTest, ServFailNeverReplacesAGoodStaleAnswer) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(std::chrono::hours(24), 30);
+    const Bytes q = query("flaky.example");
+    const Message parsedQuery = parseOrDie(q);
+    store(cache, q, positive("flaky.example", 60));
+    now_ += 61s;
+    store(cache, q, errorResponse(q, &parsedQuery, Rcode::ServFail));
+    EXPECT_FALSE(lookup(cache, q));  // no cached SERVFAIL answers it
+    const auto stale = cache.lookupStale(q, parsedQuery);
+    ASSERT_TRUE(stale);
+    EXPECT_EQ(parseOrDie(*stale).header.rcode(), 0);
+    EXPECT_TRUE(cache.refreshFailedRecently(parsedQuery));
+    now_ += DnsCache::kFailureRecheck;
+    EXPECT_FALSE(cache.refreshFailedRecently(parsedQuery));
+    EXPECT_TRUE(cache.hasStale(parsedQuery));
+    // A good answer replaces the stale one and clears the recheck.
+    cache.refreshFailed(parsedQuery);
+    store(cache, q, positive("flaky.example", 60));
+    EXPECT_FALSE(cache.refreshFailedRecently(parsedQuery));
+    EXPECT_TRUE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, ACachedServFailIsNeverServedStale) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(std::chrono::hours(24), 30);
+    const Bytes q = query("down.example");
+    const Message parsedQuery = parseOrDie(q);
+    store(cache, q, errorResponse(q, &parsedQuery, Rcode::ServFail));
+    now_ += 5s;
+    EXPECT_FALSE(cache.hasStale(parsedQuery));
+    EXPECT_FALSE(cache.lookupStale(q, parsedQuery));
+    EXPECT_FALSE(lookup(cache, q));
+}
+
+TEST_F(DnsCacheTest, StaleAnswersKeepTheAdRule) {
+    DnsCache cache(100, clock_);
+    cache.setServeStale(std::chrono::hours(1), 30);
+    const Bytes plain = query("ad.example");
+    store(cache, plain, positive("ad.example", 60));
+    now_ += 61s;
+    const Bytes withDo = query("ad.example", type::A, 1, true);
+    EXPECT_TRUE(cache.hasStale(parseOrDie(plain)));
+    // Another key (DO), and fetched without AD meaning anyway.
+    EXPECT_FALSE(cache.hasStale(parseOrDie(withDo)));
+}
+
+// Expired entries count against the bounds and are evicted before any live one, however
+// recently they were used.
+TEST_F(DnsCacheTest, StaleEntriesAreEvictedFirst) {
+    DnsCache cache(2, clock_);
+    cache.setServeStale(std::chrono::hours(24), 30);
+    const Bytes a = query("a.example");
+    const Bytes b = query("b.example");
+    const Bytes c = query("c.example");
+    store(cache, a, positive("a.example", 300));
+    store(cache, b, positive("b.example", 10));
+    now_ += 11s;
+    ASSERT_TRUE(cache.lookupStale(b, parseOrDie(b)));  // b is stale
+    ASSERT_TRUE(lookup(cache, a));
+    EXPECT_EQ(cache.staleEntries(), 1u);
+    store(cache, c, positive("c.example", 300));
+    EXPECT_EQ(cache.size(), 2u);
+    EXPECT_TRUE(lookup(cache, a));
+    EXPECT_TRUE(lookup(cache, c));
+    EXPECT_FALSE(cache.hasStale(parseOrDie(b)));
+}
+
+// Prefetch: the hit within the last tenth of the TTL is told to refresh, once.
+TEST_F(DnsCacheTest, PrefetchIsAskedOnceWithinTheLastTenthOfTheTtl) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("popular.example");
+    store(cache, q, positive("popular.example", 100));
+    bool prefetch = true;
+    now_ += 89s;
+    ASSERT_TRUE(cache.lookup(q, parseOrDie(q), &prefetch));
+    EXPECT_FALSE(prefetch);
+    now_ += 1s;
+    ASSERT_TRUE(cache.lookup(q, parseOrDie(q), &prefetch));
+    EXPECT_TRUE(prefetch);
+    ASSERT_TRUE(cache.lookup(q, parseOrDie(q), &prefetch));
+    EXPECT_FALSE(prefetch);  // already started
+    // The refreshed answer may be prefetched again near its own end.
+    store(cache, q, positive("popular.example", 100));
+    now_ += 95s;
+    ASSERT_TRUE(cache.lookup(q, parseOrDie(q), &prefetch));
+    EXPECT_TRUE(prefetch);
+}
+
+TEST_F(DnsCacheTest, ShortTtlsAndFailuresAreNotPrefetched) {
+    DnsCache cache(100, clock_);
+    const Bytes q = query("short.example");
+    store(cache, q, positive("short.example", 9));
+    bool prefetch = true;
+    now_ += 8s;
+    ASSERT_TRUE(cache.lookup(q, parseOrDie(q), &prefetch));
+    EXPECT_FALSE(prefetch);
+    const Bytes f = query("fail.example");
+    const Message parsedF = parseOrDie(f);
+    store(cache, f, errorResponse(f, &parsedF, Rcode::ServFail));
+    now_ += 4900ms;
+    ASSERT_TRUE(cache.lookup(f, parsedF, &prefetch));
+    EXPECT_FALSE(prefetch);
+}
+
 TEST_F(DnsCacheTest, DefaultClockWorks) {
     DnsCache cache(10, nullptr);
     const Bytes q = query("a.example");

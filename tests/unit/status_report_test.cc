@@ -595,6 +595,12 @@ dynamo_gateway_dns_truncated_total 8
 # HELP dynamo_gateway_dns_not_recursive_total RD=0 queries the upstream gave nothing for, answered REFUSED.
 # TYPE dynamo_gateway_dns_not_recursive_total counter
 dynamo_gateway_dns_not_recursive_total 11
+# HELP dynamo_gateway_dns_stale_answers_total Answers served from expired cache entries while the upstreams failed (RFC 8767).
+# TYPE dynamo_gateway_dns_stale_answers_total counter
+dynamo_gateway_dns_stale_answers_total 0
+# HELP dynamo_gateway_dns_prefetches_total Background refreshes of popular cache entries shortly before they expire.
+# TYPE dynamo_gateway_dns_prefetches_total counter
+dynamo_gateway_dns_prefetches_total 0
 # HELP dynamo_gateway_dns_cache_hits_total DNS cache lookups that hit.
 # TYPE dynamo_gateway_dns_cache_hits_total counter
 dynamo_gateway_dns_cache_hits_total 60
