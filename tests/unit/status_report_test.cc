@@ -72,6 +72,8 @@ StatusReport sampleReport() {
     queries.servFail = 6;
     queries.truncated = 8;
     queries.notRecursive = 11;
+    queries.staleAnswers = 13;
+    queries.prefetches = 14;
     report.dns.cacheEntries = 40;
     report.dns.cacheHits = 60;
     report.dns.cacheMisses = 32;
@@ -86,6 +88,10 @@ StatusReport sampleReport() {
     report.updates = {
         .requests = 20, .badAuth = 1, .good = 9, .noChange = 5, .queued = 3, .failed = 2};
     report.http = {.connections = 3, .closedOverCap = 4, .closedLifetime = 5};
+    report.alerts.sent = 15;
+    report.alerts.failed = 16;
+    report.alerts.dropped = 17;
+    report.alerts.rateLimited = 18;
     report.devices = {.devices = 6, .tlsHandshakeFailures = 2};
     return report;
 }
@@ -597,10 +603,10 @@ dynamo_gateway_dns_truncated_total 8
 dynamo_gateway_dns_not_recursive_total 11
 # HELP dynamo_gateway_dns_stale_answers_total Answers served from expired cache entries while the upstreams failed (RFC 8767).
 # TYPE dynamo_gateway_dns_stale_answers_total counter
-dynamo_gateway_dns_stale_answers_total 0
+dynamo_gateway_dns_stale_answers_total 13
 # HELP dynamo_gateway_dns_prefetches_total Background refreshes of popular cache entries shortly before they expire.
 # TYPE dynamo_gateway_dns_prefetches_total counter
-dynamo_gateway_dns_prefetches_total 0
+dynamo_gateway_dns_prefetches_total 14
 # HELP dynamo_gateway_dns_cache_hits_total DNS cache lookups that hit.
 # TYPE dynamo_gateway_dns_cache_hits_total counter
 dynamo_gateway_dns_cache_hits_total 60
@@ -674,6 +680,12 @@ dynamo_gateway_devices 6
 # HELP dynamo_gateway_tls_handshake_failures_total TLS handshakes on the HTTPS listeners that ended in a fatal alert.
 # TYPE dynamo_gateway_tls_handshake_failures_total counter
 dynamo_gateway_tls_handshake_failures_total 2
+# HELP dynamo_gateway_alerts_total Alerts by what became of them; sent, failed and dropped are summed over channels.
+# TYPE dynamo_gateway_alerts_total counter
+dynamo_gateway_alerts_total{result="sent"} 15
+dynamo_gateway_alerts_total{result="failed"} 16
+dynamo_gateway_alerts_total{result="dropped"} 17
+dynamo_gateway_alerts_total{result="rate_limited"} 18
 # HELP dynamo_gateway_account_last_change_timestamp_seconds When the service last confirmed a new address for the account's record.
 # TYPE dynamo_gateway_account_last_change_timestamp_seconds gauge
 dynamo_gateway_account_last_change_timestamp_seconds{account="home"} 1714564600
