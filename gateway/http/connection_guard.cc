@@ -199,6 +199,14 @@ void HttpConnectionGuard::scan(Entry& entry, evbuffer* input, size_t from) {
     evhttp_connection_set_max_headers_size(connection, 0);
 }
 
+std::optional<net::IpAddress> HttpConnectionGuard::clientOf(evutil_socket_t fd) const {
+    for (const auto& entry : entries_) {
+        if (bufferevent_getfd(entry->bev.get()) == fd)
+            return entry->client;
+    }
+    return std::nullopt;
+}
+
 void HttpConnectionGuard::onSweep(evutil_socket_t, short, void* arg) {
     static_cast<HttpConnectionGuard*>(arg)->sweep();
 }

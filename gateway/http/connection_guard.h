@@ -80,6 +80,9 @@ class HttpConnectionGuard {
     void requestRead(bufferevent* bev);
 
     size_t tracked() const { return entries_.size(); }
+    // The client address of the connection on socket `fd`, as the first sweep after its admit
+    // read it (before any of its bytes were read); nullopt when unknown.
+    std::optional<net::IpAddress> clientOf(evutil_socket_t fd) const;
     uint64_t refused() const { return refused_; }
     uint64_t expired() const { return expired_; }
 

@@ -258,17 +258,15 @@ void HttpServer::onTlsInfo(const SSL* ssl, int where, int value) {
     auto* self = static_cast<HttpServer*>(SSL_get_ex_data(ssl, serverIndex()));
     if (self == nullptr || self->observer_ == nullptr)
         return;
-    sockaddr_storage peer{};
-    socklen_t length = sizeof(peer);
+    // The guard read the address when the connection was new: a client that refuses our
+    // certificate closes at once, often with a reset (its TLS stack leaves our handshake's last
+    // records unread), and getpeername() on a reset socket fails.
     const int fd = SSL_get_fd(ssl);
-    if (fd < 0 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0)
-        return;
-    const auto address =
-        net::SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&peer), length);
-    if (!address)
+    const std::optional<net::IpAddress> client = fd < 0 ? std::nullopt : self->guard_.clientOf(fd);
+    if (!client)
         return;
     const char* reason = SSL_alert_desc_string_long(value);
-    self->observer_->tlsHandshakeFailed(address->ip().unmapped(), reason ? reason : "unknown",
+    self->observer_->tlsHandshakeFailed(*client, reason ? reason : "unknown",
                                         (where & SSL_CB_READ) != 0);
 }
 
