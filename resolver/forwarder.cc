@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "net/log.h"
 #include "net/timeval.h"
@@ -482,10 +483,32 @@ void Forwarder::retire(net::AresChannel* channel) {
     }
 }
 
+void Forwarder::freeFormerUpstreams() {
+    if (formerUpstreams_.empty())
+        return;
+    // A question in flight (or past its deadline, awaiting c-ares) or a probe may still point at
+    // a former upstream: as the one it is asking, or as one it tried. At most maxInFlight
+    // questions to look through, and only while a reload's leftovers remain.
+    std::unordered_set<const Upstream*> used;
+    const auto note = [&used](const Pending& pending) {
+        used.insert(pending.upstream);
+        used.insert(pending.tried.begin(), pending.tried.end());
+    };
+    for (const auto& [key, pending] : pending_)
+        note(*pending);
+    for (const auto& [key, pending] : expired_)
+        note(*pending);
+    for (const auto& [key, probe] : probes_)
+        used.insert(probe->upstream);
+    std::erase_if(formerUpstreams_,
+                  [&used](const auto& upstream) { return !used.contains(upstream.get()); });
+}
+
 void Forwarder::onCleanup(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Forwarder*>(arg);
     std::erase_if(self->retired_, [](const auto& channel) { return channel->pending() == 0; });
-    if (!self->retired_.empty()) {
+    self->freeFormerUpstreams();
+    if (!self->retired_.empty() || !self->formerUpstreams_.empty()) {
         // Still carrying queries: look again shortly.
         const timeval again{0, 200000};
         event_add(self->cleanup_.get(), &again);

@@ -119,6 +119,9 @@ class Forwarder {
     size_t channels() const;
     const Stats& stats() const { return stats_; }
     std::vector<UpstreamState> upstreams() const;
+    // Upstream records a reload dropped that questions in flight still point at; freed as those
+    // questions end.
+    size_t formerUpstreams() const { return formerUpstreams_.size(); }
     // Whether some upstream is not marked down.
     bool anyUp() const;
     // From send to answer, for answered queries (failures are counted in stats().failed).
@@ -174,6 +177,8 @@ class Forwarder {
                               int length);
     std::optional<uint16_t> randomId();
     void retire(net::AresChannel* channel);
+    // Frees the former upstreams no question or probe refers to any more.
+    void freeFormerUpstreams();
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.
     void answerWaiters(Pending& pending, std::span<const uint8_t> answer);
     static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);

@@ -50,15 +50,36 @@ QueryHandler::QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forw
 }
 
 void QueryHandler::applyConfig(const config::DnsConfig& config) {
+    cacheBasis_.upstreams = config.upstreams;
+    cacheBasis_.intercept = config.intercept;
+    cacheBasis_.records = config.records;
+    cacheBasis_.recordsTtl = config.recordsTtl;
     cache_.setServeStale(config.serveStale.maxStale, config.serveStale.ttl);
     serveStale_ = config.serveStale.maxStale.count() > 0;
     clientTimeout_ = config.serveStale.clientTimeout;
     prefetch_ = config.prefetch;
 }
 
+namespace {
+bool sameAnswer(const config::InterceptAnswer& a, const config::InterceptAnswer& b) {
+    return a.mode == b.mode &&
+           (a.mode != config::InterceptAnswer::Mode::Fixed || a.fixed == b.fixed);
+}
+}  // namespace
+
+bool QueryHandler::cachedAnswersStillHold(const config::DnsConfig& next) const {
+    const config::DnsConfig& now = cacheBasis_;
+    return now.upstreams == next.upstreams && now.intercept.names == next.intercept.names &&
+           sameAnswer(now.intercept.answerIpv4, next.intercept.answerIpv4) &&
+           sameAnswer(now.intercept.answerIpv6, next.intercept.answerIpv6) &&
+           now.intercept.ttl == next.intercept.ttl && now.records == next.records &&
+           now.recordsTtl == next.recordsTtl;
+}
+
 bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* error) {
     if (!forwarder_->reconfigure(forwarderSettings(config), error))
         return false;
+    const bool keepCache = cachedAnswersStillHold(config);
     allow_ = config.allow;
     interceptor_ = Interceptor(config.intercept);
     std::vector<AccountAddresses> accounts = localRecords_.accounts();
@@ -66,8 +87,14 @@ bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* err
     localRecords_.setAccounts(std::move(accounts));
     cache_.setCapacity(config.cacheSize);
     applyConfig(config);
-    // Interception or upstreams may have changed what a name resolves to.
-    cache_.clear();
+    // Other upstreams, interception or local names may change what a name resolves to; a
+    // reload that changed none of them (a new token, another log level) keeps the cache, stale
+    // entries included: a SIGHUP during an upstream outage must not take away the answers
+    // serve-stale would give (RFC 8767 §5).
+    if (!keepCache) {
+        DLOG(Info) << "upstreams, interception or local names changed: DNS cache cleared";
+        cache_.clear();
+    }
     return true;
 }
 

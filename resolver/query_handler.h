@@ -104,6 +104,9 @@ class QueryHandler {
     // kMaxPrefetchPerSecond.
     void prefetch(std::span<const uint8_t> queryBytes);
     void applyConfig(const config::DnsConfig& config);
+    // Whether `next` keeps every cached answer right: same upstreams, interception and local
+    // records as the configuration the cache was filled under.
+    bool cachedAnswersStillHold(const config::DnsConfig& next) const;
 
     static constexpr size_t kMaxPrefetchInFlight = 16;
     static constexpr uint32_t kMaxPrefetchPerSecond = 20;
@@ -121,6 +124,8 @@ class QueryHandler {
     std::chrono::steady_clock::time_point prefetchSecond_{};
     uint32_t prefetchesThisSecond_ = 0;
     dns::Clock clock_;
+    // The keys of the applied configuration that decide what a cached answer says.
+    config::DnsConfig cacheBasis_;
     DnsStats stats_;
     ClientObserver* observer_ = nullptr;
 };

@@ -372,6 +372,19 @@ StatusReport Daemon::statusReport() const {
     report.dns.forwarderInFlight = handler.forwarder().inFlight();
     report.dns.tcpConnections = dns_->tcpConnections();
     report.dns.upstreamLatency = handler.forwarder().latency();
+    // The forwarder keeps monotonic times; the page shows wall-clock ones.
+    const auto steadyNow = std::chrono::steady_clock::now();
+    for (const auto& upstream : handler.forwarder().upstreams()) {
+        report.dns.upstreams.push_back(
+            {.address = upstream.address.toString(),
+             .up = upstream.up,
+             .since = report.now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                       steadyNow - upstream.since),
+             .answers = upstream.answers,
+             .failures = upstream.failures,
+             .probes = upstream.probes,
+             .latency = upstream.latency});
+    }
     report.updates = endpoint_->stats();
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};

@@ -34,6 +34,7 @@ namespace {
 
 using Report = StatusReport;
 using Account = UpdateScheduler::AccountStatus;
+using Upstream = UpstreamReport;
 
 int64_t unixSeconds(TimePoint time) {
     return std::chrono::floor<std::chrono::seconds>(time).time_since_epoch().count();
@@ -183,6 +184,44 @@ std::vector<CounterFamily> makeTable() {
          .samples = {{"", "dns.upstream.latency", "Upstream answers timed"}},
          .histogram = [](const Report& r) -> const resolver::LatencyHistogram& {
              return r.dns.upstreamLatency;
+         }},
+        // Per upstream (docs/dns.md#upstream-selection). Distinct names: the families above
+        // are totals over all upstreams and carry no label.
+        {.name = "dns_upstream_up",
+         .type = kGauge,
+         .help = "1 while the upstream is up, 0 while it is marked down (no answer to 3 queries).",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstream,
+         .perUpstream = [](const Upstream& u) -> int64_t { return u.up ? 1 : 0; }},
+        {.name = "dns_upstream_state_since_timestamp_seconds",
+         .type = kGauge,
+         .help = "When the upstream was last marked up or down (or the daemon started), in Unix "
+                 "seconds.",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstream,
+         .perUpstream = [](const Upstream& u) { return unixSeconds(u.since); }},
+        {.name = "dns_upstream_answers_by_upstream_total",
+         .help = "Answers from the upstream, SERVFAIL and REFUSED included.",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstream,
+         .perUpstream = [](const Upstream& u) { return static_cast<int64_t>(u.answers); }},
+        {.name = "dns_upstream_failures_by_upstream_total",
+         .help = "Queries to the upstream that timed out or found it unreachable.",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstream,
+         .perUpstream = [](const Upstream& u) { return static_cast<int64_t>(u.failures); }},
+        {.name = "dns_upstream_probes_total",
+         .help = "Health checks sent to the upstream while it was marked down.",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstream,
+         .perUpstream = [](const Upstream& u) { return static_cast<int64_t>(u.probes); }},
+        {.name = "dns_upstream_latency_by_upstream_seconds",
+         .type = kHistogram,
+         .help = "Time from sending a query to the upstream to its answer.",
+         .labelKey = "upstream",
+         .shape = Shape::kPerUpstreamHistogram,
+         .upstreamHistogram = [](const Upstream& u) -> const resolver::LatencyHistogram& {
+             return u.latency;
          }},
         {.name = "dns_tcp_connections",
          .type = kGauge,

@@ -37,6 +37,12 @@ enum class Shape {
     kPerAccount,
     // Always 1, labelled version="<StatusReport::version>". Metrics only.
     kBuildInfo,
+    // `perUpstream` for each of DnsReport::upstreams, labelled upstream="<address>". Metrics
+    // only: the JSON (dns.upstreams) and the page show upstreams as objects and tables.
+    kPerUpstream,
+    // `upstreamHistogram` for each upstream: a histogram family whose every sample also carries
+    // upstream="<address>". Metrics only, like kPerUpstream.
+    kPerUpstreamHistogram,
 };
 
 // Which counter table of the page shows a family's samples.
@@ -60,6 +66,8 @@ struct CounterFamily {
     std::vector<CounterSample> samples{};
     const resolver::LatencyHistogram& (*histogram)(const StatusReport&) = nullptr;
     std::optional<int64_t> (*perAccount)(const UpdateScheduler::AccountStatus&) = nullptr;
+    int64_t (*perUpstream)(const UpstreamReport&) = nullptr;
+    const resolver::LatencyHistogram& (*upstreamHistogram)(const UpstreamReport&) = nullptr;
 };
 
 // In exposition order (the order of /metrics, of the page's rows and of the JSON's keys).

@@ -19,6 +19,8 @@ font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 h1{font-size:1.4rem;margin:0}
 h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 h3{font-size:1.05rem;margin:0 0 .5rem;overflow-wrap:anywhere}
+table.upstream{margin:.75rem 0}
+caption{text-align:left;padding:.35rem 0;overflow-wrap:anywhere}
 .meta,small,.none{color:var(--muted)}
 .meta{margin:.25rem 0 0;font-size:.9rem}
 .account,table{background:var(--card);border:1px solid var(--line);border-radius:.6rem}
@@ -211,6 +213,34 @@ void appendCounterTable(std::string& out, const StatusReport& report, PageTable 
     out += "</table>\n";
 }
 
+// One small table per upstream: what a person checks when names stop resolving.
+void appendUpstreams(std::string& out, const StatusReport& report) {
+    if (report.dns.upstreams.empty())
+        return;
+    out += "<h3>Upstreams</h3>\n";
+    size_t index = 0;
+    for (const UpstreamReport& upstream : report.dns.upstreams) {
+        out += "<table class=\"upstream\" id=\"upstream-" + std::to_string(index++) + "\">\n";
+        out += "<caption><code class=\"upstream-address\">" + escapeHtml(upstream.address) +
+               "</code></caption>\n";
+        row(out, "State",
+            std::string(upstream.up ? "<span class=\"upstream-state result-ok\">up</span>"
+                                    : "<span class=\"upstream-state result-error\">down</span>") +
+                " since " + timeElement(upstream.since, report.now));
+        row(out, "Answers", upstream.answers);
+        row(out, "Timeouts and failures", upstream.failures);
+        if (!upstream.up || upstream.probes > 0)
+            row(out, "Health checks while down", upstream.probes);
+        const resolver::LatencyHistogram& latency = upstream.latency;
+        if (latency.count() > 0) {
+            row(out, "Latency, median", quantileBound(latency, 50));
+            row(out, "Latency, 90%", quantileBound(latency, 90));
+            row(out, "Latency, 99%", quantileBound(latency, 99));
+        }
+        out += "</table>\n";
+    }
+}
+
 }  // namespace
 
 std::string renderStatusHtml(const StatusReport& report) {
@@ -243,6 +273,7 @@ std::string renderStatusHtml(const StatusReport& report) {
     appendCounterTable(out, report, PageTable::kUpdates, "update-counters");
     out += "<h2>DNS</h2>\n";
     appendCounterTable(out, report, PageTable::kDns, "dns-counters");
+    appendUpstreams(out, report);
     out += "</main>\n</body>\n</html>\n";
     return out;
 }

@@ -5,6 +5,7 @@
 
 #include <cassert>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "gateway/status/status_counters.h"
@@ -166,6 +167,30 @@ void writeLatency(JsonWriter& json, const resolver::LatencyHistogram& latency) {
     json.endObject();
 }
 
+void writeUpstream(JsonWriter& json, const UpstreamReport& upstream) {
+    json.beginObject();
+    json.key("address");
+    json.string(upstream.address);
+    json.key("up");
+    json.boolean(upstream.up);
+    json.key("since");
+    json.time(upstream.since);
+    member(json, "answers", upstream.answers);
+    member(json, "failures", upstream.failures);
+    member(json, "probes", upstream.probes);
+    json.key("latency");
+    writeLatency(json, upstream.latency);
+    // The bucket bounds ("le") of the percentiles; null before the first answer.
+    for (const auto& [key, percent] : {std::pair{"p50_le", 50}, {"p90_le", 90}, {"p99_le", 99}}) {
+        json.key(key);
+        if (const auto bound = percentileBound(upstream.latency, static_cast<uint64_t>(percent)))
+            json.string(*bound);
+        else
+            json.null();
+    }
+    json.endObject();
+}
+
 // The counters' part of the document: the counter table's dotted JSON paths as nested objects,
 // members in the table's order.
 struct JsonNode {
@@ -173,6 +198,7 @@ struct JsonNode {
     const CounterFamily* family = nullptr;  // set on a leaf, with sample
     const CounterSample* sample = nullptr;
     std::vector<JsonNode> members{};  // an object's
+    bool upstreams = false;           // the dns.upstreams array, written by hand
 };
 
 JsonNode& memberNamed(JsonNode& object, std::string_view key) {
@@ -201,13 +227,20 @@ JsonNode counterTree() {
             leaf.sample = &sample;
         }
     }
+    // An array of objects, one per upstream: not numbers the counter table can list.
+    memberNamed(root, "dns").members.push_back({.key = "upstreams", .upstreams = true});
     return root;
 }
 
 void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& report) {
     for (const JsonNode& node : object.members) {
         json.key(node.key);
-        if (node.family == nullptr) {
+        if (node.upstreams) {
+            json.beginArray();
+            for (const UpstreamReport& upstream : report.dns.upstreams)
+                writeUpstream(json, upstream);
+            json.endArray();
+        } else if (node.family == nullptr) {
             json.beginObject();
             writeMembers(json, node, report);
             json.endObject();

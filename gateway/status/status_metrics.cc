@@ -54,18 +54,20 @@ std::string label(std::string_view key, std::string_view value) {
     return std::string(key) + "=\"" + escapeLabelValue(value) + "\"";
 }
 
+// `labels`: "" or `key="escaped value"`, put before `le` on every sample.
 void writeHistogram(MetricsWriter& metrics, std::string_view name,
-                    const resolver::LatencyHistogram& latency) {
+                    const resolver::LatencyHistogram& latency, const std::string& labels = "") {
     const std::string base(name);
+    const std::string prefix = labels.empty() ? "" : labels + ",";
     for (size_t i = 0; i < resolver::LatencyHistogram::kBucketCount; ++i) {
         const std::string bound = i < resolver::LatencyHistogram::kBounds.size()
                                       ? formatSeconds(resolver::LatencyHistogram::kBounds[i])
                                       : "+Inf";
-        metrics.sample(base + "_bucket", label("le", bound),
+        metrics.sample(base + "_bucket", prefix + label("le", bound),
                        std::to_string(latency.cumulativeCount(i)));
     }
-    metrics.sample(base + "_sum", "", formatSeconds(latency.sum()));
-    metrics.sample(base + "_count", "", std::to_string(latency.count()));
+    metrics.sample(base + "_sum", labels, formatSeconds(latency.sum()));
+    metrics.sample(base + "_count", labels, std::to_string(latency.count()));
 }
 
 void writeFamily(MetricsWriter& metrics, const CounterFamily& family, const StatusReport& report) {
@@ -86,6 +88,18 @@ void writeFamily(MetricsWriter& metrics, const CounterFamily& family, const Stat
                     metrics.sample(family.name, label(family.labelKey, account.username),
                                    std::to_string(*value));
                 }
+            }
+            break;
+        case Shape::kPerUpstream:
+            for (const UpstreamReport& upstream : report.dns.upstreams) {
+                metrics.sample(family.name, label(family.labelKey, upstream.address),
+                               std::to_string(family.perUpstream(upstream)));
+            }
+            break;
+        case Shape::kPerUpstreamHistogram:
+            for (const UpstreamReport& upstream : report.dns.upstreams) {
+                writeHistogram(metrics, family.name, family.upstreamHistogram(upstream),
+                               label(family.labelKey, upstream.address));
             }
             break;
         case Shape::kBuildInfo:

@@ -165,6 +165,19 @@ std::string escapeLabelValue(std::string_view text) {
     return out;
 }
 
+std::optional<std::string> percentileBound(const resolver::LatencyHistogram& histogram,
+                                           uint64_t percent) {
+    if (histogram.count() == 0)
+        return std::nullopt;
+    // The smallest bucket holding at least ceil(count * percent / 100) observations.
+    const uint64_t wanted = std::max<uint64_t>(1, (histogram.count() * percent + 99) / 100);
+    for (size_t i = 0; i < resolver::LatencyHistogram::kBounds.size(); ++i) {
+        if (histogram.cumulativeCount(i) >= wanted)
+            return formatSeconds(resolver::LatencyHistogram::kBounds[i]);
+    }
+    return "+Inf";
+}
+
 std::string formatRfc3339(TimePoint time) {
     using namespace std::chrono;
     const auto second = floor<seconds>(time);

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,17 @@ inline constexpr std::string_view kMissingRecordWarning =
     "The service does not know this token's record (NR/ND twice in a row): check the token, or "
     "contact KisoLabs support.";
 
+// One upstream server (Forwarder::upstreams(), docs/dns.md#upstream-selection).
+struct UpstreamReport {
+    std::string address;  // "192.0.2.1:53", "[2001:db8::1]:53"
+    bool up = true;
+    TimePoint since;        // wall clock: when it was last marked up or down (or the start)
+    uint64_t answers = 0;   // any answer, SERVFAIL and REFUSED included
+    uint64_t failures = 0;  // timeouts and unreachable
+    uint64_t probes = 0;    // health checks sent while it was down
+    resolver::LatencyHistogram latency{};  // from send to answer
+};
+
 struct DnsReport {
     resolver::DnsStats queries;          // QueryHandler::stats()
     size_t cacheEntries = 0;             // DnsCache::size()
@@ -51,6 +63,7 @@ struct DnsReport {
     size_t forwarderInFlight = 0;        // Forwarder::inFlight()
     size_t tcpConnections = 0;           // DnsServer::tcpConnections()
     resolver::LatencyHistogram upstreamLatency;
+    std::vector<UpstreamReport> upstreams;  // in configuration order
 };
 
 struct HttpReport {
@@ -115,6 +128,12 @@ std::string escapeHtml(std::string_view text);
 std::string jsonString(std::string_view text);
 // A Prometheus label value, without the quotes: backslash, double quote and newline escaped.
 std::string escapeLabelValue(std::string_view text);
+
+// The "le" bound of the histogram bucket that holds the percent-th percentile of its
+// observations ("0.005", "+Inf"), as /metrics and the JSON spell bucket bounds; nullopt when it
+// observed nothing. A histogram knows no more than that bound.
+std::optional<std::string> percentileBound(const resolver::LatencyHistogram& histogram,
+                                           uint64_t percent);
 
 // RFC 3339 in UTC, whole seconds: "2024-05-01T12:34:56Z".
 std::string formatRfc3339(TimePoint time);

@@ -229,6 +229,45 @@ TEST_F(ForwarderTest, ReconfigureMovesToTheNewUpstream) {
     EXPECT_EQ(second.queries(), 1u);
 }
 
+// Every reload replaces the upstream records; the old ones must go once nothing in flight
+// points at them, or a daemon reloaded daily grows without bound.
+TEST_F(ForwarderTest, UpstreamsDroppedByAReloadAreFreedOnceTheirQuestionsEnd) {
+    test::MockDnsServer silent(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
+    test::MockDnsServer second(base_.get(), [](const Bytes& q, bool) { return answerTo(q); });
+    auto forwarder = makeForwarder({silent.address()}, std::chrono::milliseconds(600));
+    std::optional<size_t> held;
+    forwarder->forward(MessageBuilder().question("held.example", dns::type::A).build(),
+                       [&](std::span<const uint8_t> a) { held = a.size(); });
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return silent.queries() == 1; }));
+
+    Forwarder::Settings settings;
+    settings.upstreams = {second.address()};
+    settings.timeout = std::chrono::milliseconds(600);
+    std::string error;
+    ASSERT_TRUE(forwarder->reconfigure(settings, &error)) << error;
+    // The held question still points at the dropped upstream.
+    EXPECT_EQ(forwarder->formerUpstreams(), 1u);
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return held.has_value(); }, std::chrono::milliseconds(3000)));
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return forwarder->formerUpstreams() == 0; },
+        std::chrono::milliseconds(3000)));
+
+    // Reloads that keep the upstream (a new token, a log level) leave nothing behind either,
+    // and the kept upstream keeps its counters.
+    bool answered = false;
+    forwarder->forward(MessageBuilder().question("y.example", dns::type::A).build(),
+                       [&](std::span<const uint8_t> a) { answered = !a.empty(); });
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answered; }));
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE(forwarder->reconfigure(settings, &error)) << error;
+    ASSERT_TRUE(test::runUntil(
+        base_.get(), [&] { return forwarder->formerUpstreams() == 0; },
+        std::chrono::milliseconds(3000)));
+    ASSERT_EQ(forwarder->upstreams().size(), 1u);
+    EXPECT_EQ(forwarder->upstreams()[0].answers, 1u);
+}
+
 TEST_F(ForwarderTest, IdenticalQueriesJoinOnlyUpToTheWaiterBound) {
     test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
     auto forwarder = makeForwarder({upstream.address()}, std::chrono::milliseconds(3000));

@@ -375,5 +375,44 @@ TEST_F(QueryHandlerTest, ReconfigureChangesTheAccessList) {
     EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::Refused));
 }
 
+// A reload during an upstream outage (a new token, another log level) must not throw away the
+// answers serve-stale is there to give (RFC 8767 §5).
+TEST_F(QueryHandlerTest, ReloadWithTheSameDnsSettingsKeepsStaleAnswersServable) {
+    const Bytes query = MessageBuilder().question("keep.example", dns::type::A).build();
+    ASSERT_TRUE(ask(query));
+    now_ += std::chrono::seconds(301);  // past the TTL: stale
+    silent_ = true;
+    std::string error;
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    EXPECT_EQ(handler_->cache().size(), 1u);
+    auto answer = ask(query);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(rcode(*answer), static_cast<uint8_t>(dns::Rcode::NoError));
+    EXPECT_EQ(dns::readHeader(*answer)->ancount, 1u);
+    EXPECT_EQ(handler_->stats().staleAnswers, 1u);
+}
+
+TEST_F(QueryHandlerTest, ReloadThatChangesWhatNamesResolveToClearsTheCache) {
+    std::string error;
+    ASSERT_TRUE(ask(MessageBuilder().question("gone.example", dns::type::A).build()));
+    ASSERT_EQ(handler_->cache().size(), 1u);
+    config_.recordsTtl += 1;  // the local records' answers changed
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    EXPECT_EQ(handler_->cache().size(), 0u);
+
+    ASSERT_TRUE(ask(MessageBuilder().question("gone.example", dns::type::A).build()));
+    ASSERT_EQ(handler_->cache().size(), 1u);
+    test::MockDnsServer other(
+        base_.get(), [](const Bytes& q, bool) -> std::optional<Bytes> { return aAnswer(q, 300); });
+    config_.upstreams = {other.address()};
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    EXPECT_EQ(handler_->cache().size(), 0u);
+
+    ASSERT_TRUE(ask(MessageBuilder().question("gone.example", dns::type::A).build()));
+    config_.intercept.names.push_back("new.example");
+    ASSERT_TRUE(handler_->reconfigure(config_, &error)) << error;
+    EXPECT_EQ(handler_->cache().size(), 0u);
+}
+
 }  // namespace
 }  // namespace dynamo::resolver

@@ -42,7 +42,12 @@ TEST(StatusCounters, EachShapeHasWhatItsRenderersRead) {
         SCOPED_TRACE(family.name);
         EXPECT_EQ(family.histogram != nullptr, family.shape == Shape::kHistogram);
         EXPECT_EQ(family.perAccount != nullptr, family.shape == Shape::kPerAccount);
-        EXPECT_EQ(family.type == MetricType::kHistogram, family.shape == Shape::kHistogram);
+        EXPECT_EQ(family.perUpstream != nullptr, family.shape == Shape::kPerUpstream);
+        EXPECT_EQ(family.upstreamHistogram != nullptr,
+                  family.shape == Shape::kPerUpstreamHistogram);
+        EXPECT_EQ(
+            family.type == MetricType::kHistogram,
+            family.shape == Shape::kHistogram || family.shape == Shape::kPerUpstreamHistogram);
         switch (family.shape) {
             case Shape::kSamples: {
                 ASSERT_FALSE(family.samples.empty());
@@ -60,6 +65,11 @@ TEST(StatusCounters, EachShapeHasWhatItsRenderersRead) {
                 break;
             case Shape::kPerAccount:
                 EXPECT_EQ(family.labelKey, "account");
+                EXPECT_THAT(family.samples, IsEmpty());
+                break;
+            case Shape::kPerUpstream:
+            case Shape::kPerUpstreamHistogram:
+                EXPECT_EQ(family.labelKey, "upstream");
                 EXPECT_THAT(family.samples, IsEmpty());
                 break;
             case Shape::kBuildInfo:

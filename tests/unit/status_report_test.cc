@@ -93,6 +93,27 @@ StatusReport sampleReport() {
     report.alerts.dropped = 17;
     report.alerts.rateLimited = 18;
     report.devices = {.devices = 6, .tlsHandshakeFailures = 2};
+    // The first upstream went down two minutes ago; the second has been up since the start.
+    UpstreamReport down{.address = "192.0.2.1:53",
+                        .up = false,
+                        .since = kNow - minutes(2),
+                        .answers = 21,
+                        .failures = 9,
+                        .probes = 3,
+                        .latency = {}};
+    down.latency.observe(milliseconds(4));
+    UpstreamReport up{.address = "[2001:db8::53]:53",
+                      .up = true,
+                      .since = kStarted,
+                      .answers = 12,
+                      .failures = 0,
+                      .probes = 0,
+                      .latency = {}};
+    for (int i = 0; i < 8; ++i)
+        up.latency.observe(milliseconds(3));  // 8 of 10 within 5 ms
+    up.latency.observe(milliseconds(40));
+    up.latency.observe(milliseconds(400));
+    report.dns.upstreams = {down, up};
     return report;
 }
 
@@ -306,6 +327,51 @@ TEST(StatusHtml, CounterTablesShowTheNumbers) {
     EXPECT_THAT(html, HasSubstr("closed: open too long</th><td>5</td>"));
 }
 
+TEST(StatusHtml, EachUpstreamHasATableWithStateCountsAndPercentiles) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("<h3>Upstreams</h3>"));
+    EXPECT_THAT(html, HasSubstr("<table class=\"upstream\" id=\"upstream-0\">\n<caption><code "
+                                "class=\"upstream-address\">192.0.2.1:53</code></caption>"));
+    EXPECT_THAT(html, HasSubstr("<th scope=\"row\">State</th><td><span class=\"upstream-state "
+                                "result-error\">down</span> since <time "
+                                "datetime=\"2024-05-01T11:58:00Z\">2 minutes ago</time>"));
+    EXPECT_THAT(html, HasSubstr("<th scope=\"row\">Timeouts and failures</th><td>9</td>"));
+    EXPECT_THAT(html, HasSubstr("<th scope=\"row\">Health checks while down</th><td>3</td>"));
+    EXPECT_THAT(html, HasSubstr("[2001:db8::53]:53</code>"));
+    EXPECT_THAT(html, HasSubstr("result-ok\">up</span> since <time "
+                                "datetime=\"2024-05-01T08:54:51Z\">3 hours ago</time>"));
+    EXPECT_THAT(html, HasSubstr("<th scope=\"row\">Answers</th><td>12</td>"));
+    EXPECT_THAT(html, HasSubstr("Latency, median</th><td>≤ 5 ms</td>"));
+    EXPECT_THAT(html, HasSubstr("Latency, 90%</th><td>≤ 50 ms</td>"));
+    EXPECT_THAT(html, HasSubstr("Latency, 99%</th><td>≤ 500 ms</td>"));
+    // An upstream that was never down shows no health-check row.
+    EXPECT_EQ(occurrences(html, "Health checks while down"), 1u);
+    // Hostile text cannot get out of the caption.
+    StatusReport report = sampleReport();
+    report.dns.upstreams[0].address = "<b>";
+    EXPECT_THAT(renderStatusHtml(report), HasSubstr("upstream-address\">&lt;b&gt;</code>"));
+}
+
+TEST(StatusHtml, NoUpstreamsNoUpstreamSection) {
+    StatusReport report = sampleReport();
+    report.dns.upstreams.clear();
+    EXPECT_THAT(renderStatusHtml(report), Not(HasSubstr("Upstreams")));
+}
+
+TEST(StatusFormat, PercentileBoundIsTheBucketThatHoldsIt) {
+    resolver::LatencyHistogram histogram;
+    EXPECT_EQ(percentileBound(histogram, 50), std::nullopt);
+    histogram.observe(milliseconds(3));
+    EXPECT_EQ(percentileBound(histogram, 50), "0.005");
+    EXPECT_EQ(percentileBound(histogram, 99), "0.005");
+    for (int i = 0; i < 99; ++i)
+        histogram.observe(milliseconds(20));
+    EXPECT_EQ(percentileBound(histogram, 1), "0.005");
+    EXPECT_EQ(percentileBound(histogram, 2), "0.025");
+    histogram.observe(seconds(9));
+    EXPECT_EQ(percentileBound(histogram, 100), "+Inf");
+}
+
 // ---- JSON ----
 
 // A strict RFC 8259 recogniser: enough to prove the output parses, without a JSON library.
@@ -498,6 +564,66 @@ TEST(StatusJson, TheSampleReportIsValidJsonWithTheExpectedFields) {
         })"));
 }
 
+TEST(StatusJson, UpstreamsAreAnArrayInDns) {
+    const std::string json = renderStatusJson(sampleReport());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr(R"("upstreams": [
+      {
+        "address": "192.0.2.1:53",
+        "up": false,
+        "since": "2024-05-01T11:58:00Z",
+        "answers": 21,
+        "failures": 9,
+        "probes": 3,
+        "latency": {
+          "count": 1,
+          "sum_seconds": 0.004,)"));
+    EXPECT_THAT(json, HasSubstr(R"("p50_le": "0.005",
+        "p90_le": "0.005",
+        "p99_le": "0.005"
+      },
+      {
+        "address": "[2001:db8::53]:53",
+        "up": true,
+        "since": "2024-05-01T08:54:51Z",
+        "answers": 12,
+        "failures": 0,
+        "probes": 0,)"));
+    EXPECT_THAT(json, HasSubstr(R"("p50_le": "0.005",
+        "p90_le": "0.05",
+        "p99_le": "0.5"
+      }
+    ])"));
+    StatusReport report = sampleReport();
+    report.dns.upstreams.resize(1);
+    report.dns.upstreams[0].latency = {};
+    report.dns.upstreams[0].address = "\"\n";
+    const std::string quiet = renderStatusJson(report);
+    EXPECT_TRUE(validJson(quiet)) << quiet;
+    EXPECT_THAT(quiet, HasSubstr("\"p99_le\": null"));
+}
+
+TEST(StatusMetrics, UpstreamFamiliesCarryTheUpstreamLabel) {
+    const std::string text = renderMetrics(sampleReport());
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_up{upstream=\"192.0.2.1:53\"} 0\n"));
+    EXPECT_THAT(text,
+                HasSubstr("dynamo_gateway_dns_upstream_up{upstream=\"[2001:db8::53]:53\"} 1\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_state_since_timestamp_seconds{"
+                                "upstream=\"192.0.2.1:53\"} 1714564680\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_answers_by_upstream_total{upstream="
+                                "\"192.0.2.1:53\"} 21\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_failures_by_upstream_total{upstream="
+                                "\"192.0.2.1:53\"} 9\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_probes_total{upstream="
+                                "\"192.0.2.1:53\"} 3\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{"
+                                "upstream=\"[2001:db8::53]:53\",le=\"0.005\"} 8\n"));
+    EXPECT_THAT(text, HasSubstr("dynamo_gateway_dns_upstream_latency_by_upstream_seconds_count{"
+                                "upstream=\"[2001:db8::53]:53\"} 10\n"));
+    // The totals keep their unlabelled names.
+    EXPECT_THAT(text, HasSubstr("\ndynamo_gateway_dns_upstream_failures_total 3\n"));
+}
+
 TEST(StatusJson, AccountsInFull) {
     StatusReport report = sampleReport();
     report.accounts.erase(report.accounts.begin());
@@ -651,6 +777,58 @@ dynamo_gateway_dns_upstream_latency_seconds_bucket{le="5"} 4
 dynamo_gateway_dns_upstream_latency_seconds_bucket{le="+Inf"} 4
 dynamo_gateway_dns_upstream_latency_seconds_sum 3.0248
 dynamo_gateway_dns_upstream_latency_seconds_count 4
+# HELP dynamo_gateway_dns_upstream_up 1 while the upstream is up, 0 while it is marked down (no answer to 3 queries).
+# TYPE dynamo_gateway_dns_upstream_up gauge
+dynamo_gateway_dns_upstream_up{upstream="192.0.2.1:53"} 0
+dynamo_gateway_dns_upstream_up{upstream="[2001:db8::53]:53"} 1
+# HELP dynamo_gateway_dns_upstream_state_since_timestamp_seconds When the upstream was last marked up or down (or the daemon started), in Unix seconds.
+# TYPE dynamo_gateway_dns_upstream_state_since_timestamp_seconds gauge
+dynamo_gateway_dns_upstream_state_since_timestamp_seconds{upstream="192.0.2.1:53"} 1714564680
+dynamo_gateway_dns_upstream_state_since_timestamp_seconds{upstream="[2001:db8::53]:53"} 1714553691
+# HELP dynamo_gateway_dns_upstream_answers_by_upstream_total Answers from the upstream, SERVFAIL and REFUSED included.
+# TYPE dynamo_gateway_dns_upstream_answers_by_upstream_total counter
+dynamo_gateway_dns_upstream_answers_by_upstream_total{upstream="192.0.2.1:53"} 21
+dynamo_gateway_dns_upstream_answers_by_upstream_total{upstream="[2001:db8::53]:53"} 12
+# HELP dynamo_gateway_dns_upstream_failures_by_upstream_total Queries to the upstream that timed out or found it unreachable.
+# TYPE dynamo_gateway_dns_upstream_failures_by_upstream_total counter
+dynamo_gateway_dns_upstream_failures_by_upstream_total{upstream="192.0.2.1:53"} 9
+dynamo_gateway_dns_upstream_failures_by_upstream_total{upstream="[2001:db8::53]:53"} 0
+# HELP dynamo_gateway_dns_upstream_probes_total Health checks sent to the upstream while it was marked down.
+# TYPE dynamo_gateway_dns_upstream_probes_total counter
+dynamo_gateway_dns_upstream_probes_total{upstream="192.0.2.1:53"} 3
+dynamo_gateway_dns_upstream_probes_total{upstream="[2001:db8::53]:53"} 0
+# HELP dynamo_gateway_dns_upstream_latency_by_upstream_seconds Time from sending a query to the upstream to its answer.
+# TYPE dynamo_gateway_dns_upstream_latency_by_upstream_seconds histogram
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.001"} 0
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.002"} 0
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.005"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.01"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.025"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.05"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.1"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.25"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="0.5"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="1"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="2.5"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="5"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="192.0.2.1:53",le="+Inf"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_sum{upstream="192.0.2.1:53"} 0.004
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_count{upstream="192.0.2.1:53"} 1
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.001"} 0
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.002"} 0
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.005"} 8
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.01"} 8
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.025"} 8
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.05"} 9
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.1"} 9
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.25"} 9
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="0.5"} 10
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="1"} 10
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="2.5"} 10
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="5"} 10
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_bucket{upstream="[2001:db8::53]:53",le="+Inf"} 10
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_sum{upstream="[2001:db8::53]:53"} 0.464
+dynamo_gateway_dns_upstream_latency_by_upstream_seconds_count{upstream="[2001:db8::53]:53"} 10
 # HELP dynamo_gateway_dns_tcp_connections Open DNS-over-TCP client connections.
 # TYPE dynamo_gateway_dns_tcp_connections gauge
 dynamo_gateway_dns_tcp_connections 2
