@@ -326,11 +326,9 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
         // RFC 8482 §4.2: nothing to pick (an account name without an address of the client's
         // view): a synthesized HINFO "RFC8482" "", not a NODATA a cache would take as "no
         // data of any type".
-        const std::string_view cpu = "RFC8482";
-        std::vector<uint8_t> rdata{static_cast<uint8_t>(cpu.size())};
-        rdata.insert(rdata.end(), cpu.begin(), cpu.end());
-        rdata.push_back(0);
-        writer.addAnswer(query.qnameWire, kTypeHinfo, ttl_, rdata);
+        // CPU "RFC8482", OS "": two character-strings (RFC 1035 §3.3.2).
+        static constexpr uint8_t kHinfo[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+        writer.addAnswer(query.qnameWire, kTypeHinfo, ttl_, std::span<const uint8_t>(kHinfo));
         any = true;
     }
     // RFC 2308 §3: a negative answer carries the SOA so it can be cached for its MINIMUM.
