@@ -7,6 +7,7 @@ namespace dynamo::resolver {
 namespace {
 
 constexpr uint16_t kClassAny = 255;  // QCLASS * (RFC 1035 §3.2.5)
+constexpr uint16_t kTypeHinfo = 13;  // RFC 1035 §3.3.2
 constexpr size_t kMaxChain = 8;      // CNAMEs followed in one answer (the config has no loops)
 constexpr size_t kMaxTxtString = 255;
 
@@ -263,7 +264,8 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
             appendName(rdata, *records->cname);
             writer.addAnswer(ownerWire, dns::type::CNAME, ttl_, rdata);
             any = true;
-            if (query.qtype == dns::type::CNAME)
+            // QTYPE ANY matches the CNAME itself: it is the one RRset (RFC 8482 §4.1).
+            if (query.qtype == dns::type::CNAME || query.qtype == dns::type::ANY)
                 break;
             const auto targetWire = dns::nameToWire(*records->cname);
             auto next = targetWire ? find(*targetWire, *records->cname) : std::nullopt;
@@ -273,10 +275,15 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
             set = *next;
             continue;
         }
-        const bool anyType = query.qtype == dns::type::ANY;
+        // RFC 8482 §4.1: ANY gets one RRset (the first present, in the order below), not all
+        // the local data: no client may rely on a full ANY answer, and a large one is an
+        // amplifier.
+        const auto wanted = [&](uint16_t type) {
+            return query.qtype == dns::type::ANY ? !any : query.qtype == type;
+        };
         for (const auto& [type, family] :
              {std::pair{dns::type::A, AF_INET}, std::pair{dns::type::AAAA, AF_INET6}}) {
-            if (query.qtype != type && !anyType)
+            if (!wanted(type))
                 continue;
             const auto list = addresses(set, family, client);
             if (!list)
@@ -287,13 +294,13 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
                 any = true;
             }
         }
-        if (records && (query.qtype == dns::type::TXT || anyType)) {
+        if (records && wanted(dns::type::TXT)) {
             for (const auto& text : records->txt) {
                 writer.addAnswer(ownerWire, dns::type::TXT, ttl_, txtRdata(text));
                 any = true;
             }
         }
-        if (records && (query.qtype == dns::type::MX || anyType)) {
+        if (records && wanted(dns::type::MX)) {
             for (const auto& mx : records->mx) {
                 std::vector<uint8_t> rdata;
                 append16(rdata, mx.preference);
@@ -302,7 +309,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
                 any = true;
             }
         }
-        if (records && (query.qtype == dns::type::SRV || anyType)) {
+        if (records && wanted(dns::type::SRV)) {
             for (const auto& srv : records->srv) {
                 std::vector<uint8_t> rdata;
                 append16(rdata, srv.priority);
@@ -314,6 +321,15 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
             }
         }
         break;
+    }
+    if (!any && query.qtype == dns::type::ANY) {
+        // RFC 8482 §4.2: nothing to pick (an account name without an address of the client's
+        // view): a synthesized HINFO "RFC8482" "", not a NODATA a cache would take as "no
+        // data of any type".
+        // CPU "RFC8482", OS "": two character-strings (RFC 1035 §3.3.2).
+        static constexpr uint8_t kHinfo[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+        writer.addAnswer(query.qnameWire, kTypeHinfo, ttl_, std::span<const uint8_t>(kHinfo));
+        any = true;
     }
     // RFC 2308 §3: a negative answer carries the SOA so it can be cached for its MINIMUM.
     if (!any)

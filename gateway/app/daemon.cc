@@ -385,6 +385,10 @@ StatusReport Daemon::statusReport() const {
              .probes = upstream.probes,
              .latency = upstream.latency});
     }
+    for (auto& view : handler.localRecords().describe()) {
+        report.localNames.push_back(
+            {std::move(view.name), std::move(view.toUpdaters), std::move(view.toOthers)});
+    }
     report.updates = endpoint_->stats();
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};

@@ -39,6 +39,7 @@ th,td{padding:.35rem .75rem;border-bottom:1px solid var(--line)}
 tr:last-child th,tr:last-child td{border-bottom:0}
 th{text-align:left;font-weight:normal}
 td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.local-names td{text-align:left;white-space:normal;overflow-wrap:anywhere}
 @media (max-width:22rem){dl{grid-template-columns:1fr}dd{margin-bottom:.3rem}}
 )css";
 
@@ -241,6 +242,25 @@ void appendUpstreams(std::string& out, const StatusReport& report) {
     }
 }
 
+// What each kind of client is told for each local name (README "Your own names inside the
+// network"): the device that sent the update gets the address it sent, everyone else the
+// inside address.
+void appendLocalNames(std::string& out, const std::vector<LocalNameReport>& names) {
+    out += "<h2>Local names</h2>\n";
+    out +=
+        "<table class=\"local-names\">\n<tr><th scope=\"col\">Name</th>"
+        "<th scope=\"col\">The updating device gets</th>"
+        "<th scope=\"col\">Other clients get</th></tr>\n";
+    for (const LocalNameReport& local : names) {
+        out += "<tr><th scope=\"row\"><code>" + escapeHtml(local.name) + "</code></th>";
+        out += local.toUpdaters.empty()
+                   ? std::string("<td class=\"none\">no update yet</td>")
+                   : "<td class=\"to-updaters\">" + escapeHtml(local.toUpdaters) + "</td>";
+        out += "<td class=\"to-others\">" + escapeHtml(local.toOthers) + "</td></tr>\n";
+    }
+    out += "</table>\n";
+}
+
 }  // namespace
 
 std::string renderStatusHtml(const StatusReport& report) {
@@ -268,6 +288,9 @@ std::string renderStatusHtml(const StatusReport& report) {
         out += "<p class=\"none\">No accounts are configured.</p>\n";
     for (const auto& account : report.accounts)
         appendAccount(out, account, report.now);
+    // Only for a gateway that has local names: most have none.
+    if (!report.localNames.empty())
+        appendLocalNames(out, report.localNames);
 
     out += "<h2>Updates</h2>\n";
     appendCounterTable(out, report, PageTable::kUpdates, "update-counters");

@@ -273,6 +273,24 @@ std::string renderStatusJson(const StatusReport& report) {
         writeAccount(json, account);
     json.endArray();
 
+    // null for the updaters' answer while no client has sent an accepted update for the name.
+    json.key("local_names");
+    json.beginArray();
+    for (const LocalNameReport& local : report.localNames) {
+        json.beginObject();
+        json.key("name");
+        json.string(local.name);
+        json.key("to_updaters");
+        if (local.toUpdaters.empty())
+            json.null();
+        else
+            json.string(local.toUpdaters);
+        json.key("to_others");
+        json.string(local.toOthers);
+        json.endObject();
+    }
+    json.endArray();
+
     static const JsonNode counters = counterTree();
     writeMembers(json, counters, report);
     json.endObject();

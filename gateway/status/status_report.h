@@ -95,16 +95,25 @@ struct AlertsReport {
     std::vector<AlertChannelReport> channels;
 };
 
+// One local name (docs/dns.md#local-names) and what the gateway answers for it now, as
+// resolver::LocalRecords::describe() tells it ("forwarded (no address yet)" while it has none).
+struct LocalNameReport {
+    std::string name;
+    std::string toUpdaters;  // to a client that sent an accepted update; "" when none has
+    std::string toOthers;    // to every other client
+};
+
 struct StatusReport {
     std::string version;  // dynamo::kVersion
     TimePoint startedAt;  // wall clock, when the daemon started
     TimePoint now;        // wall clock, the moment the report describes
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
-    UpdateStats updates;    // UpdateEndpoint::stats()
-    HttpReport http;        // HttpServer::connections()
-    DevicesReport devices;  // the device list of /devices
-    AlertsReport alerts;    // AlertDispatcher::stats()
+    UpdateStats updates;                      // UpdateEndpoint::stats()
+    HttpReport http;                          // HttpServer::connections()
+    DevicesReport devices;                    // the device list of /devices
+    AlertsReport alerts;                      // AlertDispatcher::stats()
+    std::vector<LocalNameReport> localNames;  // QueryHandler::localRecords().describe()
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

@@ -9,11 +9,13 @@ world, so a forwarded name is seen arriving there.
 The ddclient-in-a-namespace variant of the same story is not here (see the report of issue 9).
 """
 
+import json
 import subprocess
 import unittest
 
 from dns_peers import RecordingUpstream
 from emulator import Emulator
+import gateway_harness as gh
 from gateway_harness import (DEVICE_PASS, DEVICE_USER, EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_A,
                              PUBLIC_B, Gateway, account, make_token, poll_until, wait_calls)
 import harness
@@ -138,6 +140,27 @@ class LocalNamesTest(unittest.TestCase):
         signed = self.dig(NAS, "A", options=["+dnssec"])
         self.assertEqual([rr.type_name for rr in signed.answer], ["A"], "local answers are unsigned")
         self.assertEqual(self.up.count(), 0, "a local name went upstream")
+
+    def local_names(self):
+        reply = gh.request(self.gw.http_host, self.gw.http_port, "/status.json")
+        self.assertEqual(reply.status, 200, reply)
+        return {entry["name"]: (entry["to_updaters"], entry["to_others"])
+                for entry in json.loads(reply.body)["local_names"]}
+
+    def test_status_json_shows_what_each_kind_of_client_is_told(self):
+        before = self.local_names()
+        self.assertEqual(before[HOME], (None, LAN_HOME))
+        self.assertEqual(before[CLOUD], (None, "forwarded (no address yet)"))
+        self.assertEqual(before[VPN], (None, "forwarded (no address yet)"))
+        self.assertEqual(self.curl_update(PUBLIC_A), "good %s" % PUBLIC_A)
+        after = self.local_names()
+        self.assertEqual(after[HOME], (PUBLIC_A, LAN_HOME))
+        self.assertEqual(after[CLOUD], (PUBLIC_A, PUBLIC_A))
+        self.assertEqual(after[VPN][1], PUBLIC_A)
+        self.assertEqual(after[NAS], (None, "192.168.1.10, fd00::10"))
+        # What the page says is what dig is told.
+        self.assertEqual(self.dig(HOME, source=UPDATER).answers("A"), [PUBLIC_A])
+        self.assertEqual(self.dig(HOME, source=OTHER).answers("A"), [LAN_HOME])
 
     def test_the_update_sources_survive_a_restart(self):
         self.assertEqual(self.curl_update(PUBLIC_A), "good %s" % PUBLIC_A)

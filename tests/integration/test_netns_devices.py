@@ -27,7 +27,7 @@ import unittest
 import harness
 from dns_peers import DnsmasqPeer
 from emulator import Emulator
-from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_B, Gateway,
+from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_A, PUBLIC_B, Gateway,
                              account, calls_for, make_token, run, wait_calls)
 
 CLIENT_TIMEOUT = 60
@@ -40,6 +40,8 @@ HOST_IP = "10.231.%d.1" % SUBNET_OCTET
 NS_IP = "10.231.%d.2" % SUBNET_OCTET
 NET = "10.231.%d.0/30" % SUBNET_OCTET
 NETNS_ETC = os.path.join("/etc/netns", NETNS)
+OWN_NAME = "ddname.home.test"
+OWN_LAN = "192.168.1.2"
 
 
 def _netns_usable():
@@ -103,7 +105,7 @@ class DevicesInANamespace(unittest.TestCase):
         cls.addClassCleanup(cls.upstream.stop)
         # One account (and token) per client, so each test sees only its own calls.
         cls.tokens = {name: make_token(name) for name in
-                      ("ddhttp", "ddhttps", "inhttp", "inhttps")}
+                      ("ddhttp", "ddhttps", "inhttp", "inhttps", "ddname")}
         cls.emu = Emulator(tokens={t: "ok" for t in cls.tokens.values()},
                            window=EMULATOR_WINDOW)
         cls.emu.start()
@@ -119,6 +121,11 @@ class DevicesInANamespace(unittest.TestCase):
             allow=[NET, "127.0.0.0/8"],
             upstreams=["127.0.0.1:%d" % cls.upstream.port])
         cls.addClassCleanup(cls.gw.cleanup)
+        # Local names (README "Your own names inside the network"): ddname's name is answered
+        # here; every client but the updater gets the LAN address.
+        named = [a for a in cls.gw.config["accounts"] if a["username"] == "ddname-user"][0]
+        named["names"] = [OWN_NAME]
+        cls.gw.config["dns"]["records"] = {OWN_NAME: {"A": OWN_LAN}}
         cls.gw.start()
 
     # ---- helpers
@@ -253,6 +260,30 @@ class DevicesInANamespace(unittest.TestCase):
 
     def test_ddclient_default_server_over_https(self):
         self.check_ddclient("ddhttps", ssl=True)
+
+    # ---- local names: the updater sees its new address at once
+
+    def test_ddclient_resolves_its_own_name_to_the_address_it_sent_while_queued(self):
+        token = self.tokens["ddname"]
+        user, password = self.user("ddname")
+        # A first update from the root namespace opens and shuts the service's window.
+        first = run(["curl", "-s", "--max-time", "10", "-u", "%s:%s" % (user, password),
+                     "http://%s/nic/update?hostname=%s&myip=%s" % (HOST_IP, OWN_NAME, PUBLIC_A)],
+                    timeout=30)
+        self.assertEqual(first.stdout.strip(), "good %s" % PUBLIC_A)
+        wait_calls(self.emu, token, 1)
+        proc = self.ddclient("ddname", OWN_NAME, ssl=False)
+        self.assertRegex(proc.stdout + proc.stderr, r"SUCCESS:\s+updating %s: good"
+                         % re.escape(OWN_NAME), self.context(proc, token))
+        # Queued: the window is shut, the service still has the first address...
+        self.assertEqual(len(calls_for(self.emu, token)), 1, self.context(proc, token))
+        # ...but ddclient, asking through its resolv.conf (the gateway), is told what it sent.
+        mine = in_ns(["dig", "+short", "+time=2", "+tries=2", OWN_NAME, "A"])
+        self.assertEqual(mine.stdout.split(), [PUBLIC_B], self.context(mine, token))
+        # Any other client gets the LAN entry (not HOST_IP: the first update came from it).
+        other = run(["dig", "+short", "+time=2", "+tries=2", "-b", "127.0.0.3", "@" + HOST_IP,
+                     OWN_NAME, "A"], timeout=30)
+        self.assertEqual(other.stdout.split(), [OWN_LAN], other.stdout + other.stderr)
 
 
 if __name__ == "__main__":

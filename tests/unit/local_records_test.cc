@@ -289,6 +289,48 @@ TEST_F(LocalRecordsTest, OtherClassesAreRefused) {
     EXPECT_EQ(parseOrDie(*reply).header.rcode(), 5);
 }
 
+// RFC 8482: ANY is answered with one RRset, never all the local data of the name.
+TEST_F(LocalRecordsTest, AnyGetsOneRrsetPerRfc8482) {
+    const struct {
+        const char* name;
+        uint16_t type;  // of the one RRset answered
+        size_t count;
+    } cases[] = {
+        {"home.example.com", type::A, 1},   // A and AAAA: the A set only
+        {"example.com", type::TXT, 1},      // TXT and MX: one of them
+        {"a.lab.example.com", type::A, 2},  // a whole RRset, both records
+        {"_sip._udp.example.com", type::SRV, 1},
+        {"alias.example.com", type::CNAME, 1},  // the CNAME itself, the chain is not followed
+        {"cloud.example.com", type::A, 1},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        const auto answered = ask(records_, c.name, type::ANY);
+        ASSERT_TRUE(answered);
+        EXPECT_TRUE(answered->message.header.aa());
+        EXPECT_EQ(answered->message.header.rcode(), 0);
+        ASSERT_EQ(answered->message.header.ancount, c.count);
+        for (const auto& record : answered->message.records)
+            EXPECT_EQ(record.type, c.type);
+    }
+    // A name of an account without an address is still the world's to answer.
+    records_.setAccounts({homeAccount(std::nullopt)});
+    EXPECT_FALSE(ask(records_, "cloud.example.com", type::ANY));
+}
+
+// RFC 8482 §4.2: with no RRset to pick, a synthesized HINFO "RFC8482" "" rather than NODATA.
+TEST_F(LocalRecordsTest, AnyWithNothingToPickGetsTheSynthesizedHinfo) {
+    // vpn.example.com is {A: token}; an IPv6 account address leaves it no A record.
+    records_.setAccounts({homeAccount(ip("2001:db8::7"))});
+    const auto answered = ask(records_, "vpn.example.com", type::ANY);
+    ASSERT_TRUE(answered);
+    ASSERT_EQ(answered->message.header.ancount, 1);
+    EXPECT_EQ(answered->message.header.nscount, 0);
+    EXPECT_EQ(answered->message.records[0].type, 13);  // HINFO
+    EXPECT_EQ(answered->message.records[0].ttl, 120u);
+    EXPECT_EQ(answered->rdata[0], ".RFC8482.");
+}
+
 TEST_F(LocalRecordsTest, StatusTellsWhatEachKindOfClientIsTold) {
     records_.setAccounts({homeAccount(ip("203.0.113.7"))});
     const auto views = records_.describe();

@@ -310,6 +310,67 @@ TEST_F(StateStoreTest, ALastCallUpToADayAheadIsKeptFurtherIsNow) {
     EXPECT_EQ(states.at(tokenKey("c")).lastCall, now_);
 }
 
+// The source addresses of accepted updates (local names: the device that sent an update is told
+// the address it sent) survive a restart, newest first.
+TEST_F(StateStoreTest, SourcesRoundTripNewestFirst) {
+    TokenStates saved = sample(now_);
+    saved.at(tokenKey(kToken)).sources = {ip("192.168.1.1"), ip("fd00::1"), ip("10.0.0.7")};
+    std::string error;
+    ASSERT_TRUE(store().save(saved, &error)) << error;
+    EXPECT_NE(readFile(statePath()).find("sources: [192.168.1.1, fd00::1, 10.0.0.7]"),
+              std::string::npos)
+        << readFile(statePath());
+    const TokenStates loaded = store().load();
+    EXPECT_EQ(loaded, saved);
+    EXPECT_EQ(loaded.at(tokenKey(kToken)).sources.front(), ip("192.168.1.1"));
+    // An entry without sources writes no key and reads back empty.
+    EXPECT_TRUE(loaded.at(tokenKey("third")).sources.empty());
+}
+
+// A hand-edited or damaged file cannot make the list grow: the newest kMaxSources are kept.
+TEST_F(StateStoreTest, SourcesAreBoundedOnLoad) {
+    std::ostringstream yaml;
+    yaml << "version: 1\ntokens:\n  " << tokenKey("a")
+         << ":\n    consecutive_missing: 0\n    sources: [";
+    for (size_t i = 0; i < StateStore::kMaxSources + 4; ++i)
+        yaml << (i ? ", " : "") << "10.0.0." << i + 1;
+    yaml << "]\n";
+    writeFile(statePath(), yaml.str());
+    std::vector<StateProblem> problems;
+    const TokenStates states = store().load(&problems);
+    const auto& sources = states.at(tokenKey("a")).sources;
+    ASSERT_EQ(sources.size(), StateStore::kMaxSources);
+    EXPECT_EQ(sources.front(), ip("10.0.0.1"));
+    EXPECT_EQ(sources.back(), ip("10.0.0.16"));
+    EXPECT_TRUE(problems.empty());
+}
+
+TEST_F(StateStoreTest, DamagedSourcesAreReportedAndTheSoundOnesKept) {
+    const std::string a = tokenKey("a");
+    const std::string b = tokenKey("b");
+    std::ostringstream yaml;
+    yaml << "version: 1\ntokens:\n"
+         << "  " << a << ":\n    consecutive_missing: 0\n"
+         << "    sources: [192.168.1.1, 300.1.1.1, {x: 1}, fd00::2]\n"
+         << "  " << b << ":\n    consecutive_missing: 0\n    sources: 192.168.1.9\n";
+    writeFile(statePath(), yaml.str());
+    std::vector<StateProblem> problems;
+    StateStore loader = store();
+    ::testing::internal::CaptureStderr();
+    const TokenStates states = loader.load(&problems);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(problems, (std::vector<StateProblem>{
+                            {a, "sources: '300.1.1.1' is not an IP address; dropped"},
+                            {a, "sources: a mapping is not an IP address; dropped"},
+                            {b, "sources: '192.168.1.9' is not a list; dropped"},
+                        }));
+    EXPECT_EQ(states.at(a).sources,
+              (std::vector<net::IpAddress>{ip("192.168.1.1"), ip("fd00::2")}));
+    EXPECT_TRUE(states.at(b).sources.empty());
+    // Kept for its owner, as every partly damaged file.
+    EXPECT_EQ(readFile(loader.damagedCopy()), yaml.str());
+}
+
 TEST_F(StateStoreTest, TooManyTokensAreCut) {
     std::ostringstream yaml;
     yaml << "version: 1\ntokens:\n";

@@ -309,6 +309,43 @@ TEST(StatusHtml, NoAccountsSaysSo) {
     EXPECT_THAT(renderStatusHtml(report), HasSubstr("No accounts are configured."));
 }
 
+// README "Your own names inside the network": the page says what each kind of client is told.
+StatusReport reportWithLocalNames() {
+    StatusReport report = sampleReport();
+    report.localNames = {{"home.example.com", "203.0.113.7", "192.168.1.2, fd00::2"},
+                         {"nas.example.com", "", "192.168.1.5"},
+                         {"cabin.example.com", "", "forwarded (no address yet)"}};
+    return report;
+}
+
+TEST(StatusHtml, LocalNamesTableShowsBothAnswers) {
+    const std::string html = renderStatusHtml(reportWithLocalNames());
+    EXPECT_THAT(html, HasSubstr("<h2>Local names</h2>"));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\"><code>home.example.com</code></th>"
+                                "<td class=\"to-updaters\">203.0.113.7</td>"
+                                "<td class=\"to-others\">192.168.1.2, fd00::2</td></tr>"));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\"><code>nas.example.com</code></th>"
+                                "<td class=\"none\">no update yet</td>"
+                                "<td class=\"to-others\">192.168.1.5</td></tr>"));
+    EXPECT_THAT(html, HasSubstr("<td class=\"to-others\">forwarded (no address yet)</td>"));
+    // The section comes after the accounts and before the counters.
+    EXPECT_LT(html.find("<h2>Accounts</h2>"), html.find("<h2>Local names</h2>"));
+    EXPECT_LT(html.find("<h2>Local names</h2>"), html.find("<h2>Updates</h2>"));
+}
+
+TEST(StatusHtml, NoLocalNamesNoSection) {
+    EXPECT_THAT(renderStatusHtml(sampleReport()), Not(HasSubstr("<h2>Local names</h2>")));
+}
+
+TEST(StatusHtml, LocalNamesAreEscaped) {
+    StatusReport report = sampleReport();
+    report.localNames = {{"<b>x</b>", "a&b", "\"q\""}};
+    const std::string html = renderStatusHtml(report);
+    EXPECT_THAT(html, HasSubstr("<code>&lt;b&gt;x&lt;/b&gt;</code>"));
+    EXPECT_THAT(html, HasSubstr(">a&amp;b</td>"));
+    EXPECT_THAT(html, HasSubstr(">&quot;q&quot;</td>"));
+}
+
 TEST(StatusHtml, CounterTablesShowTheNumbers) {
     const std::string html = renderStatusHtml(sampleReport());
     EXPECT_THAT(html, HasSubstr("<table class=\"counters\" id=\"dns-counters\">"));
@@ -677,10 +714,34 @@ TEST(StatusJson, HostileStringsAreEscapedAndStayValid) {
     EXPECT_THAT(json, HasSubstr("\"last_result_text\": \"\\t\""));
 }
 
+TEST(StatusJson, LocalNamesWithBothAnswers) {
+    const std::string json = renderStatusJson(reportWithLocalNames());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr(R"json(  "local_names": [
+    {
+      "name": "home.example.com",
+      "to_updaters": "203.0.113.7",
+      "to_others": "192.168.1.2, fd00::2"
+    },
+    {
+      "name": "nas.example.com",
+      "to_updaters": null,
+      "to_others": "192.168.1.5"
+    },
+    {
+      "name": "cabin.example.com",
+      "to_updaters": null,
+      "to_others": "forwarded (no address yet)"
+    }
+  ],
+)json"));
+}
+
 TEST(StatusJson, EmptyReportIsValid) {
     const std::string json = renderStatusJson(StatusReport{});
     EXPECT_TRUE(validJson(json)) << json;
     EXPECT_THAT(json, HasSubstr("\"accounts\": [],"));
+    EXPECT_THAT(json, HasSubstr("\"local_names\": [],"));
 }
 
 // ---- metrics ----

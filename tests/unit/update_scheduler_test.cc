@@ -91,6 +91,9 @@ class UpdateSchedulerTest : public ::testing::Test {
             confirmed_.emplace_back(confirmedAccount.username, address);
         };
         hooks.onWakeupChanged = [this] { ++wakeups_; };
+        hooks.onAccepted = [this](const config::Account& acceptedAccount) {
+            accepted_.push_back(acceptedAccount.username);
+        };
         scheduler_ = std::make_unique<UpdateScheduler>(accounts_, dynamo_,
                                                        stateDir.empty() ? dir_.string() : stateDir,
                                                        api_, clock_, hooks, steadyClock_);
@@ -101,6 +104,13 @@ class UpdateSchedulerTest : public ::testing::Test {
     void submit(size_t index, std::optional<net::IpAddress> publish) {
         scheduler_->submit(accounts_[index], publish, accounts_[index].hostnames,
                            [this](UpdateOutcome outcome) { outcomes_.push_back(outcome); });
+    }
+
+    // As submit(), from a device at `source`.
+    void submitFrom(size_t index, std::optional<net::IpAddress> publish, net::IpAddress source) {
+        scheduler_->submit(
+            accounts_[index], publish, accounts_[index].hostnames,
+            [this](UpdateOutcome outcome) { outcomes_.push_back(outcome); }, source);
     }
 
     UpdateScheduler::AccountStatus statusOf(size_t index) const {
@@ -141,6 +151,7 @@ class UpdateSchedulerTest : public ::testing::Test {
     std::vector<UpdateOutcome> outcomes_;
     std::vector<std::pair<std::string, std::optional<net::IpAddress>>> confirmed_;
     int wakeups_ = 0;
+    std::vector<std::string> accepted_;  // onAccepted, by username
 };
 
 TEST_F(UpdateSchedulerTest, WindowOpenCallsNowAndAnswersFromTheResult) {
@@ -704,6 +715,90 @@ TEST_F(UpdateSchedulerTest, QueuedUpdatesOfRemovedAccountsAreNotSent) {
     scheduler_->runDue();
     EXPECT_EQ(api_.calls.size(), 1u);
     EXPECT_EQ(scheduler_->snapshot().size(), 1u);
+}
+
+// Local names: the device that sent an accepted update is told the address it sent, so the
+// scheduler keeps where the token's updates came from, newest first, each once, bounded.
+TEST_F(UpdateSchedulerTest, SubmitRecordsTheSourceNewestFirstOnceEach) {
+    start();
+    submitFrom(0, ip("1.2.3.4"), ip("192.168.1.1"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 10s;
+    submitFrom(1, ip("5.5.5.5"), ip("::ffff:192.168.1.7"));  // queued: the window is shut
+    submitFrom(0, ip("5.5.5.5"), ip("192.168.1.1"));
+    const std::vector<net::IpAddress> expected{ip("192.168.1.1"), ip("192.168.1.7")};
+    EXPECT_EQ(statusOf(0).sources, expected);
+    EXPECT_EQ(statusOf(1).sources, expected) << "kept per token: the camera shares it";
+    EXPECT_TRUE(statusOf(2).sources.empty());
+    // Without a source (an internal caller) the list is left alone.
+    submit(0, ip("5.5.5.5"));
+    EXPECT_EQ(statusOf(0).sources, expected);
+    // And it is stored: a restart keeps it.
+    start();
+    EXPECT_EQ(statusOf(0).sources, expected);
+}
+
+TEST_F(UpdateSchedulerTest, SourcesAreBoundedKeepingTheNewest) {
+    start();
+    for (int i = 1; i <= static_cast<int>(StateStore::kMaxSources) + 4; ++i) {
+        now_ += 1s;
+        submitFrom(0, ip("1.2.3.4"), ip("10.0.0." + std::to_string(i)));
+    }
+    const auto sources = statusOf(0).sources;
+    ASSERT_EQ(sources.size(), StateStore::kMaxSources);
+    EXPECT_EQ(sources.front(), ip("10.0.0.20"));
+    EXPECT_EQ(sources.back(), ip("10.0.0.5"));
+}
+
+TEST_F(UpdateSchedulerTest, AnUpdateThatCannotBeStoredRecordsNoSource) {
+    start();
+    fs::create_directory(dir_ / "state.yaml.tmp");  // every save fails now
+    ::testing::internal::CaptureStderr();
+    submitFrom(0, ip("1.2.3.4"), ip("192.168.1.1"));
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
+    EXPECT_TRUE(statusOf(0).sources.empty());
+    EXPECT_FALSE(statusOf(0).acceptedIp);
+    EXPECT_TRUE(accepted_.empty()) << "a refused update is not accepted";
+}
+
+// The newest accepted address: queued, else in flight, else confirmed.
+TEST_F(UpdateSchedulerTest, AcceptedIpIsTheNewestAcceptedAddress) {
+    start();
+    EXPECT_FALSE(statusOf(0).acceptedIp);
+    submit(0, ip("1.2.3.4"));
+    EXPECT_EQ(statusOf(0).acceptedIp, ip("1.2.3.4")) << "in flight";
+    EXPECT_FALSE(statusOf(0).confirmedIp);
+    now_ += 10s;
+    submit(0, ip("5.5.5.5"));
+    EXPECT_EQ(statusOf(0).acceptedIp, ip("5.5.5.5")) << "queued behind the call";
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(statusOf(0).confirmedIp, ip("1.2.3.4"));
+    EXPECT_EQ(statusOf(0).acceptedIp, ip("5.5.5.5")) << "still queued";
+    EXPECT_EQ(statusOf(1).acceptedIp, ip("5.5.5.5")) << "per token";
+    now_ += 300s;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    api_.answer(1, TokenApiCode::UpOk);
+    EXPECT_EQ(statusOf(0).acceptedIp, ip("5.5.5.5")) << "confirmed";
+    EXPECT_FALSE(statusOf(2).acceptedIp);
+}
+
+// The daemon refreshes the resolver's local names from this hook: it must fire for every
+// update the device is told was accepted, however it was decided.
+TEST_F(UpdateSchedulerTest, OnAcceptedFiresOnEveryAcceptedUpdate) {
+    start();
+    submit(0, ip("1.2.3.4"));  // sent at once
+    EXPECT_EQ(accepted_, std::vector<std::string>{"router"}) << "before the answer";
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 10s;
+    submit(1, ip("1.2.3.4"));  // already published: nochg, no call
+    submit(0, ip("5.5.5.5"));  // the window is shut: queued
+    submit(2, ip("9.9.9.9"));  // another token: sent
+    api_.answer(1, TokenApiCode::Nc);
+    EXPECT_EQ(outcomes_, (std::vector{UpdateOutcome::Updated, UpdateOutcome::NoChange,
+                                      UpdateOutcome::Queued, UpdateOutcome::NoChange}));
+    EXPECT_EQ(accepted_, (std::vector<std::string>{"router", "camera", "router", "office"}));
 }
 
 TEST_F(UpdateSchedulerTest, SnapshotNeverShowsTheWholeToken) {
