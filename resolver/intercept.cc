@@ -102,8 +102,9 @@ std::vector<uint8_t> Interceptor::answer(std::span<const uint8_t> queryBytes,
         address = pick(config_.answerIpv6, AF_INET6, localAddress, hostAddresses);
     }
     // Every other type (HTTPS, SVCB, MX, ANY...) is NODATA: an HTTPS record's address hints
-    // would lead a device around the trick (docs/dns.md#interception); ANY gets the RFC 8482
-    // minimal answer.
+    // would lead a device around the trick (docs/dns.md#interception). ANY is NODATA too, as
+    // that page promises: less than RFC 8482's one RRset, but an intercepted name has nothing
+    // a device needs beyond its A and AAAA.
     if (address.family() != AF_UNSPEC) {
         writer.addAnswer(query.qtype, config_.ttl,
                          std::span<const uint8_t>(address.bytes(), address.size()));
