@@ -219,9 +219,10 @@ void appendAlertChannels(std::string& out, const StatusReport& report) {
         out += "<p class=\"none\">No alert channels are configured.</p>\n";
         return;
     }
-    out += "<table class=\"alert-channels\" id=\"alert-channels\">\n<tr><th scope=\"col\">"
-           "Channel</th><th scope=\"col\">Sent</th><th scope=\"col\">Failed</th><th scope=\"col\">"
-           "Dropped</th><th scope=\"col\">Last result</th><th scope=\"col\">Last time</th></tr>\n";
+    out +=
+        "<table class=\"alert-channels\" id=\"alert-channels\">\n<tr><th scope=\"col\">"
+        "Channel</th><th scope=\"col\">Sent</th><th scope=\"col\">Failed</th><th scope=\"col\">"
+        "Dropped</th><th scope=\"col\">Last result</th><th scope=\"col\">Last time</th></tr>\n";
     for (const AlertChannelReport& channel : report.alerts.channels) {
         out += "<tr><th scope=\"row\"><code>" + escapeHtml(channel.label) + "</code></th><td>" +
                std::to_string(channel.sent) + "</td><td>" + std::to_string(channel.failed) +

@@ -356,12 +356,12 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
              EXPECT_EQ(hook.headers, (std::vector<std::pair<std::string, std::string>>{
                                          {"Authorization", "Bearer x"}, {"X-Title", "cam"}}));
              EXPECT_EQ(hook.events, (std::vector<std::string>{"changed", "failing"}));
-             EXPECT_EQ(hook.line, 4);
+             EXPECT_EQ(hook.line, 5);
              EXPECT_EQ(c.alerts.channels[1].type, AlertChannel::Type::Ntfy);
              EXPECT_EQ(c.alerts.channels[1].url, "http://ntfy.lan/topic");
              EXPECT_TRUE(c.alerts.channels[1].events.empty());  // all
              EXPECT_THAT(joined(c.warnings),
-                         HasSubstr("config.yaml:8: alerts.channels[1].url: plain http:// sends "
+                         HasSubstr("config.yaml:9: alerts.channels[1].url: plain http:// sends "
                                    "alerts unencrypted"));
              EXPECT_EQ(c.alerts.channels[2].type, AlertChannel::Type::Exec);
              EXPECT_EQ(c.alerts.channels[2].command, "/usr/local/bin/on-event");

@@ -602,7 +602,7 @@ TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
         "dropped": 2,
         "last_result": "delivered (HTTP 200)",
         "last_time": "2024-05-01T11:56:00Z"
-      },
+},
       {
         "label": "exec /usr/local/bin/<on-event>",
         "sent": 0,
@@ -612,7 +612,7 @@ TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
         "last_time": null
       }
     ]
-  })"));
+})"));
 }
 
 TEST(StatusJson, NoAlertChannelsIsAnEmptyList) {

@@ -525,7 +525,7 @@ TEST_F(UpdateSchedulerTest, MissingRecordFiresAtTheSecondNrOrNdInARowOncePerRun)
     EXPECT_EQ(missing_.size(), 1u);
     answerWhenDue(TokenApiCode::Nr);
     EXPECT_EQ(missing_, (std::vector<std::pair<std::string, std::string>>{{"office", "ND"},
-                                                                           {"office", "NR"}}));
+                                                                          {"office", "NR"}}));
 }
 
 TEST_F(UpdateSchedulerTest, MissingRecordFiresForEveryAccountOfTheToken) {
@@ -534,7 +534,7 @@ TEST_F(UpdateSchedulerTest, MissingRecordFiresForEveryAccountOfTheToken) {
     api_.answer(0, TokenApiCode::Nr);
     answerWhenDue(TokenApiCode::Nr);
     EXPECT_EQ(missing_, (std::vector<std::pair<std::string, std::string>>{{"router", "NR"},
-                                                                           {"camera", "NR"}}));
+                                                                          {"camera", "NR"}}));
 }
 
 TEST_F(UpdateSchedulerTest, AcceptedUpdateSurvivesARestart) {
