@@ -297,7 +297,12 @@ StatusReport reportWithAlertChannels() {
          .dropped = 2,
          .lastResult = "delivered (HTTP 200)",
          .lastTime = kNow - minutes(4)},
-        {.label = "exec /usr/local/bin/<on-event>"},
+        {.label = "exec /usr/local/bin/<on-event>",
+         .sent = 0,
+         .failed = 0,
+         .dropped = 0,
+         .lastResult = "",
+         .lastTime = std::nullopt},
     };
     return report;
 }
@@ -589,7 +594,7 @@ TEST(StatusJson, HostileStringsAreEscapedAndStayValid) {
 TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
     const std::string json = renderStatusJson(reportWithAlertChannels());
     EXPECT_TRUE(validJson(json)) << json;
-    EXPECT_THAT(json, HasSubstr(R"("alerts": {
+    EXPECT_THAT(json, HasSubstr(R"json("alerts": {
     "sent": 15,
     "failed": 16,
     "dropped": 17,
@@ -602,7 +607,7 @@ TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
         "dropped": 2,
         "last_result": "delivered (HTTP 200)",
         "last_time": "2024-05-01T11:56:00Z"
-},
+      },
       {
         "label": "exec /usr/local/bin/<on-event>",
         "sent": 0,
@@ -612,7 +617,7 @@ TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
         "last_time": null
       }
     ]
-})"));
+  })json"));
 }
 
 TEST(StatusJson, NoAlertChannelsIsAnEmptyList) {
