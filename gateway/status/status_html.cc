@@ -261,6 +261,33 @@ void appendLocalNames(std::string& out, const std::vector<LocalNameReport>& name
     out += "</table>\n";
 }
 
+// One row per alert channel: what was delivered and how the last attempt ended. The label is
+// the dispatcher's (a webhook's URL without its path), escaped like every outside string.
+void appendAlertChannels(std::string& out, const StatusReport& report) {
+    out += "<h2>Alerts</h2>\n";
+    if (report.alerts.channels.empty()) {
+        out += "<p class=\"none\">No alert channels are configured.</p>\n";
+        return;
+    }
+    out +=
+        "<table class=\"alert-channels\" id=\"alert-channels\">\n<tr><th scope=\"col\">"
+        "Channel</th><th scope=\"col\">Sent</th><th scope=\"col\">Failed</th><th scope=\"col\">"
+        "Dropped</th><th scope=\"col\">Last result</th><th scope=\"col\">Last time</th></tr>\n";
+    for (const AlertChannelReport& channel : report.alerts.channels) {
+        out += "<tr><th scope=\"row\"><code>" + escapeHtml(channel.label) + "</code></th><td>" +
+               std::to_string(channel.sent) + "</td><td>" + std::to_string(channel.failed) +
+               "</td><td>" + std::to_string(channel.dropped) + "</td><td>";
+        out += channel.lastResult.empty() ? std::string("<span class=\"none\">none yet</span>")
+                                          : escapeHtml(channel.lastResult);
+        out += "</td><td>";
+        out += channel.lastTime ? "<time datetime=\"" + formatRfc3339(*channel.lastTime) + "\">" +
+                                      describeRelative(*channel.lastTime, report.now) + "</time>"
+                                : std::string("<span class=\"none\">never</span>");
+        out += "</td></tr>\n";
+    }
+    out += "</table>\n";
+}
+
 }  // namespace
 
 std::string renderStatusHtml(const StatusReport& report) {
@@ -297,6 +324,7 @@ std::string renderStatusHtml(const StatusReport& report) {
     out += "<h2>DNS</h2>\n";
     appendCounterTable(out, report, PageTable::kDns, "dns-counters");
     appendUpstreams(out, report);
+    appendAlertChannels(out, report);
     out += "</main>\n</body>\n</html>\n";
     return out;
 }

@@ -1,6 +1,6 @@
 // /status.json: what /status shows, for scripts and home-automation dashboards. Keys are
-// snake_case; a time is an RFC 3339 UTC string, or null when it never happened. The header and
-// the accounts are written here; the counters after them come from the counter table
+// snake_case; a time is an RFC 3339 UTC string, or null when it never happened. The header, the
+// accounts and the alert channels are written here; the counters come from the counter table
 // (status_counters.cc) by their JSON paths.
 
 #include <cassert>
@@ -232,7 +232,31 @@ JsonNode counterTree() {
     return root;
 }
 
-void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& report) {
+// alerts.channels: one object per configured channel, in the configuration's order.
+void writeAlertChannels(JsonWriter& json, const std::vector<AlertChannelReport>& channels) {
+    json.key("channels");
+    json.beginArray();
+    for (const AlertChannelReport& channel : channels) {
+        json.beginObject();
+        json.key("label");
+        json.string(channel.label);
+        member(json, "sent", channel.sent);
+        member(json, "failed", channel.failed);
+        member(json, "dropped", channel.dropped);
+        json.key("last_result");
+        if (channel.lastResult.empty())
+            json.null();
+        else
+            json.string(channel.lastResult);
+        json.key("last_time");
+        json.time(channel.lastTime);
+        json.endObject();
+    }
+    json.endArray();
+}
+
+void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& report,
+                  bool top = true) {
     for (const JsonNode& node : object.members) {
         json.key(node.key);
         if (node.upstreams) {
@@ -242,7 +266,10 @@ void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& 
             json.endArray();
         } else if (node.family == nullptr) {
             json.beginObject();
-            writeMembers(json, node, report);
+            writeMembers(json, node, report, false);
+            // The per-channel part is not a counter of the table: it follows the totals.
+            if (top && node.key == "alerts")
+                writeAlertChannels(json, report.alerts.channels);
             json.endObject();
         } else if (node.family->shape == Shape::kHistogram) {
             writeLatency(json, node.family->histogram(report));

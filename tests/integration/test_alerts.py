@@ -16,7 +16,7 @@ import unittest
 import tls_util
 from emulator import Emulator
 from gateway_harness import (EMULATOR_WINDOW, PUBLIC_A, PUBLIC_B, Gateway, account, free_port,
-                             make_token, poll_until, run, update)
+                             make_token, poll_until, request, run, update, wait_calls)
 
 BUILD = os.environ.get("DYNAMO_BUILD_DIR", "../../build")
 HOST = "cam.example.net"
@@ -167,6 +167,69 @@ class AlertsCase(unittest.TestCase):
             gw.stop()
             self.assertEqual(
                 len([e for e in self.events(receiver) if e["event"] == "unclean_stop"]), 1)
+
+    def status(self, gw):
+        reply = request(gw.http_host, gw.http_port, "/status.json")
+        self.assertEqual(reply.status, 200)
+        return json.loads(reply.body)
+
+    def test_failing_after_the_shortest_failing_after(self):
+        # The service answers ER to every call: the update stays queued, retried, until
+        # failing_after (its minimum, 1m) has passed since the device sent it.
+        token = make_token("failing")
+        receiver = self.start_receiver()
+        with Emulator(tokens={token: "er"}, window=EMULATOR_WINDOW) as emu:
+            gw = self.gateway(emu, token, receiver.port)
+            gw.config["alerts"]["failing_after"] = "1m"
+            gw.start()
+            sent = time.monotonic()
+            update(gw, HOST, myip=PUBLIC_A)
+            wait_calls(emu, token, 1)
+            self.assertEqual(emu.codes(token)[0], "ER")
+            poll_until(lambda: any(e["event"] == "failing" for e in self.events(receiver)),
+                       timeout=90, interval=0.5, what="failing")
+            # Not before failing_after (the watch looks every 5 s; the poll's 90 s bounds the rest).
+            self.assertGreaterEqual(time.monotonic() - sent, 60)
+            (event,) = [e for e in self.events(receiver) if e["event"] == "failing"]
+            self.assertEqual(event["account"], gw.accounts[0]["username"])
+            self.assertEqual(event["last_result"], "ER")
+            self.assertGreaterEqual(int(event["attempts"]), 2)
+            self.assertIn("has waited 1 minute", event["message"])
+            poll_until(lambda: any(r["DYNAMO_EVENT"] == "failing" for r in self.exec_runs()),
+                       what="failing on the exec channel")
+            # The ntfy channel asked for changed and missing_record only.
+            self.assertEqual(receiver.bodies("/my-topic"), [])
+            self.assertTrue(self.status(gw)["accounts"][0]["queued"])
+            self.assert_no_secret(gw, receiver)
+
+    def test_rate_limit_holds_back_a_flapping_address(self):
+        # A, B, A, B: four confirmed changes within minutes; only the first "changed" goes out
+        # (one per event and account per 10 minutes), the other three are counted.
+        token = make_token("flap")
+        receiver = self.start_receiver()
+        with Emulator(tokens={token: "ok"}, window=EMULATOR_WINDOW) as emu:
+            gw = self.gateway(emu, token, receiver.port).start()
+            flaps = [PUBLIC_A, PUBLIC_B, PUBLIC_A, PUBLIC_B]
+            for count, address in enumerate(flaps, start=1):
+                self.assertIn("good", update(gw, HOST, myip=address).body)
+                calls = wait_calls(emu, token, count, timeout=20)
+                self.assertEqual(calls[-1]["ip"], address)
+            # The counter is the barrier: every later change was seen and held back.
+            poll_until(lambda: self.status(gw)["alerts"]["rate_limited"] == len(flaps) - 1,
+                       timeout=20, what="three changes held back")
+            poll_until(lambda: self.events(receiver) and len(self.exec_runs()) >= 1,
+                       what="the first change delivered")
+            self.assertEqual([(e["event"], e["address"]) for e in self.events(receiver)],
+                             [("changed", PUBLIC_A)])
+            self.assertEqual(len(receiver.bodies("/my-topic")), 1)
+            self.assertEqual(len(self.exec_runs()), 1)
+            status = self.status(gw)
+            self.assertEqual(status["alerts"]["rate_limited"], len(flaps) - 1)
+            channels = status["alerts"]["channels"]
+            self.assertEqual([c["sent"] for c in channels], [1, 1, 1])
+            self.assertEqual(channels[0]["label"],
+                             "webhook https://127.0.0.1:%d/…" % receiver.port)
+            self.assertNotIn("hook-secret", json.dumps(status))
 
     def test_a_receiver_that_is_down_delays_nothing_and_is_retried(self):
         token = make_token("down")

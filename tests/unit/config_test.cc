@@ -144,6 +144,9 @@ TEST_F(ConfigTest, EmptyFileGivesApplianceDefaults) {
         EXPECT_EQ(config.stateDir, "/var/lib/dynamo-gateway");
         EXPECT_FALSE(config.runAs);
         EXPECT_EQ(config.logLevel, log::Level::Info);
+        EXPECT_EQ(config.alerts.failingAfter, seconds(1800));
+        EXPECT_EQ(config.alerts.dnsDownAfter, seconds(120));
+        EXPECT_TRUE(config.alerts.channels.empty());
         EXPECT_THAT(joined(config.warnings),
                     HasSubstr("config.yaml:1: accounts: no accounts: updates will be refused"));
     }
@@ -337,6 +340,41 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
              EXPECT_EQ(c.dns.recordsTtl, 0u);
              EXPECT_TRUE(c.dns.records.empty());
          }},
+        {"alerts:\n  failing_after: 1m\n  dns_down_after: 10s\n  channels:\n"
+         "    - type: webhook\n      url: https://hooks.example/a?b=c\n"
+         "      headers: {Authorization: Bearer x, X-Title: \"cam\"}\n"
+         "      events: [changed, failing, changed]\n"
+         "    - {type: ntfy, url: \"http://ntfy.lan/topic\"}\n"
+         "    - {type: exec, command: /usr/local/bin/on-event, events: [cgnat, unclean_stop]}\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.alerts.failingAfter, seconds(60));
+             EXPECT_EQ(c.alerts.dnsDownAfter, seconds(10));
+             ASSERT_EQ(c.alerts.channels.size(), 3u);
+             const AlertChannel& hook = c.alerts.channels[0];
+             EXPECT_EQ(hook.type, AlertChannel::Type::Webhook);
+             EXPECT_EQ(hook.url, "https://hooks.example/a?b=c");
+             EXPECT_EQ(hook.headers, (std::vector<std::pair<std::string, std::string>>{
+                                         {"Authorization", "Bearer x"}, {"X-Title", "cam"}}));
+             EXPECT_EQ(hook.events, (std::vector<std::string>{"changed", "failing"}));
+             EXPECT_EQ(hook.line, 5);
+             EXPECT_EQ(c.alerts.channels[1].type, AlertChannel::Type::Ntfy);
+             EXPECT_EQ(c.alerts.channels[1].url, "http://ntfy.lan/topic");
+             EXPECT_TRUE(c.alerts.channels[1].events.empty());  // all
+             EXPECT_THAT(joined(c.warnings),
+                         HasSubstr("config.yaml:9: alerts.channels[1].url: plain http:// sends "
+                                   "alerts unencrypted"));
+             EXPECT_EQ(c.alerts.channels[2].type, AlertChannel::Type::Exec);
+             EXPECT_EQ(c.alerts.channels[2].command, "/usr/local/bin/on-event");
+             EXPECT_EQ(c.alerts.channels[2].events,
+                       (std::vector<std::string>{"cgnat", "unclean_stop"}));
+         }},
+        {"alerts: {failing_after: 7d, dns_down_after: 1d, channels: []}",
+         [](const Config& c) {
+             EXPECT_EQ(c.alerts.failingAfter, seconds(7 * 86400));
+             EXPECT_EQ(c.alerts.dnsDownAfter, seconds(86400));
+             EXPECT_TRUE(c.alerts.channels.empty());
+         }},
+        {"alerts:\n  channels:\n", [](const Config& c) { EXPECT_TRUE(c.alerts.channels.empty()); }},
         {"log_level: warning", [](const Config& c) { EXPECT_EQ(c.logLevel, log::Level::Warning); }},
         {"log_level: error", [](const Config& c) { EXPECT_EQ(c.logLevel, log::Level::Error); }},
     };
@@ -546,6 +584,88 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
         {"dns:\n  records:\n    a.example: {CNAME: b.example}\n" + std::string(kAccount) +
              "    names: [a.example]\n",
          "accounts[0].names[0]: dns.records gives a.example a CNAME"},
+        // Alerts.
+        {"alerts: {failing_after: 59s}",
+         "alerts.failing_after: must be between 60s and 604800s, got 59s"},
+        {"alerts: {failing_after: 8d}", "alerts.failing_after: must be between 60s and 604800s"},
+        {"alerts: {failing_after: 90.5s}",
+         "alerts.failing_after: must be a whole number of seconds"},
+        {"alerts: {dns_down_after: 9s}",
+         "alerts.dns_down_after: must be between 10s and 86400s, got 9s"},
+        {"alerts: {dns_down_after: 2d}", "alerts.dns_down_after: must be between 10s and 86400s"},
+        {"alerts: {dns_down_after: soon}", "alerts.dns_down_after: expected a duration"},
+        {"alerts: {channel: []}", "alerts.channel: unknown key; did you mean 'channels'?"},
+        {"alerts: {channels: {type: exec}}", "alerts.channels: expected a list"},
+        {"alerts:\n  channels:\n    - webhook\n",
+         "config.yaml:3: alerts.channels[0]: expected a mapping with type and url or command"},
+        {"alerts:\n  channels:\n    - type: sms\n      url: https://x.example/\n",
+         "config.yaml:3: alerts.channels[0].type: expected webhook, ntfy or exec, got 'sms'"},
+        {"alerts:\n  channels:\n    - url: https://x.example/\n",
+         "config.yaml:3: alerts.channels[0]: type is required: webhook, ntfy or exec"},
+        {"alerts:\n  channels:\n    - type: webhook\n",
+         "config.yaml:3: alerts.channels[0]: a webhook or ntfy channel needs url"},
+        {"alerts: {channels: [{type: ntfy}]}",
+         "alerts.channels[0]: a webhook or ntfy channel needs url"},
+        {"alerts:\n  channels:\n    - type: webhook\n      url: https://me:pw@x.example/hook\n",
+         "config.yaml:4: alerts.channels[0].url: must not carry user:password (use headers)"},
+        {"alerts: {channels: [{type: ntfy, url: \"ftp://x.example/t\"}]}",
+         "alerts.channels[0].url: must start with https:// (or http://)"},
+        {"alerts: {channels: [{type: ntfy, url: \"x.example/t\"}]}",
+         "alerts.channels[0].url: must start with https:// (or http://)"},
+        {"alerts: {channels: [{type: ntfy, url: \"https://x.example/t#frag\"}]}",
+         "alerts.channels[0].url: must not contain '#' or white space"},
+        {"alerts: {channels: [{type: webhook, url: [a]}]}",
+         "alerts.channels[0].url: expected a URL"},
+        {"alerts:\n  channels:\n    - type: ntfy\n      url: https://x.example/t\n"
+         "      headers: {Authorization: x}\n",
+         "config.yaml:5: alerts.channels[0].headers: is for webhook channels only"},
+        {"alerts:\n  channels:\n    - type: exec\n      command: /bin/true\n"
+         "      headers: {Authorization: x}\n",
+         "config.yaml:5: alerts.channels[0].headers: is for webhook and ntfy channels, not exec"},
+        {"alerts: {channels: [{type: exec, command: /bin/true, url: \"https://x.example/\"}]}",
+         "alerts.channels[0].url: is for webhook and ntfy channels, not exec"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: [a]}]}",
+         "alerts.channels[0].headers: expected a mapping of header names to values, got a list"},
+        {"alerts:\n  channels:\n    - type: webhook\n      url: https://x.example/\n"
+         "      headers:\n        Host: evil.example\n",
+         "config.yaml:6: alerts.channels[0].headers.Host: is set by the gateway itself"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{content-length: 5}}]}",
+         "alerts.channels[0].headers.content-length: is set by the gateway itself"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{Content-Type: text/plain}}]}",
+         "alerts.channels[0].headers.Content-Type: is set by the gateway itself"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{Connection: close}}]}",
+         "alerts.channels[0].headers.Connection: is set by the gateway itself"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{Transfer-Encoding: chunked}}]}",
+         "alerts.channels[0].headers.Transfer-Encoding: is set by the gateway itself"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{\"X Bad\": 1}}]}",
+         "alerts.channels[0].headers.X Bad: not a valid header name"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{X-A: [1]}}]}",
+         "alerts.channels[0].headers.X-A: expected a string"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", headers: "
+         "{X-A: \"a\\r\\nInjected: 1\"}}]}",
+         "alerts.channels[0].headers.X-A: must not contain control characters"},
+        {"alerts:\n  channels:\n    - type: exec\n      command: on-event.sh\n",
+         "config.yaml:4: alerts.channels[0].command: must be an absolute path (it runs without a "
+         "shell)"},
+        {"alerts: {channels: [{type: exec}]}", "alerts.channels[0]: an exec channel needs command"},
+        {"alerts: {channels: [{type: webhook, url: \"https://x.example/\", command: /bin/true}]}",
+         "alerts.channels[0].command: is for exec channels only"},
+        {"alerts:\n  channels:\n    - type: exec\n      command: /bin/true\n"
+         "      events: [changed, reboot]\n",
+         "config.yaml:5: alerts.channels[0].events[1]: unknown event 'reboot'; expected one of "
+         "changed, failing, missing_record, dns_down, cgnat, unclean_stop"},
+        {"alerts: {channels: [{type: exec, command: /bin/true, events: []}]}",
+         "alerts.channels[0].events: must name at least one event (leave it out for all)"},
+        {"alerts: {channels: [{type: exec, command: /bin/true, events: changed}]}",
+         "alerts.channels[0].events: expected a list"},
+        {"alerts: {channels: [{type: exec, command: /bin/true, every: 5m}]}",
+         "alerts.channels[0].every: unknown key"},
         // YAML syntax.
         {"dns:\n  listen: [1, 2\ngateway: 3\n", "config.yaml:3: end of sequence flow not found"},
         {"a: b: c\n", "config.yaml:1: illegal map value"},
@@ -616,6 +736,18 @@ TEST_F(ConfigTest, SecretsNeverAppearInMessages) {
         EXPECT_THAT(everything, Not(HasSubstr(token.substr(4))));
         EXPECT_THAT(everything, Not(HasSubstr("pa55")));
     }
+}
+
+// A webhook header's value is a bearer token: a bad one is named by its header, never quoted.
+TEST_F(ConfigTest, AlertHeaderValuesNeverAppearInMessages) {
+    auto result = parseText(
+        "alerts:\n  channels:\n    - type: webhook\n      url: https://x.example/\n"
+        "      headers: {Authorization: \"Bearer SECRETbearer\\x01\", X-Key: [SECRETlist]}\n");
+    EXPECT_FALSE(result.config);
+    const std::string errors = joined(result.errors);
+    EXPECT_THAT(errors, HasSubstr("headers.Authorization: must not contain control characters"));
+    EXPECT_THAT(errors, HasSubstr("headers.X-Key: expected a string"));
+    EXPECT_THAT(errors, Not(HasSubstr("SECRET")));
 }
 
 TEST_F(ConfigTest, WarnsAboutTheExampleToken) {
@@ -778,6 +910,29 @@ TEST_F(ConfigTest, ExampleYamlIsTheApplianceDefaults) {
     EXPECT_EQ(example.dynamo.timeout, defaults.dynamo.timeout);
     EXPECT_EQ(example.stateDir, defaults.stateDir);
     EXPECT_EQ(example.logLevel, defaults.logLevel);
+}
+
+// The commented-out alerts block of example.yaml works once its "# " are removed.
+TEST_F(ConfigTest, ExampleYamlAlertsBlockParsesWhenUncommented) {
+    std::ifstream file(sourceDir() / "config/example.yaml");
+    std::string line, block;
+    bool inBlock = false;
+    while (std::getline(file, line)) {
+        if (line == "# alerts:")
+            inBlock = true;
+        else if (inBlock && !line.starts_with("#  "))
+            break;
+        if (inBlock)
+            block += line.substr(2) + "\n";
+    }
+    ASSERT_FALSE(block.empty()) << "no '# alerts:' block in example.yaml";
+    const Config config = valid(std::string(kAccount) + block);
+    EXPECT_EQ(config.alerts.failingAfter, seconds(1800));
+    EXPECT_EQ(config.alerts.dnsDownAfter, seconds(120));
+    ASSERT_EQ(config.alerts.channels.size(), 3u);
+    EXPECT_EQ(config.alerts.channels[0].type, AlertChannel::Type::Webhook);
+    EXPECT_EQ(config.alerts.channels[1].type, AlertChannel::Type::Ntfy);
+    EXPECT_EQ(config.alerts.channels[2].type, AlertChannel::Type::Exec);
 }
 
 TEST_F(ConfigTest, DevYamlUsesUnprivilegedLoopbackPorts) {

@@ -346,6 +346,46 @@ TEST(StatusHtml, LocalNamesAreEscaped) {
     EXPECT_THAT(html, HasSubstr(">&quot;q&quot;</td>"));
 }
 
+StatusReport reportWithAlertChannels() {
+    StatusReport report = sampleReport();
+    report.alerts.channels = {
+        {.label = "webhook https://hooks.example/…",
+         .sent = 3,
+         .failed = 1,
+         .dropped = 2,
+         .lastResult = "delivered (HTTP 200)",
+         .lastTime = kNow - minutes(4)},
+        {.label = "exec /usr/local/bin/<on-event>",
+         .sent = 0,
+         .failed = 0,
+         .dropped = 0,
+         .lastResult = "",
+         .lastTime = std::nullopt},
+    };
+    return report;
+}
+
+TEST(StatusHtml, AlertChannelsHaveARowEach) {
+    const std::string html = renderStatusHtml(reportWithAlertChannels());
+    EXPECT_THAT(html, HasSubstr("<h2>Alerts</h2>\n<table class=\"alert-channels\""));
+    EXPECT_THAT(html, HasSubstr("<tr><th scope=\"row\"><code>webhook https://hooks.example/…"
+                                "</code></th><td>3</td><td>1</td><td>2</td><td>delivered (HTTP "
+                                "200)</td><td><time datetime=\"2024-05-01T11:56:00Z\">4 minutes "
+                                "ago</time></td></tr>"));
+    // Never attempted: says so; the label is escaped like every outside string.
+    EXPECT_THAT(html, HasSubstr("<code>exec /usr/local/bin/&lt;on-event&gt;</code></th><td>0</td>"
+                                "<td>0</td><td>0</td><td><span class=\"none\">none yet</span>"
+                                "</td><td><span class=\"none\">never</span></td></tr>"));
+    EXPECT_EQ(occurrences(html, "<tr><th scope=\"row\"><code>"), 2u);
+}
+
+TEST(StatusHtml, NoAlertChannelsSaysSo) {
+    const std::string html = renderStatusHtml(sampleReport());
+    EXPECT_THAT(html, HasSubstr("<h2>Alerts</h2>\n<p class=\"none\">No alert channels are "
+                                "configured.</p>"));
+    EXPECT_THAT(html, Not(HasSubstr("alert-channels")));
+}
+
 TEST(StatusHtml, CounterTablesShowTheNumbers) {
     const std::string html = renderStatusHtml(sampleReport());
     EXPECT_THAT(html, HasSubstr("<table class=\"counters\" id=\"dns-counters\">"));
@@ -735,6 +775,42 @@ TEST(StatusJson, LocalNamesWithBothAnswers) {
     }
   ],
 )json"));
+}
+
+TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
+    const std::string json = renderStatusJson(reportWithAlertChannels());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr(R"json("alerts": {
+    "sent": 15,
+    "failed": 16,
+    "dropped": 17,
+    "rate_limited": 18,
+    "channels": [
+      {
+        "label": "webhook https://hooks.example/…",
+        "sent": 3,
+        "failed": 1,
+        "dropped": 2,
+        "last_result": "delivered (HTTP 200)",
+        "last_time": "2024-05-01T11:56:00Z"
+      },
+      {
+        "label": "exec /usr/local/bin/<on-event>",
+        "sent": 0,
+        "failed": 0,
+        "dropped": 0,
+        "last_result": null,
+        "last_time": null
+      }
+    ]
+  })json"));
+}
+
+TEST(StatusJson, NoAlertChannelsIsAnEmptyList) {
+    const std::string json = renderStatusJson(sampleReport());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr("\"rate_limited\": 18,\n    \"channels\": []\n  }"));
+    EXPECT_EQ(occurrences(json, "\"channels\""), 1u);
 }
 
 TEST(StatusJson, EmptyReportIsValid) {

@@ -90,6 +90,15 @@ class UpdateSchedulerTest : public ::testing::Test {
                                    const std::optional<net::IpAddress>& address) {
             confirmed_.emplace_back(confirmedAccount.username, address);
         };
+        hooks.onChanged = [this](const config::Account& changedAccount,
+                                 const std::optional<net::IpAddress>& previous,
+                                 const std::optional<net::IpAddress>& address) {
+            changed_.push_back({changedAccount.username, previous, address});
+        };
+        hooks.onMissingRecord = [this](const config::Account& missingAccount,
+                                       const std::string& result) {
+            missing_.emplace_back(missingAccount.username, result);
+        };
         hooks.onWakeupChanged = [this] { ++wakeups_; };
         hooks.onAccepted = [this](const config::Account& acceptedAccount) {
             accepted_.push_back(acceptedAccount.username);
@@ -152,6 +161,23 @@ class UpdateSchedulerTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::optional<net::IpAddress>>> confirmed_;
     int wakeups_ = 0;
     std::vector<std::string> accepted_;  // onAccepted, by username
+    struct Changed {
+        std::string username;
+        std::optional<net::IpAddress> previous;
+        std::optional<net::IpAddress> address;
+        bool operator==(const Changed&) const = default;
+    };
+    std::vector<Changed> changed_;
+    std::vector<std::pair<std::string, std::string>> missing_;
+
+    // Answers the newest call with code after moving the clock to when the queue is due.
+    void answerWhenDue(TokenApiCode code) {
+        if (const auto due = scheduler_->nextDue())
+            now_ = std::max(now_, *due);
+        scheduler_->runDue();
+        ASSERT_FALSE(api_.calls.empty());
+        api_.answer(api_.calls.size() - 1, code);
+    }
 };
 
 TEST_F(UpdateSchedulerTest, WindowOpenCallsNowAndAnswersFromTheResult) {
@@ -438,6 +464,88 @@ TEST_F(UpdateSchedulerTest, TwoMissingRecordsInARowRaiseTheSupportWarning) {
     api_.answer(2, TokenApiCode::UpOk);
     EXPECT_FALSE(statusOf(0).missingRecord);
     EXPECT_EQ(statusOf(0).consecutiveMissing, 0u);
+}
+
+// The "changed" alert (README "Alerts"): the service published an address other than the one it
+// confirmed last.
+TEST_F(UpdateSchedulerTest, ChangedFiresOnUpOkAndUpErWithANewAddressOnly) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    // Once per account with the token: the router and the camera publish the same record.
+    EXPECT_EQ(changed_, (std::vector<Changed>{{"router", std::nullopt, ip("1.2.3.4")},
+                                              {"camera", std::nullopt, ip("1.2.3.4")}}));
+
+    // UP,ER for a new address is a change too (the service took it, with a complaint).
+    changed_.clear();
+    submit(0, ip("5.6.7.8"));
+    answerWhenDue(TokenApiCode::UpEr);
+    EXPECT_EQ(changed_, (std::vector<Changed>{{"router", ip("1.2.3.4"), ip("5.6.7.8")},
+                                              {"camera", ip("1.2.3.4"), ip("5.6.7.8")}}));
+
+    // UP,OK for the address it already confirmed: no change to report.
+    changed_.clear();
+    submit(0, ip("9.9.9.9"));  // queued
+    submit(0, ip("5.6.7.8"));  // back to the published one, still sent to the service
+    answerWhenDue(TokenApiCode::UpOk);
+    EXPECT_EQ(api_.calls.back().ip, ip("5.6.7.8"));
+    EXPECT_TRUE(changed_.empty());
+
+    // NC, even for an address we never saw confirmed: the service says nothing changed.
+    submit(2, ip("10.0.0.1"));
+    api_.answer(api_.calls.size() - 1, TokenApiCode::Nc);
+    EXPECT_EQ(scheduler_->confirmedAddress(accounts_[2]), ip("10.0.0.1"));
+    EXPECT_TRUE(changed_.empty());
+
+    // A failure changes nothing either.
+    submit(0, ip("7.7.7.7"));
+    answerWhenDue(TokenApiCode::Er);
+    EXPECT_TRUE(changed_.empty());
+}
+
+TEST_F(UpdateSchedulerTest, ChangedWithoutAnAddressAlwaysFires) {
+    // With no myip the service published our source address, which we cannot compare.
+    start();
+    submit(2, std::nullopt);
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(changed_, (std::vector<Changed>{{"office", std::nullopt, std::nullopt}}));
+}
+
+TEST_F(UpdateSchedulerTest, MissingRecordFiresAtTheSecondNrOrNdInARowOncePerRun) {
+    start();
+    submit(2, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::Nr);
+    EXPECT_TRUE(missing_.empty()) << "one NR is normal in the first minutes after set-up";
+
+    // A TF in between says nothing about the record: the run goes on.
+    answerWhenDue(TokenApiCode::Tf);
+    EXPECT_TRUE(missing_.empty());
+    answerWhenDue(TokenApiCode::Nd);
+    EXPECT_EQ(missing_, (std::vector<std::pair<std::string, std::string>>{{"office", "ND"}}));
+
+    // The third and later answers of the same run raise nothing more.
+    answerWhenDue(TokenApiCode::Nr);
+    answerWhenDue(TokenApiCode::Nr);
+    EXPECT_EQ(missing_.size(), 1u);
+    EXPECT_EQ(statusOf(2).consecutiveMissing, 4u);
+
+    // A confirmation ends the run; the next run raises it again at its second answer.
+    answerWhenDue(TokenApiCode::UpOk);
+    submit(2, ip("5.6.7.8"));
+    answerWhenDue(TokenApiCode::Nr);
+    EXPECT_EQ(missing_.size(), 1u);
+    answerWhenDue(TokenApiCode::Nr);
+    EXPECT_EQ(missing_, (std::vector<std::pair<std::string, std::string>>{{"office", "ND"},
+                                                                          {"office", "NR"}}));
+}
+
+TEST_F(UpdateSchedulerTest, MissingRecordFiresForEveryAccountOfTheToken) {
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::Nr);
+    answerWhenDue(TokenApiCode::Nr);
+    EXPECT_EQ(missing_, (std::vector<std::pair<std::string, std::string>>{{"router", "NR"},
+                                                                          {"camera", "NR"}}));
 }
 
 TEST_F(UpdateSchedulerTest, AcceptedUpdateSurvivesARestart) {
