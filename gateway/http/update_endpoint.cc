@@ -144,8 +144,7 @@ bool UpdateEndpoint::handle(const std::shared_ptr<HttpExchange>& exchange) {
             count(outcome);
             const auto shown =
                 compat::replyAddress(publish, scheduler_.confirmedAddress(accountCopy), myip);
-            const HttpResponse response =
-                toHttpResponse(compat::replyFor(hosts, outcome, shown));
+            const HttpResponse response = toHttpResponse(compat::replyFor(hosts, outcome, shown));
             exchange->reply(response);
             observe(seen, response);
         },
