@@ -410,6 +410,22 @@ uint16_t getId(std::span<const uint8_t> message) {
     return read16(message, 0);
 }
 
+void appendUint16(std::vector<uint8_t>& out, uint16_t value) {
+    append16(out, value);
+}
+
+bool isStrictlyBelow(std::string_view name, std::string_view suffix) {
+    if (name.size() <= suffix.size() || !name.ends_with(suffix))
+        return false;
+    // Walk the labels: the suffix must start on a label boundary, not inside a label that
+    // happens to end with the same bytes ("\005xample" vs "ample").
+    size_t position = 0;
+    const size_t start = name.size() - suffix.size();
+    while (position < start)
+        position += 1 + static_cast<uint8_t>(name[position]);
+    return position == start;
+}
+
 void clearFlags(std::span<uint8_t> message, uint16_t flags) {
     write16(message, 2, static_cast<uint16_t>(read16(message, 2) & ~flags));
 }
@@ -605,12 +621,7 @@ void ResponseWriter::addAnswer(uint16_t rrType, uint32_t ttl, std::span<const ui
     // Owner: a pointer to the question name at offset 12 (RFC 1035 §4.1.4). Class IN even for a
     // QCLASS * question: the data we synthesize is IN data.
     append16(bytes_, kPointerToQuestion);
-    append16(bytes_, rrType);
-    append16(bytes_, kClassIn);
-    append32(bytes_, ttl);
-    append16(bytes_, static_cast<uint16_t>(rdata.size()));
-    bytes_.insert(bytes_.end(), rdata.begin(), rdata.end());
-    ++ancount_;
+    appendRecordAfterOwner(rrType, ttl, rdata);
 }
 
 void ResponseWriter::addAnswer(std::string_view ownerWire, uint16_t rrType, uint32_t ttl,
@@ -620,6 +631,11 @@ void ResponseWriter::addAnswer(std::string_view ownerWire, uint16_t rrType, uint
         return;
     }
     bytes_.insert(bytes_.end(), ownerWire.begin(), ownerWire.end());
+    appendRecordAfterOwner(rrType, ttl, rdata);
+}
+
+void ResponseWriter::appendRecordAfterOwner(uint16_t rrType, uint32_t ttl,
+                                            std::span<const uint8_t> rdata) {
     append16(bytes_, rrType);
     append16(bytes_, kClassIn);
     append32(bytes_, ttl);

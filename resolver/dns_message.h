@@ -147,6 +147,12 @@ void setId(std::span<uint8_t> message, uint16_t id);
 uint16_t getId(std::span<const uint8_t> message);
 void clearFlags(std::span<uint8_t> message, uint16_t flags);  // flag::k* bits
 
+// A 16-bit field in network byte order, for the code that builds RDATA.
+void appendUint16(std::vector<uint8_t>& out, uint16_t value);
+// Whether wire name `suffix` is `name` minus one or more whole leading labels: the test behind
+// "*.example.net" patterns (RFC 4592 §2.1.1: a wildcard matches only names below its parent).
+bool isStrictlyBelow(std::string_view name, std::string_view suffix);
+
 // The largest answer a client can take over UDP: 512 without EDNS, else its advertised size
 // clamped to [512, kMaxUdpPayload] (RFC 6891 §7, docs/dns.md#truncation).
 size_t maxUdpAnswerSize(const Message& query);
@@ -218,6 +224,8 @@ class ResponseWriter {
     std::vector<uint8_t> finish();
 
   private:
+    // Type, class IN, TTL, RDLENGTH and RDATA after an owner name already written.
+    void appendRecordAfterOwner(uint16_t rrType, uint32_t ttl, std::span<const uint8_t> rdata);
     std::vector<uint8_t> bytes_;
     std::vector<uint8_t> authority_;  // kept apart so answers and SOA may be added in any order
     const Message& query_;

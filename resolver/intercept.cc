@@ -9,19 +9,6 @@ namespace {
 
 constexpr uint16_t kClassAny = 255;  // QCLASS * (RFC 1035 §3.2.5)
 
-// Whether `suffix` (a wire name) is `name` minus one or more whole leading labels.
-bool isStrictlyBelow(std::string_view name, std::string_view suffix) {
-    if (name.size() <= suffix.size() || !name.ends_with(suffix))
-        return false;
-    // Walk the labels: the suffix must start on a label boundary, not inside a label that
-    // happens to end with the same bytes ("\005xample" vs "ample").
-    size_t position = 0;
-    const size_t start = name.size() - suffix.size();
-    while (position < start)
-        position += 1 + static_cast<uint8_t>(name[position]);
-    return position == start;
-}
-
 // Which of a family's host addresses to prefer when the query's own local address does not
 // fit: a global address reaches every client, a link-local one only its link, loopback only
 // this host.
@@ -53,8 +40,9 @@ Interceptor::Interceptor(const config::InterceptConfig& config) : config_(config
 bool Interceptor::matchesWire(std::string_view wire) const {
     if (std::find(exactWire_.begin(), exactWire_.end(), wire) != exactWire_.end())
         return true;
-    return std::any_of(wildcardWire_.begin(), wildcardWire_.end(),
-                       [&](const std::string& suffix) { return isStrictlyBelow(wire, suffix); });
+    return std::any_of(wildcardWire_.begin(), wildcardWire_.end(), [&](const std::string& suffix) {
+        return dns::isStrictlyBelow(wire, suffix);
+    });
 }
 
 net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int family,

@@ -11,21 +11,6 @@ constexpr uint16_t kTypeHinfo = 13;  // RFC 1035 §3.3.2
 constexpr size_t kMaxChain = 8;      // CNAMEs followed in one answer (the config has no loops)
 constexpr size_t kMaxTxtString = 255;
 
-bool isStrictlyBelow(std::string_view name, std::string_view suffix) {
-    if (name.size() <= suffix.size() || !name.ends_with(suffix))
-        return false;
-    size_t position = 0;
-    const size_t start = name.size() - suffix.size();
-    while (position < start)
-        position += 1 + static_cast<uint8_t>(name[position]);
-    return position == start;
-}
-
-void append16(std::vector<uint8_t>& out, uint16_t value) {
-    out.push_back(static_cast<uint8_t>(value >> 8));
-    out.push_back(static_cast<uint8_t>(value & 0xff));
-}
-
 void appendName(std::vector<uint8_t>& out, std::string_view name) {
     const auto wire = dns::nameToWire(name).value_or(std::string(1, '\0'));
     out.insert(out.end(), wire.begin(), wire.end());
@@ -141,7 +126,7 @@ std::optional<LocalRecords::Set> LocalRecords::find(std::string_view nameWire,
         if (records_[i].name.starts_with("*.")) {
             // RFC 4592 §3.3.1, simplified: the longest wildcard above the name wins, an exact
             // name wins over every wildcard.
-            if (!set.records && isStrictlyBelow(nameWire, recordWire_[i]) &&
+            if (!set.records && dns::isStrictlyBelow(nameWire, recordWire_[i]) &&
                 recordWire_[i].size() >= best) {
                 best = recordWire_[i].size();
                 set.records = &records_[i];
@@ -303,7 +288,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
         if (records && wanted(dns::type::MX)) {
             for (const auto& mx : records->mx) {
                 std::vector<uint8_t> rdata;
-                append16(rdata, mx.preference);
+                dns::appendUint16(rdata, mx.preference);
                 appendName(rdata, mx.exchange);
                 writer.addAnswer(ownerWire, dns::type::MX, ttl_, rdata);
                 any = true;
@@ -312,9 +297,9 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
         if (records && wanted(dns::type::SRV)) {
             for (const auto& srv : records->srv) {
                 std::vector<uint8_t> rdata;
-                append16(rdata, srv.priority);
-                append16(rdata, srv.weight);
-                append16(rdata, srv.port);
+                dns::appendUint16(rdata, srv.priority);
+                dns::appendUint16(rdata, srv.weight);
+                dns::appendUint16(rdata, srv.port);
                 appendName(rdata, srv.target);
                 writer.addAnswer(ownerWire, dns::type::SRV, ttl_, rdata);
                 any = true;
