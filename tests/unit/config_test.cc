@@ -910,6 +910,16 @@ TEST_F(ConfigTest, ExampleYamlIsTheApplianceDefaults) {
     EXPECT_EQ(example.dynamo.timeout, defaults.dynamo.timeout);
     EXPECT_EQ(example.stateDir, defaults.stateDir);
     EXPECT_EQ(example.logLevel, defaults.logLevel);
+    EXPECT_EQ(example.dns.upstreamPolicy, defaults.dns.upstreamPolicy);
+    EXPECT_EQ(example.dns.healthCheck.name, defaults.dns.healthCheck.name);
+    EXPECT_EQ(example.dns.healthCheck.type, defaults.dns.healthCheck.type);
+    EXPECT_EQ(example.dns.healthCheck.interval, defaults.dns.healthCheck.interval);
+    EXPECT_EQ(example.dns.serveStale.maxStale, defaults.dns.serveStale.maxStale);
+    EXPECT_EQ(example.dns.serveStale.clientTimeout, defaults.dns.serveStale.clientTimeout);
+    EXPECT_EQ(example.dns.serveStale.ttl, defaults.dns.serveStale.ttl);
+    EXPECT_EQ(example.dns.prefetch, defaults.dns.prefetch);
+    EXPECT_EQ(example.dns.records, defaults.dns.records);
+    EXPECT_EQ(example.dns.recordsTtl, defaults.dns.recordsTtl);
 }
 
 // The commented-out alerts block of example.yaml works once its "# " are removed.
