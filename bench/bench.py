@@ -300,6 +300,9 @@ class Knot(Server):
 
 class DynamoGateway(Server):
     name = "dynamo-gateway"
+    # The gateway as shipped: serve-stale on (dns.serve_stale.max_stale 1d), so its miss path
+    # keeps expired answers and arms the client-facing stale timer.
+    max_stale = "1d"
 
     def __init__(self, workdir, results, upstream_port, daemon):
         super().__init__(workdir, results, upstream_port)
@@ -313,7 +316,7 @@ class DynamoGateway(Server):
             f.write(fill("dynamo-gateway.yaml", {
                 "DIR": self.dir, "PORT": self.port, "UPORT": self.uport,
                 "HTTP_PORT": self.http_port, "HTTPS_PORT": free_port(),
-                "UPDATE_PORT": free_port()}))
+                "UPDATE_PORT": free_port(), "MAX_STALE": self.max_stale}))
         os.chmod(conf, 0o600)  # it holds (dummy) secrets; the daemon warns otherwise
         return [self.daemon, "--config", conf]
 
@@ -333,6 +336,13 @@ class DynamoGateway(Server):
                 return r.read().decode("utf-8", "replace")
         except OSError as e:
             return "# could not fetch /metrics: %s\n" % e
+
+
+class DynamoGatewayNoStale(DynamoGateway):
+    """The same gateway with serve-stale off: beside the default column it shows what
+    serve-stale costs on each path (RFC 8767 bookkeeping on the miss path above all)."""
+    name = "dynamo-gateway-nostale"
+    max_stale = "0"
 
 
 class Dnsmasq(Server):
@@ -519,7 +529,7 @@ def bench_server(server, args, files, results):
                                     % (server.proc.returncode, workload))
         row["mem_end"] = proc_status(server.proc.pid) if server.alive() else {}
         if metrics:
-            with open(os.path.join(results, "dynamo-gateway-metrics.txt"), "w") as f:
+            with open(os.path.join(results, server.name + "-metrics.txt"), "w") as f:
                 for label, text in metrics:
                     f.write("# ---- after %s\n%s\n" % (label, text))
             row["counters"] = dynamo_counters(metrics)
@@ -634,9 +644,9 @@ def render_markdown(rows, table):
 def footer(rows, args, knot_version, dnsperf_version):
     lines = ["versions:"]
     for r in rows:
-        lines.append("  %-16s %s" % (r["name"], r["version"]))
-    lines.append("  %-16s %s (the upstream, authoritative)" % ("knotd", knot_version))
-    lines.append("  %-16s %s" % ("dnsperf", dnsperf_version))
+        lines.append("  %-22s %s" % (r["name"], r["version"]))
+    lines.append("  %-22s %s (the upstream, authoritative)" % ("knotd", knot_version))
+    lines.append("  %-22s %s" % ("dnsperf", dnsperf_version))
     lines.append("load: dnsperf -l %d -c %d -q %d -t 5, at most %d queries a run, UDP, loopback"
                  % (args.duration, args.clients, args.outstanding, args.max_queries))
     for r in rows:
@@ -644,7 +654,7 @@ def footer(rows, args, knot_version, dnsperf_version):
             lines.append("NOTE %s: %s" % (r["name"], note))
     for r in rows:
         if r.get("counters"):
-            lines.append("dynamo-gateway counters after each workload (/metrics):")
+            lines.append("%s counters after each workload (/metrics):" % r["name"])
             for label, values in r["counters"]:
                 lines.append("  %-10s " % label + "  ".join(
                     "%s=%s" % (k.replace("dns_", "").replace("_total", ""), v)
@@ -663,7 +673,8 @@ def main():
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
     parser.add_argument("--max-queries", type=int, default=1000000,
                         help="cap on the queries of one run (and the unique names made)")
-    parser.add_argument("--servers", default="dynamo-gateway,dnsmasq,unbound,dnsdist",
+    parser.add_argument("--servers",
+                        default="dynamo-gateway,dynamo-gateway-nostale,dnsmasq,unbound,dnsdist",
                         help="comma-separated, in this order")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--keep-verbose", action="store_true",
@@ -671,8 +682,8 @@ def main():
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
     args.daemon = os.path.abspath(args.daemon)  # servers run with their temp dir as cwd
-    classes = {"dynamo-gateway": DynamoGateway, "dnsmasq": Dnsmasq, "unbound": Unbound,
-               "dnsdist": Dnsdist}
+    classes = {"dynamo-gateway": DynamoGateway, "dynamo-gateway-nostale": DynamoGatewayNoStale,
+               "dnsmasq": Dnsmasq, "unbound": Unbound, "dnsdist": Dnsdist}
 
     # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C: every server is stopped.
     def on_sigterm(signum, frame):
@@ -701,8 +712,8 @@ def main():
               % (knot_version, knot.port, ZONE_NAMES), flush=True)
         for name in args.servers.split(","):
             cls = classes[name]
-            server = (cls(workdir, results, knot.port, args.daemon) if cls is DynamoGateway
-                      else cls(workdir, results, knot.port))
+            server = (cls(workdir, results, knot.port, args.daemon)
+                      if issubclass(cls, DynamoGateway) else cls(workdir, results, knot.port))
             try:
                 rows.append(bench_server(server, args, files, results))
             except RuntimeError as e:
