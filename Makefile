@@ -29,7 +29,11 @@ run: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target dynamo-gateway dynamo-emulator
 	@scripts/dev-run.sh $(BUILD_DIR)
 
+# A build first configured by `make run` on a machine without python3 has no end-to-end tests
+# (tests/CMakeLists.txt): test-deps has installed python3 since, so configure it again.
 test: test-deps build
+	@if grep -q '^PYTHON3:FILEPATH=.*NOTFOUND' $(BUILD_DIR)/CMakeCache.txt; then \
+	    cmake -S . -B $(BUILD_DIR); fi
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
