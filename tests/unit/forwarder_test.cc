@@ -259,13 +259,18 @@ TEST_F(ForwarderTest, UpstreamsDroppedByAReloadAreFreedOnceTheirQuestionsEnd) {
     forwarder->forward(MessageBuilder().question("y.example", dns::type::A).build(),
                        [&](std::span<const uint8_t> a) { answered = !a.empty(); });
     ASSERT_TRUE(test::runUntil(base_.get(), [&] { return answered; }));
+    // 1 or 2: the held question may have failed over to this upstream before its deadline,
+    // depending on whether c-ares' timeout or the deadline came first.
+    ASSERT_EQ(forwarder->upstreams().size(), 1u);
+    const uint64_t answersBefore = forwarder->upstreams()[0].answers;
+    ASSERT_GE(answersBefore, 1u);
     for (int i = 0; i < 5; ++i)
         ASSERT_TRUE(forwarder->reconfigure(settings, &error)) << error;
     ASSERT_TRUE(test::runUntil(
         base_.get(), [&] { return forwarder->formerUpstreams() == 0; },
         std::chrono::milliseconds(3000)));
     ASSERT_EQ(forwarder->upstreams().size(), 1u);
-    EXPECT_EQ(forwarder->upstreams()[0].answers, 1u);
+    EXPECT_EQ(forwarder->upstreams()[0].answers, answersBefore);
 }
 
 TEST_F(ForwarderTest, IdenticalQueriesJoinOnlyUpToTheWaiterBound) {
