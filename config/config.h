@@ -123,6 +123,9 @@ struct Account {
     std::vector<std::string> hostnames;  // lower-case; empty = any hostname
     std::string ipToken{};               // "dd:..." or "" (docs/configuration.md#local-names)
     std::vector<std::string> names{};    // lower-case DNS names carrying this account's address
+    // The gateway keeps this account current by itself with the network's public address
+    // (README "Keeping the address current without a device").
+    bool selfUpdate = false;
 };
 
 // The event names alerts.channels[].events accepts, in the order docs list them. "cgnat" is

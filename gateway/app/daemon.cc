@@ -134,7 +134,7 @@ bool Daemon::start(std::string* error) {
     schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
     UpdateScheduler::Hooks hooks;
     hooks.onChanged = [this](const config::Account& account, const auto& previous,
-                             const auto& address) {
+                             const auto& address, UpdateOrigin) {
         AlertEvent event;
         event.kind = AlertKind::Changed;
         event.account = account.username;
@@ -157,7 +157,7 @@ bool Daemon::start(std::string* error) {
         event.fields.emplace_back("result", result);
         raiseAlert(std::move(event));
     };
-    hooks.onConfirmed = [this](const config::Account& account, const auto&) {
+    hooks.onConfirmed = [this](const config::Account& account, const auto&, UpdateOrigin) {
         forgetCachedNames(account);
         refreshLocalNames();
     };

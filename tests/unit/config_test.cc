@@ -300,7 +300,16 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
                        (std::vector<std::string>{"cam.example.org", "nas.example.org"}));
              EXPECT_EQ(c.accounts[1].password, "12345");
              EXPECT_TRUE(c.accounts[1].hostnames.empty());
+             EXPECT_FALSE(c.accounts[0].selfUpdate);  // opt-in
+             EXPECT_FALSE(c.accounts[1].selfUpdate);
              EXPECT_THAT(joined(c.warnings), Not(HasSubstr("accounts")));
+         }},
+        {std::string(kAccount) + "    self_update: true\n" +
+             "  - {username: nas, password: pw, token: " + kToken + ", self_update: false}\n",
+         [](const Config& c) {
+             ASSERT_EQ(c.accounts.size(), 2u);
+             EXPECT_TRUE(c.accounts[0].selfUpdate);
+             EXPECT_FALSE(c.accounts[1].selfUpdate);
          }},
         {"state_dir: /srv/dynamo/\nrun_as: root\nlog_level: debug\n",
          [](const Config& c) {
@@ -514,6 +523,10 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
          "accounts[0].token: must be letters and digits only (A-Z, a-z, 0-9); character 21 is not"},
         {"accounts:\n  - username: cam\n    password: pw\n",
          "config.yaml:2: accounts[0].token: missing"},
+        {std::string(kAccount) + "    self_update: yes\n",
+         "config.yaml:5: accounts[0].self_update: expected true or false, got 'yes'"},
+        {std::string(kAccount) + "    self_update: [true]\n",
+         "config.yaml:5: accounts[0].self_update: expected true or false, got a list"},
         {"accounts:\n  - username: \"\"\n    password: pw\n    token: " + std::string(kToken) +
              "\n",
          "config.yaml:2: accounts[0].username: must not be empty"},
@@ -920,6 +933,8 @@ TEST_F(ConfigTest, ExampleYamlIsTheApplianceDefaults) {
     EXPECT_EQ(example.dns.prefetch, defaults.dns.prefetch);
     EXPECT_EQ(example.dns.records, defaults.dns.records);
     EXPECT_EQ(example.dns.recordsTtl, defaults.dns.recordsTtl);
+    ASSERT_EQ(example.accounts.size(), 1u);
+    EXPECT_EQ(example.accounts[0].selfUpdate, defaults.accounts[0].selfUpdate);
 }
 
 // The commented-out alerts block of example.yaml works once its "# " are removed.
