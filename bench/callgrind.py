@@ -31,7 +31,7 @@ def callgrind_prefix(out_file, log_file):
     totals are needed: no per-instruction data, no cache simulation."""
     return ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file,
             "--log-file=" + log_file, "--dump-line=no", "--dump-instr=no",
-            "--compress-strings=no", "--trace-children=no"]
+            "--compress-strings=no", "--trace-children=no", "--vgdb=no"]
 
 
 def total_instructions(out_file):
