@@ -855,16 +855,15 @@ def main():
                         help="comma-separated, in this order")
     parser.add_argument("--callgrind-queries", type=int, default=10000,
                         help="queries per path under callgrind, a multiple of 100 (0: none)")
-    parser.add_argument("--callgrind-servers",
-                        default="dynamo-gateway,dynamo-gateway-nostale,dnsmasq,floor",
-                        help="the servers measured under callgrind (unbound and dnsdist are "
-                             "too slow to start under valgrind to be worth it)")
+    parser.add_argument("--callgrind-servers", default="",
+                        help="the servers measured under callgrind, comma-separated (default: "
+                             "every one of --servers)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--keep-verbose", action="store_true",
                         help="keep dnsperf's per-query lines (gzipped)")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
-    args.callgrind_servers = args.callgrind_servers.split(",")
+    args.callgrind_servers = (args.callgrind_servers or args.servers).split(",")
     args.callgrind_queries = max(0, args.callgrind_queries // 100 * 100)
     if args.callgrind_queries and callgrind.have_tools():
         print("no %s: no instructions per query" % ", ".join(callgrind.have_tools()))
