@@ -13,7 +13,6 @@ executed (Ir, user space, all threads) when it exits. Two runs that differ only 
 so start-up, warm-up and shutdown cancel out. System calls are the kernel's and not counted.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -74,22 +73,3 @@ def send_queries(port, query_file, passes, out_path=None, outstanding=10, popen=
 
 def per_query(ir_n0, ir_n, n0, n):
     return (ir_n - ir_n0) / float(n - n0)
-
-
-def measure(run, n, n0=0):
-    """run(count) does one whole callgrind run with `count` measured queries (after the warm-up
-    every run shares) and returns (Ir, answered). Returns (instructions per query, details)."""
-    ir0, answered0 = run(n0)
-    ir, answered = run(n)
-    if answered0 != n0 or answered != n:
-        raise RuntimeError("queries went unanswered (%d of %d, %d of %d): the difference would "
-                           "not be per query" % (answered0, n0, answered, n))
-    return per_query(ir0, ir, n0, n), {"ir_n0": ir0, "ir_n": ir, "n0": n0, "n": n}
-
-
-def remove_quietly(*paths):
-    for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass

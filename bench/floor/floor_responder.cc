@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
@@ -114,6 +115,10 @@ int main(int argc, char** argv) {
         std::perror("dns-floor: socket/bind");
         return 1;
     }
+    // A signal landing between the check of `stopping` and the blocking recvmmsg would be
+    // missed until the next datagram: wake up once a second to look again.
+    const timeval wake{1, 0};
+    setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &wake, sizeof wake);
 
     static std::array<std::array<uint8_t, kMaxQuery + kAnswerLength>, kBatch> buffers;
     std::array<sockaddr_in, kBatch> peers{};
@@ -130,7 +135,7 @@ int main(int argc, char** argv) {
         }
         const int received = recvmmsg(sock.get(), messages.data(), kBatch, MSG_WAITFORONE, nullptr);
         if (received < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
             std::perror("dns-floor: recvmmsg");
             return 1;
