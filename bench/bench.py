@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Dynamo Gateway side by side with dnsmasq, unbound, dnsdist and a floor, under dnsperf (docs/architecture.md#tests).
+"""Dynamo Gateway beside dnsmasq, unbound, dnsdist and a floor, under dnsperf and callgrind.
 
-It measures and prints; it never passes or fails. bench/run.sh installs the packages and
-builds the daemon, then runs this. Standard library only.
+A benchmark, not a test (docs/architecture.md#tests): it measures and prints; it never passes
+or fails. bench/run.sh installs the packages and builds the daemon, then runs this. Standard
+library only.
 
 One run, in order:
   1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names

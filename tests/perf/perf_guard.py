@@ -50,6 +50,8 @@ def parse_args():
     parser.add_argument("--fuzz", default="OFF")
     parser.add_argument("--crosscompiling", default="OFF")
     parser.add_argument("--queries", type=int, default=2000, help="measured queries per path")
+    parser.add_argument("--outstanding", type=int, default=10,
+                        help="dnsperf -q: queries in flight at once")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every bound (e.g. 0.5 to see the guard fail)")
     parser.add_argument("--write-bounds", action="store_true",
@@ -98,10 +100,11 @@ def main():
         figures = {}
         for cache_size, paths in ((CACHE_SIZE, ("intercept", "hit", "miss_insert")),
                                   (0, ("miss",))):
-            ir0 = run(harness, callgrind, upstream, workdir, files, cache_size, None, 0)
+            ir0 = run(harness, callgrind, upstream, workdir, files, cache_size, None, 0,
+                      args.outstanding)
             for path in paths:
                 ir = run(harness, callgrind, upstream, workdir, files, cache_size, path,
-                         args.queries)
+                         args.queries, args.outstanding)
                 figures[path] = callgrind.per_query(ir0, ir, 0, args.queries)
     finally:
         upstream.stop()
@@ -150,7 +153,7 @@ def write_query_files(workdir, n):
     return files
 
 
-def run(harness, callgrind, upstream, workdir, files, cache_size, path, n):
+def run(harness, callgrind, upstream, workdir, files, cache_size, path, n, outstanding):
     """One daemon under callgrind: the warm-up of its config, then n queries of path; its Ir."""
     run_dir = tempfile.mkdtemp(prefix="run-", dir=workdir)
     out_file = os.path.join(run_dir, "callgrind.out")
@@ -162,19 +165,20 @@ def run(harness, callgrind, upstream, workdir, files, cache_size, path, n):
     port = daemon.dns_port
     try:
         daemon.start(timeout=120)
-        # The warm-up every run of a config shares, so it cancels out of the difference.
+        # The warm-up every run of a config shares, so it cancels out of the difference: with
+        # the cache on, the cache full, the hot names in it, the intercepted name asked once.
         if cache_size:
-            send(callgrind, port, files["fill"], 1, daemon)      # the cache is full
-            send(callgrind, port, files["hit"], 1, daemon)       # the hot names are in it
-            send(callgrind, port, files["intercept"], 1, daemon)
+            send(callgrind, port, files["fill"], 1, daemon, outstanding)
+            send(callgrind, port, files["hit"], 1, daemon, outstanding)
+            send(callgrind, port, files["intercept"], 1, daemon, outstanding)
         else:
-            send(callgrind, port, files["warm_unique"], 1, daemon)
+            send(callgrind, port, files["warm_unique"], 1, daemon, outstanding)
         if path == "intercept":
-            send(callgrind, port, files["intercept"], n // 100, daemon)
+            send(callgrind, port, files["intercept"], n // 100, daemon, outstanding)
         elif path == "hit":
-            send(callgrind, port, files["hit"], n // HIT_NAMES, daemon)
+            send(callgrind, port, files["hit"], n // HIT_NAMES, daemon, outstanding)
         elif path in ("miss", "miss_insert"):
-            send(callgrind, port, files["unique"], 1, daemon)
+            send(callgrind, port, files["unique"], 1, daemon, outstanding)
         # callgrind writes its totals when the process exits: give it time to.
         status = harness.stop_process(daemon.proc, timeout=120)
         if status != 0:
@@ -185,10 +189,11 @@ def run(harness, callgrind, upstream, workdir, files, cache_size, path, n):
         daemon.stop()
 
 
-def send(callgrind, port, query_file, passes, daemon):
+def send(callgrind, port, query_file, passes, daemon, outstanding):
     with open(query_file) as f:
         expected = passes * sum(1 for _ in f)
-    sent, completed, lost = callgrind.send_queries(port, query_file, passes)
+    sent, completed, lost = callgrind.send_queries(port, query_file, passes,
+                                                   outstanding=outstanding)
     if completed != expected or lost:
         raise RuntimeError("%s: %d of %d answered (%d lost); stderr:\n%s"
                            % (os.path.basename(query_file), completed, expected, lost,
