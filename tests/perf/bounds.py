@@ -9,6 +9,10 @@ Instructions per query (user space, callgrind Ir, see bench/callgrind.py), RelWi
   miss_insert   unique names into a full cache (size 1000): the real miss, with insert and
                 eviction
 
+2,000 queries per path from one dnsperf client with 10 in flight (-c 1 -q 10): the daemon under
+callgrind is the slower side, so its socket always holds a few queries and each turn of its
+event loop serves several (with -q 1, one query a turn, every path costs ~11% more).
+
 MEASURED is what `make perf-bounds` printed on the commit named below (it rewrites this file);
 a bound is MEASURED * (1 + MARGIN). The guard fails when a path costs more than its bound.
 """
@@ -22,9 +26,10 @@ MEASURED = {
     "miss_insert": 22659,
 }
 
-# Callgrind counts move by up to ~3% between runs of one build (timer work grows with a run's
-# wall time, which the machine's load stretches); the rest of the margin is for toolchain and
-# library updates (gcc, c-ares, libevent, glibc) that this tree does not control.
+# Callgrind counts move by up to ~3% between runs of one build (how many queries each turn of
+# the event loop finds waiting depends on timing; idle timers cost next to nothing: ~1k
+# instructions a second); the rest of the margin is for toolchain and library updates (gcc,
+# c-ares, libevent, glibc) that this tree does not control.
 MARGIN = 0.15
 
 BOUNDS = {path: int(figure * (1 + MARGIN)) for path, figure in MEASURED.items()}
