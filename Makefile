@@ -77,6 +77,12 @@ test-arm64: build-arm64
 bench:
 	bench/run.sh $(BENCH_ARGS)
 
+# The bounds of the performance guard (tests/perf/bounds.py), measured again on this tree and
+# written back (instructions per query under callgrind, + the margin stated there).
+.PHONY: perf-bounds
+perf-bounds: test-deps build
+	python3 tests/perf/perf_guard.py --build-dir $(BUILD_DIR) --build-type $(BUILD_TYPE) --write-bounds
+
 clean:
 	rm -rf $(BUILD_DIR) build-asan build-fuzz
 

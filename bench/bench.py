@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""Dynamo Gateway side by side with dnsmasq, unbound and dnsdist, under dnsperf (docs/architecture.md#tests).
+"""Dynamo Gateway beside dnsmasq, unbound, dnsdist and a floor, under dnsperf and callgrind.
 
-It measures and prints; it never passes or fails. bench/run.sh installs the packages and
-builds the daemon, then runs this. Standard library only.
+A benchmark, not a test (docs/architecture.md#tests): it measures and prints; it never passes
+or fails. bench/run.sh installs the packages and builds the daemon, then runs this. Standard
+library only.
 
 One run, in order:
   1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names
      and a wildcard): the one upstream every forwarder uses. Nothing leaves loopback.
   2. For each server in turn (the others are stopped, so they share no CPU): start it on a free
      loopback port with the upstream above and a 10,000-answer cache, check by hand that it
-     answers the three kinds of query right, then three dnsperf workloads of --duration
-     seconds each, every one also capped in queries:
+     answers the three kinds of query right, then dnsperf workloads of --duration seconds
+     each, every one also capped in queries:
        hits       100 names, warmed up by one pass, then repeated: answered from the cache
-       misses     unique names under *.u.bench, each asked once: every query is forwarded
+       misses     the cache first filled with 11,000 unique names, then unique names under
+                  *.u.bench, each asked once: every query is forwarded, inserted in a full
+                  cache and evicts an answer
        intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
                   configured to do the same)
      then its memory (VmRSS, VmHWM) and CPU time from /proc/PID, and the server is stopped by
-     its PID.
-  3. One table, servers as columns, with the peers' versions and the machine.
+     its PID. Then it is started again with its cache off (where it has such a knob) for
+       misses-nocache  unique names again: parse, forward, relay, nothing kept
+  3. Instructions per query under callgrind for each path (bench/callgrind.py), for the
+     servers of --callgrind-servers: each path measured as the difference of two runs.
+  4. One table, servers as columns, with the peers' versions and the machine. The "floor"
+     column is bench/floor (dns-floor): recvmmsg, the question echoed with one fixed A answer,
+     sendmmsg; the least a UDP responder does here, so every figure reads as a distance to it.
 
 Raw dnsperf outputs (the per-query lines dropped; --keep-verbose keeps them gzipped), server
 logs, Dynamo Gateway's /metrics after each workload, summary.txt and results.json go to
@@ -32,6 +40,7 @@ import gzip
 import json
 import os
 import platform
+import pwd
 import random
 import re
 import shutil
@@ -44,12 +53,16 @@ import tempfile
 import time
 import urllib.request
 
+import callgrind
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(BENCH_DIR)
 
 ZONE_NAMES = 10000   # n00000.bench .. n09999.bench
 HIT_NAMES = 100      # the hot set of the cache-hit workload
 CACHE_SIZE = 10000   # answers, for every server that counts in answers
+FILL_NAMES = CACHE_SIZE + CACHE_SIZE // 10  # asked before the miss load: the cache is full
+FLOOR_ADDRESS = "192.0.2.1"  # the one answer of dns-floor
 INTERCEPT_NAME = "members.dyndns.org"
 STOP_TIMEOUT = 10.0
 
@@ -189,12 +202,12 @@ def ask(port, name, qtype=1, timeout=0.3):
         return None
 
 
-def wait_until_answers(port, name, proc, timeout, qtype=1):
+def wait_until_answers(port, name, proc, timeout, qtype=1, probe_timeout=0.3):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("exited with status %d before answering" % proc.returncode)
-        reply = ask(port, name, qtype)
+        reply = ask(port, name, qtype, timeout=probe_timeout)
         if reply is not None and reply[0] == 0:
             return
         time.sleep(0.05)
@@ -218,7 +231,7 @@ def write_zone(path):
             f.write("n%05d A %s\n" % (i, zone_address(i)))
 
 
-def write_queries(directory, max_queries):
+def write_queries(directory, max_queries, callgrind_queries):
     files = {}
     files["hits"] = os.path.join(directory, "hits.txt")
     with open(files["hits"], "w") as f:
@@ -231,6 +244,14 @@ def write_queries(directory, max_queries):
     files["intercept"] = os.path.join(directory, "intercept.txt")
     with open(files["intercept"], "w") as f:
         f.write(("%s A\n" % INTERCEPT_NAME) * 100)
+    # Names no measured load asks: the fill before the miss load, a warm-up of the cache-off
+    # callgrind runs, and the measured unique names of the callgrind runs.
+    for key, prefix, count in (("fill", "f", FILL_NAMES), ("warm_unique", "w", 100),
+                               ("callgrind_unique", "c", callgrind_queries)):
+        files[key] = os.path.join(directory, key + ".txt")
+        with open(files[key], "w") as f:
+            for i in range(count):
+                f.write("%s%07d.u.bench A\n" % (prefix, i))
     return files
 
 
@@ -240,15 +261,28 @@ def write_queries(directory, max_queries):
 class Server:
     name = "?"
     binary = None
+    # False for a server with no way to turn its cache off (its misses-nocache is not run).
+    has_cache_off = True
 
-    def __init__(self, workdir, results, upstream_port):
-        self.dir = os.path.join(workdir, self.name)
+    def __init__(self, workdir, results, upstream_port, cache=True, tag=""):
+        """cache=False: the server's cache off. tag tells apart several starts of one server."""
+        self.tag = tag
+        self.dir = os.path.join(workdir, self.name + tag)
         os.makedirs(self.dir)
         self.results = results
         self.uport = upstream_port
+        self.cache = cache
         self.port = free_port()
         self.proc = None
         self.log = None
+        self.prefix = []          # e.g. valgrind's argv (bench/callgrind.py)
+        self.probe_timeout = 0.3
+        self.stop_timeout = STOP_TIMEOUT
+
+    def expected_answers(self):
+        """name -> the address each check query must get (check_answers)."""
+        return {"n%05d.bench" % 1: zone_address(1), "check1.u.bench": "192.0.2.2",
+                INTERCEPT_NAME: "127.0.0.1"}
 
     def argv(self):
         raise NotImplementedError
@@ -260,13 +294,16 @@ class Server:
         return "n00001.bench"
 
     def start(self, timeout=30.0):
-        self.log = open(os.path.join(self.results, self.name + ".log"), "wb")
-        self.proc = popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        self.log = open(os.path.join(self.results, self.name + self.tag + ".log"), "wb")
+        self.proc = popen(self.prefix + self.argv(), stdout=self.log, stderr=subprocess.STDOUT,
+                          cwd=self.dir)
         try:
-            wait_until_answers(self.port, self.ready_probe(), self.proc, timeout)
+            wait_until_answers(self.port, self.ready_probe(), self.proc, timeout,
+                               probe_timeout=self.probe_timeout)
         except RuntimeError as e:
+            log = self.log.name
             self.stop()
-            raise RuntimeError("%s: %s (log: %s)" % (self.name, e, self.log.name))
+            raise RuntimeError("%s: %s (log: %s)" % (self.name, e, log))
         return self
 
     def alive(self):
@@ -275,7 +312,7 @@ class Server:
     def stop(self):
         status = None
         if self.proc is not None:
-            status = stop_process(self.proc)
+            status = stop_process(self.proc, timeout=self.stop_timeout)
             self.proc = None
         if self.log is not None:
             self.log.close()
@@ -304,8 +341,8 @@ class DynamoGateway(Server):
     # keeps expired answers and arms the client-facing stale timer.
     max_stale = "1d"
 
-    def __init__(self, workdir, results, upstream_port, daemon):
-        super().__init__(workdir, results, upstream_port)
+    def __init__(self, workdir, results, upstream_port, daemon, **kwargs):
+        super().__init__(workdir, results, upstream_port, **kwargs)
         self.daemon = daemon
         self.http_port = free_port()
 
@@ -315,8 +352,11 @@ class DynamoGateway(Server):
         with open(conf, "w") as f:
             f.write(fill("dynamo-gateway.yaml", {
                 "DIR": self.dir, "PORT": self.port, "UPORT": self.uport,
-                "HTTP_PORT": self.http_port, "HTTPS_PORT": free_port(),
-                "UPDATE_PORT": free_port(), "MAX_STALE": self.max_stale}))
+                "HTTP_PORT": self.http_port, "UPDATE_PORT": free_port(),
+                # Under callgrind no HTTPS listener: its self-signed certificate (a random RSA
+                # key search) would make the runs' counts differ by more than the queries.
+                "HTTPS_LISTEN": ('["127.0.0.1:%d"]' % free_port()) if not self.prefix else "[]",
+                "CACHE_SIZE": CACHE_SIZE if self.cache else 0, "MAX_STALE": self.max_stale}))
         os.chmod(conf, 0o600)  # it holds (dummy) secrets; the daemon warns otherwise
         return [self.daemon, "--config", conf]
 
@@ -353,8 +393,12 @@ class Dnsmasq(Server):
                 "--no-hosts", "--conf-file=/dev/null", "--port", str(self.port),
                 "--listen-address=127.0.0.1", "--bind-interfaces",
                 "--pid-file=" + os.path.join(self.dir, "dnsmasq.pid"),
-                "--server=127.0.0.1#%d" % self.uport, "--cache-size=%d" % CACHE_SIZE,
-                "--address=/%s/127.0.0.1" % INTERCEPT_NAME]
+                "--server=127.0.0.1#%d" % self.uport,
+                "--cache-size=%d" % (CACHE_SIZE if self.cache else 0),
+                "--address=/%s/127.0.0.1" % INTERCEPT_NAME] + (
+                    # Started as root it becomes nobody, who could not write callgrind's
+                    # output in our temp dir: under callgrind it stays who we are.
+                    ["--user=" + pwd.getpwuid(os.getuid()).pw_name] if self.prefix else [])
 
     def version(self):
         return first_line(["dnsmasq", "--version"])
@@ -362,6 +406,8 @@ class Dnsmasq(Server):
 
 class Unbound(Server):
     name = "unbound"
+    # Its message and RRset caches are sized in bytes and cannot be turned off.
+    has_cache_off = False
 
     def argv(self):
         conf = os.path.join(self.dir, "unbound.conf")
@@ -382,12 +428,33 @@ class Dnsdist(Server):
     def argv(self):
         conf = os.path.join(self.dir, "dnsdist.conf")
         with open(conf, "w") as f:
-            f.write(fill("dnsdist.conf", {"PORT": self.port, "UPORT": self.uport}))
+            f.write(fill("dnsdist.conf", {
+                "PORT": self.port, "UPORT": self.uport,
+                "PACKET_CACHE": ("pc = newPacketCache(%d)\ngetPool(\"\"):setCache(pc)"
+                                 % CACHE_SIZE) if self.cache else "-- no packet cache"}))
         return [shutil.which("dnsdist") or "/usr/bin/dnsdist", "--supervised",
                 "--disable-syslog", "-C", conf]
 
     def version(self):
         return first_line(["dnsdist", "--version"])
+
+
+class Floor(Server):
+    """bench/floor's dns-floor: every query answered with its question and one fixed A."""
+    name = "floor"
+
+    def __init__(self, workdir, results, upstream_port, binary, **kwargs):
+        super().__init__(workdir, results, upstream_port, **kwargs)
+        self.binary = binary
+
+    def argv(self):
+        return [self.binary, str(self.port)]
+
+    def expected_answers(self):
+        return {name: FLOOR_ADDRESS for name in super().expected_answers()}
+
+    def version(self):
+        return "dns-floor (bench/floor: recvmmsg, question echoed with one A, sendmmsg)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,23 +534,68 @@ def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose):
 # --------------------------------------------------------------------------------------------
 # One server through the three workloads
 
-WORKLOADS = ("hits", "misses", "intercept")
+# In the order they run; misses-nocache runs on a second start of the server, its cache off.
+WORKLOADS = ("hits", "misses", "intercept", "misses-nocache")
+# In the order of the table: the cheapest path first.
+TABLE_ORDER = ("intercept", "hits", "misses-nocache", "misses")
 
 
 def check_answers(server):
     """Each kind of query answered right by hand, before any load: what the load measures is
     the work we think it is. Mismatches are printed, never fatal."""
     problems = []
-    expected = {"n%05d.bench" % 1: zone_address(1), "check1.u.bench": "192.0.2.2",
-                INTERCEPT_NAME: "127.0.0.1"}
-    for name, address in expected.items():
+    for name, address in server.expected_answers().items():
         reply = ask(server.port, name, timeout=2.0)
         if reply is None or reply[0] != 0 or address not in reply[1]:
             problems.append("%s A -> %r, expected %s" % (name, reply, address))
     return problems
 
 
-def bench_server(server, args, files, results):
+def measure_workload(server, args, files, results, workload):
+    """One dnsperf load against a running server, with the server's CPU time around it."""
+    if workload == "hits":  # one pass to fill the cache
+        run_dnsperf(args, server.port, files["hits"], 1,
+                    os.path.join(results, "%s-hits-warmup.txt" % server.name), False)
+    if workload == "misses":  # the cache full before the load: every insert evicts
+        run_dnsperf(args, server.port, files["fill"], 1,
+                    os.path.join(results, "%s-misses-fill.txt" % server.name), False)
+    maxruns = {"hits": max(1, args.max_queries // HIT_NAMES), "misses": 1,
+               "misses-nocache": 1, "intercept": max(1, args.max_queries // 100)}[workload]
+    query_file = files["misses" if workload == "misses-nocache" else workload]
+    before = proc_status(server.proc.pid)
+    result = run_dnsperf(args, server.port, query_file, maxruns,
+                         os.path.join(results, "%s-%s.txt" % (server.name, workload)),
+                         args.keep_verbose)
+    after = proc_status(server.proc.pid) if server.alive() else {}
+    if "cpu" in before and "cpu" in after and result.get("runtime"):
+        used = after["cpu"] - before["cpu"]
+        result["cpu_pct"] = 100.0 * used / result["runtime"]
+        if result.get("completed"):
+            result["cpu_us_per_query"] = 1e6 * used / result["completed"]
+    result["mem_after"] = after
+    print("   %-14s %8.0f qps  avg %.3f ms  p99 %s  lost %d  rcodes: %s" % (
+        workload, result.get("qps", 0), result.get("avg", 0) * 1e3,
+        ("%.3f ms" % (result["p99"] * 1e3)) if "p99" in result else "-",
+        result.get("lost", 0), result["rcodes"]), flush=True)
+    return result
+
+
+def bench_nocache(make, args, files, results, row):
+    """misses-nocache: the server started again with its cache off, unique names."""
+    server = make(cache=False, tag="-nocache")
+    server.start(timeout=60.0)
+    try:
+        for note in check_answers(server):
+            row["notes"].append("cache off: " + note)
+            print("   WARNING: cache off: " + note, flush=True)
+        row["workloads"]["misses-nocache"] = measure_workload(server, args, files, results,
+                                                              "misses-nocache")
+    finally:
+        server.stop()
+
+
+def bench_server(make, args, files, results):
+    server = make()
     row = {"name": server.name, "version": server.version(), "workloads": {}, "notes": []}
     print("== %s (%s) on 127.0.0.1:%d" % (server.name, row["version"], server.port), flush=True)
     server.start(timeout=60.0)
@@ -496,32 +608,13 @@ def bench_server(server, args, files, results):
         if isinstance(server, DynamoGateway):
             metrics.append(("start", server.metrics()))
         for workload in WORKLOADS:
-            if workload not in args.workloads:
+            if workload not in args.workloads or workload == "misses-nocache":
                 continue
             if not server.alive():
                 row["notes"].append("not running before %s" % workload)
                 break
-            if workload == "hits":  # one pass to fill the cache
-                run_dnsperf(args, server.port, files["hits"], 1,
-                            os.path.join(results, "%s-hits-warmup.txt" % server.name), False)
-            maxruns = {"hits": max(1, args.max_queries // HIT_NAMES), "misses": 1,
-                       "intercept": max(1, args.max_queries // 100)}[workload]
-            before = proc_status(server.proc.pid)
-            result = run_dnsperf(args, server.port, files[workload], maxruns,
-                                 os.path.join(results, "%s-%s.txt" % (server.name, workload)),
-                                 args.keep_verbose)
-            after = proc_status(server.proc.pid) if server.alive() else {}
-            if "cpu" in before and "cpu" in after and result.get("runtime"):
-                used = after["cpu"] - before["cpu"]
-                result["cpu_pct"] = 100.0 * used / result["runtime"]
-                if result.get("completed"):
-                    result["cpu_us_per_query"] = 1e6 * used / result["completed"]
-            result["mem_after"] = after
-            row["workloads"][workload] = result
-            print("   %-9s %8.0f qps  avg %.3f ms  p99 %s  lost %d  rcodes: %s" % (
-                workload, result.get("qps", 0), result.get("avg", 0) * 1e3,
-                ("%.3f ms" % (result["p99"] * 1e3)) if "p99" in result else "-",
-                result.get("lost", 0), result["rcodes"]), flush=True)
+            row["workloads"][workload] = measure_workload(server, args, files, results,
+                                                          workload)
             if isinstance(server, DynamoGateway):
                 metrics.append((workload, server.metrics()))
             if not server.alive():
@@ -537,7 +630,85 @@ def bench_server(server, args, files, results):
         status = server.stop()
     if status not in (0, None, -signal.SIGTERM):
         row["notes"].append("exit status %s on SIGTERM" % status)
+    if "misses-nocache" in args.workloads:
+        if server.has_cache_off:
+            try:
+                bench_nocache(make, args, files, results, row)
+            except RuntimeError as e:  # the other figures of the row stand
+                row["notes"].append("cache off: %s" % e)
+                print("   could not run it with its cache off: %s" % e, flush=True)
+        else:
+            row["notes"].append("no way to turn its cache off: misses-nocache not run")
+    if server.name in args.callgrind_servers and args.callgrind_queries > 0:
+        row["instructions"] = callgrind_server(make, args, files, results, row,
+                                               server.has_cache_off)
     return row
+
+
+# --------------------------------------------------------------------------------------------
+# Instructions per query (bench/callgrind.py): two runs per path, N0 = 0 and N queries after
+# the same warm-up, so start-up and warm-up cancel out.
+
+CALLGRIND_PATHS = {True: ("intercept", "hits", "misses"), False: ("misses-nocache",)}
+
+
+def callgrind_server(make, args, files, results, row, has_cache_off):
+    n = args.callgrind_queries
+    out = {}
+    for cache in (True, False):
+        paths = [p for p in CALLGRIND_PATHS[cache] if p in args.workloads]
+        if not paths or (not cache and not has_cache_off):
+            continue
+        try:
+            ir0 = callgrind_run(make, files, results, cache, None, 0)
+            for path in paths:
+                ir = callgrind_run(make, files, results, cache, path, n)
+                out[path] = callgrind.per_query(ir0, ir, 0, n)
+                print("   %-14s %8.0f instructions per query (callgrind, %d queries)"
+                      % (path, out[path], n), flush=True)
+        except RuntimeError as e:
+            row["notes"].append("callgrind: %s" % e)
+            print("   callgrind: %s" % e, flush=True)
+    return out
+
+
+def callgrind_run(make, files, results, cache, path, n):
+    """One start of the server under callgrind: the warm-up of its cache setting, n queries of
+    path, SIGTERM; the instructions of the whole run."""
+    tag = "-callgrind-%s-%s" % ("cache" if cache else "nocache", path or "baseline")
+    server = make(cache=cache, tag=tag)
+    out_file = os.path.join(server.dir, "callgrind.out")
+    server.prefix = callgrind.callgrind_prefix(
+        out_file, os.path.join(results, server.name + tag + ".valgrind.log"))
+    server.probe_timeout = 3.0
+    server.stop_timeout = 300.0   # callgrind writes its totals as the process exits
+    server.start(timeout=300.0)
+
+    def send(key, passes):
+        with open(files[key]) as f:
+            lines = sum(1 for _ in f)
+        sent, completed, lost = callgrind.send_queries(
+            server.port, files[key], passes, popen=popen,
+            out_path=os.path.join(results, "%s%s-%s.txt" % (server.name, tag, key)))
+        if completed != passes * lines or lost:
+            raise RuntimeError("%s: %d of %d answered under callgrind"
+                               % (key, completed, passes * lines))
+    try:
+        if cache:   # a full cache, the hot names in it
+            send("fill", 1)
+            send("hits", 1)
+            send("intercept", 1)
+        else:
+            send("warm_unique", 1)
+        if path in ("intercept", "hits"):
+            send(path, n // 100)
+        elif path in ("misses", "misses-nocache"):
+            send("callgrind_unique", 1)
+    finally:
+        status = server.stop()
+    if status not in (0, -signal.SIGTERM):
+        raise RuntimeError("%s exited with %s under callgrind" % (server.name, status))
+    return callgrind.total_instructions(out_file)
 
 
 COUNTERS = ("dns_servfail_total", "dns_upstream_failures_total", "dns_upstream_overloaded_total",
@@ -590,9 +761,11 @@ def table_rows(rows, args):
     def kib(mem):
         return str(mem["VmRSS"]) if mem and "VmRSS" in mem else "-"
 
-    titles = {"hits": "cache hits", "misses": "cache misses (forwarded)",
-              "intercept": "interception"}
-    for workload in WORKLOADS:
+    titles = {"hits": "cache hits (100 names)",
+              "misses": "cache misses with insert + eviction (full 10,000-answer cache)",
+              "misses-nocache": "cache misses, cache off",
+              "intercept": "interception (members.dyndns.org, answered locally)"}
+    for workload in TABLE_ORDER:
         if workload not in args.workloads:
             continue
         results = [r["workloads"].get(workload, {}) for r in rows]
@@ -611,6 +784,9 @@ def table_rows(rows, args):
         out.append(("server CPU µs per answer", ["%.1f" % w["cpu_us_per_query"]
                                                  if "cpu_us_per_query" in w else "-"
                                                  for w in results]))
+        out.append(("instructions per query", [
+            "%.0f" % r["instructions"][workload] if workload in r.get("instructions", {})
+            else "-" for r in rows]))
         out.append(("RSS after, KiB", [kib(w.get("mem_after")) for w in results]))
     out.append(("memory", None))
     out.append(("RSS idle at start, KiB", [kib(r.get("mem_start")) for r in rows]))
@@ -649,6 +825,10 @@ def footer(rows, args, knot_version, dnsperf_version):
     lines.append("  %-22s %s" % ("dnsperf", dnsperf_version))
     lines.append("load: dnsperf -l %d -c %d -q %d -t 5, at most %d queries a run, UDP, loopback"
                  % (args.duration, args.clients, args.outstanding, args.max_queries))
+    if args.callgrind_queries > 0:
+        lines.append("instructions per query: user-space Ir under valgrind --tool=callgrind, "
+                     "(Ir(N) - Ir(0)) / N, N = %d, for %s" % (args.callgrind_queries,
+                                                             ", ".join(args.callgrind_servers)))
     for r in rows:
         for note in r["notes"]:
             lines.append("NOTE %s: %s" % (r["name"], note))
@@ -673,17 +853,32 @@ def main():
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
     parser.add_argument("--max-queries", type=int, default=1000000,
                         help="cap on the queries of one run (and the unique names made)")
+    parser.add_argument("--floor", help="the dns-floor binary (default: beside --daemon)")
     parser.add_argument("--servers",
-                        default="dynamo-gateway,dynamo-gateway-nostale,dnsmasq,unbound,dnsdist",
+                        default="dynamo-gateway,dynamo-gateway-nostale,dnsmasq,unbound,dnsdist,"
+                                "floor",
                         help="comma-separated, in this order")
+    parser.add_argument("--callgrind-queries", type=int, default=10000,
+                        help="queries per path under callgrind, a multiple of 100 (0: none)")
+    parser.add_argument("--callgrind-servers", default="",
+                        help="the servers measured under callgrind, comma-separated (default: "
+                             "every one of --servers)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--keep-verbose", action="store_true",
                         help="keep dnsperf's per-query lines (gzipped)")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
+    args.callgrind_servers = (args.callgrind_servers or args.servers).split(",")
+    args.callgrind_queries = max(0, args.callgrind_queries // 100 * 100)
+    if args.callgrind_queries and callgrind.have_tools():
+        print("no %s: no instructions per query" % ", ".join(callgrind.have_tools()))
+        args.callgrind_queries = 0
     args.daemon = os.path.abspath(args.daemon)  # servers run with their temp dir as cwd
+    args.results = os.path.abspath(args.results)  # valgrind's log goes there
+    args.floor = os.path.abspath(args.floor or os.path.join(os.path.dirname(args.daemon),
+                                                            "dns-floor"))
     classes = {"dynamo-gateway": DynamoGateway, "dynamo-gateway-nostale": DynamoGatewayNoStale,
-               "dnsmasq": Dnsmasq, "unbound": Unbound, "dnsdist": Dnsdist}
+               "dnsmasq": Dnsmasq, "unbound": Unbound, "dnsdist": Dnsdist, "floor": Floor}
 
     # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C: every server is stopped.
     def on_sigterm(signum, frame):
@@ -704,7 +899,7 @@ def main():
     started = time.monotonic()
     load_before = os.getloadavg()
     try:
-        files = write_queries(workdir, args.max_queries)
+        files = write_queries(workdir, args.max_queries, args.callgrind_queries)
         knot = Knot(workdir, results, None)
         knot.start()
         knot_version = knot.version()
@@ -712,13 +907,16 @@ def main():
               % (knot_version, knot.port, ZONE_NAMES), flush=True)
         for name in args.servers.split(","):
             cls = classes[name]
-            server = (cls(workdir, results, knot.port, args.daemon)
-                      if issubclass(cls, DynamoGateway) else cls(workdir, results, knot.port))
+            extra = {DynamoGateway: (args.daemon,), Floor: (args.floor,)}
+            extra = next((v for k, v in extra.items() if issubclass(cls, k)), ())
+
+            def make(cache=True, tag="", cls=cls, extra=extra):
+                return cls(workdir, results, knot.port, *extra, cache=cache, tag=tag)
             try:
-                rows.append(bench_server(server, args, files, results))
+                rows.append(bench_server(make, args, files, results))
             except RuntimeError as e:
                 print("   could not run %s: %s" % (name, e), flush=True)
-                rows.append({"name": name, "version": server.version(), "workloads": {},
+                rows.append({"name": name, "version": "?", "workloads": {},
                              "notes": [str(e)]})
         knot_cpu = proc_status(knot.proc.pid).get("cpu")
     except KeyboardInterrupt:

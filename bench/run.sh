@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark Dynamo Gateway side by side with dnsmasq, unbound and dnsdist (see bench/README.md).
+# Benchmark Dynamo Gateway side by side with dnsmasq, unbound, dnsdist and a floor responder
+# (see bench/README.md).
 # It measures and prints; it never passes or fails.
 #
 #   bench/run.sh [bench.py options]      e.g. --duration 5, --servers dynamo-gateway,unbound
 #
 # 1. installs the missing Debian packages it uses (apt-get; root, or sudo),
-# 2. builds the daemon in $BENCH_BUILD_DIR (default build-bench, RelWithDebInfo) first, never
-#    while measuring,
+# 2. builds the daemon and bench/floor's dns-floor in $BENCH_BUILD_DIR (default build-bench,
+#    RelWithDebInfo) first, never while measuring,
 # 3. runs bench/bench.py: knotd upstream and every server on free loopback ports, dnsperf loads
 #    bounded in time and count, one table at the end; raw outputs in
 #    $BENCH_BUILD_DIR/bench-results/<date>/ (and .../latest).
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BENCH_BUILD_DIR:-build-bench}"
 
-packages=(dnsperf dnsmasq-base unbound dnsdist knot python3)
+packages=(dnsperf dnsmasq-base unbound dnsdist knot valgrind python3)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -41,7 +42,7 @@ fi
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
-cmake --build "$BUILD_DIR" --target dynamo-gateway -j "$(nproc)"
+cmake --build "$BUILD_DIR" --target dynamo-gateway dns-floor -j "$(nproc)"
 
-exec python3 bench/bench.py --daemon "$BUILD_DIR/dynamo-gateway" \
+exec python3 bench/bench.py --daemon "$BUILD_DIR/dynamo-gateway" --floor "$BUILD_DIR/dns-floor" \
     --results "$BUILD_DIR/bench-results" "$@"
