@@ -1,10 +1,9 @@
 #pragma once
-// POSTs an alert to a webhook or an ntfy topic: the token-API client's way of talking HTTP
-// (gateway/updates/token_api_client.h) for one POST with a body: the host resolved through our
-// own c-ares channel (dns.upstreams, never getaddrinfo), a non-blocking connect to each IPv4
-// and IPv6 address in turn, TLS >= 1.2 verified against the system store plus dynamo.ca_file
-// (SNI, host-name check), one bounded response read by HttpResponseReader, and one overall
-// timeout per post.
+// POSTs an alert to a webhook or an ntfy topic through the gateway's one HTTP(S) client
+// (gateway/updates/http_client.h): the host resolved through our own c-ares channel
+// (dns.upstreams, never getaddrinfo), each IPv4 and IPv6 address tried in turn, TLS >= 1.2
+// verified against the system store plus dynamo.ca_file (SNI, host-name check), one bounded
+// response, one overall timeout per post. Delivered means a 2xx answer.
 //
 // One thread, one event_base, no locks. `done` always runs from its own deferred event, never
 // inside post(), so it may destroy the poster.
@@ -12,23 +11,15 @@
 #include <event2/event.h>
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "net/handles.h"
+#include "gateway/updates/http_client.h"
 #include "net/socket_address.h"
-
-struct ares_addrinfo;
-
-namespace dynamo::net {
-class AresChannel;
-}
 
 namespace dynamo::gateway {
 
@@ -48,7 +39,7 @@ class HttpPoster {
                                               const std::optional<std::string>& caFile,
                                               std::vector<net::SocketAddress> dnsServers,
                                               std::chrono::seconds timeout, std::string* error);
-    ~HttpPoster();  // cancels every post in flight without calling it back
+    ~HttpPoster() = default;  // cancels every post in flight without calling it back
     HttpPoster(const HttpPoster&) = delete;
     HttpPoster& operator=(const HttpPoster&) = delete;
 
@@ -56,34 +47,12 @@ class HttpPoster {
     void post(const std::string& url, const Headers& headers, const std::string& contentType,
               const std::string& body, Done done);
 
-    size_t inFlight() const { return posts_.size(); }
+    size_t inFlight() const { return http_->inFlight(); }
 
   private:
-    struct Post;
-    struct AresQuery;
+    explicit HttpPoster(std::unique_ptr<HttpClient> http) : http_(std::move(http)) {}
 
-    HttpPoster(event_base* base, std::chrono::seconds timeout);
-
-    static void onTimeout(evutil_socket_t fd, short what, void* arg);
-    static void onResolved(void* arg, int status, int timeouts, ares_addrinfo* result);
-    static void onConnectable(evutil_socket_t fd, short what, void* arg);
-    static void onRead(bufferevent* bev, void* arg);
-    static void onEvent(bufferevent* bev, short what, void* arg);
-    static void onFinish(evutil_socket_t fd, short what, void* arg);
-
-    Post* findPost(uint64_t id);
-    void connectNext(Post& post);
-    void startSession(Post& post, net::UniqueFd socket);
-    void readResponse(Post& post);
-    void onPeerClosed(Post& post, short what);
-    void finish(Post& post, PostResult result);
-
-    event_base* base_;
-    std::chrono::seconds timeout_;
-    net::SslCtxPtr sslCtx_;
-    std::unique_ptr<net::AresChannel> dns_;
-    std::unordered_map<uint64_t, std::unique_ptr<Post>> posts_;
-    uint64_t nextId_ = 1;
+    std::unique_ptr<HttpClient> http_;
 };
 
 }  // namespace dynamo::gateway

@@ -3,14 +3,11 @@
 // per call, over HTTPS with certificate and host-name verification (system store plus
 // dynamo.ca_file), SNI and TLS >= 1.2, or over plain HTTP when update_url says http://.
 //
-// One call, step by step (each step is bounded by the one dynamo.timeout timer of the call):
-//   resolve the host through our own c-ares channel (dns.upstreams; never getaddrinfo, never
-//   this daemon's interception) → connect to each IPv4 address in turn until one accepts →
-//   TLS handshake (verified) → write the request → read one bounded HTTP/1.1 response.
-//
-// A small HTTP/1.1 client of our own (one request, Connection: close, the answer read by
-// HttpResponseReader) rather than libevent's evhttp client: token_api_client.cc says why, with
-// what was tried.
+// Each call is one GET through HttpClient (http_client.h): the host resolved through our own
+// c-ares channel (dns.upstreams; never getaddrinfo, never this daemon's interception), each IPv4
+// address tried in turn, the TLS peer verified before the token leaves, one bounded response,
+// one dynamo.timeout for the whole call. This class builds the URL, reads the answer as a
+// token-API code, and keeps the token out of the log.
 //
 // One thread, one event_base, no locks. A call's `done` always runs from its own deferred
 // event, never inside update() and never inside a c-ares or bufferevent callback, so `done`
@@ -18,25 +15,15 @@
 
 #include <event2/event.h>
 
-#include <chrono>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/updates/http_client.h"
 #include "gateway/updates/token_api.h"
-#include "gateway/updates/update_url.h"
-#include "net/handles.h"
 #include "net/socket_address.h"
-
-struct ares_addrinfo;
-
-namespace dynamo::net {
-class AresChannel;
-}
 
 namespace dynamo::gateway {
 
@@ -57,38 +44,13 @@ class TokenApiClient final : public TokenApi {
                 Done done) override;
 
     // Calls started and not yet called back (for the status page and tests).
-    size_t inFlight() const { return calls_.size(); }
+    size_t inFlight() const { return http_->inFlight(); }
 
   private:
-    struct Call;
-    struct AresQuery;
+    TokenApiClient(std::string updateUrl, std::unique_ptr<HttpClient> http);
 
-    TokenApiClient(event_base* base, const config::DynamoConfig& config, UpdateUrl url);
-
-    static void onTimeout(evutil_socket_t fd, short what, void* arg);
-    static void onResolved(void* arg, int status, int timeouts, ares_addrinfo* result);
-    static void onConnectable(evutil_socket_t fd, short what, void* arg);
-    static void onRead(bufferevent* bev, void* arg);
-    static void onEvent(bufferevent* bev, short what, void* arg);
-    static void onFinish(evutil_socket_t fd, short what, void* arg);
-
-    Call* findCall(uint64_t id);
-    void connectNext(Call& call);
-    void startSession(Call& call, net::UniqueFd socket);
-    void sendRequest(Call& call);
-    void readResponse(Call& call);
-    void onPeerClosed(Call& call, short what);
-    // Ends the call's I/O now and schedules `done` with this result.
-    void finish(Call& call, TokenApiResult result);
-
-    event_base* base_;
     std::string updateUrl_;  // as configured, for building URLs and for the log
-    UpdateUrl url_;
-    std::chrono::seconds timeout_;
-    net::SslCtxPtr sslCtx_;                  // null for http://
-    std::unique_ptr<net::AresChannel> dns_;  // null when the host is an IP literal
-    std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
-    uint64_t nextId_ = 1;
+    std::unique_ptr<HttpClient> http_;
 };
 
 }  // namespace dynamo::gateway
