@@ -129,10 +129,29 @@ class SourcesTest(PublicAddressCase):
         self.assertIn("\ndynamo_gateway_public_address_cgnat 0\n", metrics)
         self.assertIn("public address: %s" % PUBLIC_A, gw.stderr_text())
 
+    def echo(self, address):
+        page = EchoPage(address)
+        self.addCleanup(page.close)
+        return page
+
+    def test_a_whoami_name_and_an_http_echo_page_agree(self):
+        self.answer(opendns=PUBLIC_A)
+        page = self.echo(PUBLIC_A)
+        gw = self.gateway({"sources": ["dns", "http"], "dns_whoami": self.whoami_entries()[:1],
+                           "http_echo": [page.url]})
+        state = self.after_round(gw)
+        self.assertEqual(state["address"], PUBLIC_A)
+        self.assertEqual(state["agreeing"],
+                         ["dns myip.opendns.test@127.0.0.1:%d" % self.whoami.port,
+                          "http " + page.url])
+        self.assertEqual(self.source(state, "http")["address"], PUBLIC_A)
+        self.assertEqual(page.requests, 1)
+
     def test_disagreeing_sources_are_reported_and_nothing_is_believed(self):
-        self.answer(opendns=PUBLIC_A, google=PUBLIC_B)
-        entries = self.whoami_entries()[:2]
-        gw = self.gateway({"sources": ["dns"], "dns_whoami": entries})
+        self.answer(opendns=PUBLIC_A)
+        page = self.echo(PUBLIC_B)
+        gw = self.gateway({"sources": ["dns", "http"], "dns_whoami": self.whoami_entries()[:1],
+                           "http_echo": [page.url]})
         state = self.after_round(gw)
         self.assertIsNone(state["address"])
         self.assertIn(PUBLIC_A, state["disagreement"])
@@ -150,9 +169,11 @@ class SourcesTest(PublicAddressCase):
         self.addCleanup(silent.stop)
         entries = self.whoami_entries()
         entries[2]["server"] = "127.0.0.1:%d" % silent.port
-        # And one where nothing listens at all.
+        # And one where nothing listens at all, and an echo page that is down.
         entries.append({"server": "127.0.0.1:%d" % free_port(), "name": "myip.opendns.test"})
-        gw = self.gateway({"sources": ["dns"], "dns_whoami": entries})
+        down_page = "http://127.0.0.1:%d/" % free_port()
+        gw = self.gateway({"sources": ["dns", "http"], "dns_whoami": entries,
+                           "http_echo": [down_page]})
         state = self.after_round(gw)
         self.assertEqual(state["address"], PUBLIC_A)
         down = self.source(state, "whoami.cloudflare.test")
@@ -162,6 +183,9 @@ class SourcesTest(PublicAddressCase):
         refused = state["sources"][3]
         self.assertIsNone(refused["address"])
         self.assertEqual(refused["error"], "connection refused")
+        page = self.source(state, down_page)
+        self.assertIsNone(page["address"])
+        self.assertTrue(page["error"].startswith("connect-refused"), page)
 
     def test_a_name_the_server_does_not_know_is_an_error_not_an_address(self):
         self.answer(opendns=PUBLIC_A)
@@ -183,12 +207,15 @@ class SourcesTest(PublicAddressCase):
 
 class CarrierGradeNatTest(PublicAddressCase):
     def test_a_shared_address_is_reported_and_never_published(self):
-        self.answer(opendns=CGNAT, google=CGNAT)
+        self.answer(opendns=CGNAT)
+        page = EchoPage(CGNAT)
+        self.addCleanup(page.close)
         token = make_token("cgnat")
         entry = account(token)
         entry["self_update"] = True
         with Emulator(tokens={token: "ok"}, window=EMULATOR_WINDOW) as emu:
-            gw = self.gateway({"sources": ["dns"], "dns_whoami": self.whoami_entries()[:2]},
+            gw = self.gateway({"sources": ["dns", "http"],
+                               "dns_whoami": self.whoami_entries()[:1], "http_echo": [page.url]},
                               update_url=emu.url, accounts=[entry])
             state = self.after_round(gw)
             self.assertIsNone(state["address"])
@@ -206,12 +233,15 @@ class CarrierGradeNatTest(PublicAddressCase):
 
 class SelfUpdateTest(PublicAddressCase):
     def test_the_believed_address_is_one_token_call(self):
-        self.answer(opendns=PUBLIC_A, google=PUBLIC_A)
+        self.answer(opendns=PUBLIC_A)
+        page = EchoPage(PUBLIC_A)
+        self.addCleanup(page.close)
         token = make_token("self")
         entry = account(token)
         entry["self_update"] = True
         with Emulator(tokens={token: "ok"}, window=EMULATOR_WINDOW) as emu:
-            gw = self.gateway({"sources": ["dns"], "dns_whoami": self.whoami_entries()[:2]},
+            gw = self.gateway({"sources": ["dns", "http"],
+                               "dns_whoami": self.whoami_entries()[:1], "http_echo": [page.url]},
                               update_url=emu.url, accounts=[entry], min_interval="2s")
             calls = wait_calls(emu, token, 1, timeout=20)
             self.assertEqual(calls[0]["ip"], PUBLIC_A)
