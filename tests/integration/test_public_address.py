@@ -8,6 +8,9 @@ self-update. Waiting is always a poll with a deadline."""
 import http.server
 import json
 import os
+import shutil
+import stat
+import tempfile
 import threading
 import unittest
 
@@ -84,10 +87,12 @@ class PublicAddressCase(unittest.TestCase):
                  "class": "CH"}]
 
     def gateway(self, public_address, update_url="http://127.0.0.1:%d/" % free_port(),
-                accounts=None, **kwargs):
+                accounts=None, alerts=None, **kwargs):
         gw = Gateway(update_url=update_url, accounts=accounts, **kwargs)
         if public_address is not None:
             gw.config["public_address"] = public_address
+        if alerts is not None:
+            gw.config["alerts"] = alerts
         self.addCleanup(gw.cleanup)
         return gw.start()
 
@@ -194,6 +199,21 @@ class SourcesTest(PublicAddressCase):
         self.assertIsNone(state["address"])  # one voice of two configured is not enough
         self.assertEqual(self.source(state, "o-o.myaddr.google.test")["error"], "NXDOMAIN")
 
+    def test_a_reload_turns_detection_on_and_off(self):
+        self.answer(opendns=PUBLIC_A, google=PUBLIC_A)
+        gw = self.gateway(None)
+        self.assertFalse(self.status(gw)["public_address"]["enabled"])
+        config = dict(gw.config)
+        config["public_address"] = {"sources": ["dns"], "dns_whoami": self.whoami_entries()[:2]}
+        self.assertEqual(gw.daemon.reload(config), "reloaded")
+        state = self.after_round(gw)
+        self.assertTrue(state["enabled"])
+        self.assertEqual(state["address"], PUBLIC_A)
+        del config["public_address"]
+        self.assertEqual(gw.daemon.reload(config), "reloaded")
+        self.assertFalse(self.status(gw)["public_address"]["enabled"])
+        self.assertIn("public address detection: off", gw.stderr_text())
+
     def test_detection_is_off_unless_asked_for(self):
         gw = self.gateway(None)
         state = self.status(gw)["public_address"]
@@ -206,6 +226,26 @@ class SourcesTest(PublicAddressCase):
 
 
 class CarrierGradeNatTest(PublicAddressCase):
+    def setUp(self):
+        super().setUp()
+        tmp = tempfile.mkdtemp(prefix="dynamo-cgnat-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        self.exec_out = os.path.join(tmp, "exec.out")
+        self.script = os.path.join(tmp, "on-event")
+        with open(self.script, "w") as f:
+            f.write("#!/bin/sh\nenv | grep '^DYNAMO_' | sort >> %s\necho --- >> %s\n"
+                    % (self.exec_out, self.exec_out))
+        os.chmod(self.script, stat.S_IRWXU)
+
+    def exec_runs(self):
+        try:
+            with open(self.exec_out) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        return [dict(line.split("=", 1) for line in block.strip().splitlines())
+                for block in text.split("---\n") if block.strip()]
+
     def test_a_shared_address_is_reported_and_never_published(self):
         self.answer(opendns=CGNAT)
         page = EchoPage(CGNAT)
@@ -216,16 +256,21 @@ class CarrierGradeNatTest(PublicAddressCase):
         with Emulator(tokens={token: "ok"}, window=EMULATOR_WINDOW) as emu:
             gw = self.gateway({"sources": ["dns", "http"],
                                "dns_whoami": self.whoami_entries()[:1], "http_echo": [page.url]},
-                              update_url=emu.url, accounts=[entry])
+                              update_url=emu.url, accounts=[entry],
+                              alerts={"channels": [{"type": "exec", "command": self.script}]})
             state = self.after_round(gw)
             self.assertIsNone(state["address"])
             self.assertEqual(state["cgnat"], 1)
             self.assertIn(CGNAT, state["cgnat_reason"])
             log = gw.stderr_text()
-            self.assertEqual(log.count("behind carrier-grade NAT: incoming connections will not "
-                                       "reach this network"), 1, log[-3000:])
+            self.assertEqual(log.count("warning: behind carrier-grade NAT: incoming connections "
+                                       "will not reach this network"), 1, log[-3000:])
             page = request(gw.http_host, gw.http_port, "/status").body
             self.assertIn('id="cgnat"', page)
+            # The cgnat alert, once.
+            runs = poll_until(lambda: self.exec_runs(), what="the cgnat alert")
+            self.assertEqual([r["DYNAMO_EVENT"] for r in runs], ["cgnat"])
+            self.assertIn(CGNAT, runs[0]["DYNAMO_MESSAGE"])
             metrics = request(gw.http_host, gw.http_port, "/metrics").body
             self.assertIn("\ndynamo_gateway_public_address_cgnat 1\n", metrics)
             self.assertEqual(calls_for(emu, token), [])
