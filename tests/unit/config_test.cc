@@ -1020,6 +1020,31 @@ TEST_F(ConfigTest, ExampleYamlIsTheApplianceDefaults) {
     EXPECT_EQ(example.dns.recordsTtl, defaults.dns.recordsTtl);
     ASSERT_EQ(example.accounts.size(), 1u);
     EXPECT_EQ(example.accounts[0].selfUpdate, defaults.accounts[0].selfUpdate);
+    // The appliance asks no outside service for its address unless told to.
+    EXPECT_FALSE(publicAddressWanted(example));
+}
+
+// The commented-out public_address block of example.yaml works once its "# " are removed, and
+// says the defaults.
+TEST_F(ConfigTest, ExampleYamlPublicAddressBlockIsTheDefaults) {
+    std::ifstream file(sourceDir() / "config/example.yaml");
+    std::string line, block;
+    bool inBlock = false;
+    while (std::getline(file, line)) {
+        if (line == "# public_address:")
+            inBlock = true;
+        else if (inBlock && !line.starts_with("#  "))
+            break;
+        if (inBlock)
+            block += line.substr(2) + "\n";
+    }
+    ASSERT_FALSE(block.empty()) << "no '# public_address:' block in example.yaml";
+    const Config config = valid(std::string(kAccount) + block);
+    const Config defaults = valid(kAccount);
+    EXPECT_TRUE(config.publicAddress.configured);
+    PublicAddressConfig expected = defaults.publicAddress;
+    expected.configured = true;
+    EXPECT_TRUE(config.publicAddress == expected);
 }
 
 // The commented-out alerts block of example.yaml works once its "# " are removed.
