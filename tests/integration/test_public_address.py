@@ -225,6 +225,26 @@ class SourcesTest(PublicAddressCase):
         self.assertIn("Detection is off", page)
 
 
+class DeviceVoiceTest(PublicAddressCase):
+    def test_a_devices_public_myip_is_the_second_voice(self):
+        self.answer(opendns=PUBLIC_A)  # the Google name is unknown: NXDOMAIN
+        token = make_token("voice")
+        with Emulator(tokens={token: "ok"}, window=EMULATOR_WINDOW) as emu:
+            gw = self.gateway({"sources": ["dns"], "dns_whoami": self.whoami_entries()[:2]},
+                              update_url=emu.url, accounts=[account(token)])
+            self.assertIsNone(self.after_round(gw)["address"])
+            # A private myip is no voice.
+            r = update(gw, "cam.example.net", myip="192.168.1.7")
+            self.assertIsNone(self.status(gw)["public_address"]["address"])
+            r = update(gw, "cam.example.net", myip=PUBLIC_A)
+            self.assertTrue(r.body.startswith("good"), r.body)
+            state = poll_until(lambda: (lambda s: s if s["address"] else None)(
+                self.status(gw)["public_address"]), what="the believed address")
+            self.assertEqual(state["address"], PUBLIC_A)
+            self.assertIn("device 127.0.0.1", state["agreeing"])
+            self.assertEqual(state["rounds"], 1)  # no new round was needed
+
+
 class CarrierGradeNatTest(PublicAddressCase):
     def setUp(self):
         super().setUp()
