@@ -777,6 +777,84 @@ TEST(StatusJson, LocalNamesWithBothAnswers) {
 )json"));
 }
 
+StatusReport reportWithPublicAddress() {
+    StatusReport report = sampleReport();
+    PublicAddressState& state = report.publicAddress;
+    state.enabled = true;
+    state.believed = ip("1.2.3.4");
+    state.agreeing = {"dns myip.opendns.com@208.67.222.222:53", "http http://checkip.dyndns.org/"};
+    state.believedSince = kNow - minutes(3);
+    state.disagreement = "1.2.3.4 (dns a, http b) against 5.6.7.8 (<router>)";
+    state.cgnat = "the router's external address 100.64.0.9 is carrier-grade NAT (RFC 6598)";
+    state.lastRound = kNow - minutes(1);
+    state.rounds = 7;
+    state.disagreements = 2;
+    state.sources = {
+        {"dns", "dns myip.opendns.com@208.67.222.222:53", ip("1.2.3.4"), "", kNow - minutes(1)},
+        {"router", "router auto", std::nullopt, "router: not built yet", kNow - minutes(1)}};
+    return report;
+}
+
+TEST(StatusJson, PublicAddressWithItsSources) {
+    const std::string json = renderStatusJson(reportWithPublicAddress());
+    EXPECT_TRUE(validJson(json)) << json;
+    EXPECT_THAT(json, HasSubstr(R"json("public_address": {
+    "rounds": 7,
+    "disagreements": 2,
+    "cgnat": 1,
+    "enabled": true,
+    "address": "1.2.3.4",
+    "agreeing": [
+      "dns myip.opendns.com@208.67.222.222:53",
+      "http http://checkip.dyndns.org/"
+    ],
+    "since": "2024-05-01T11:57:00Z",
+    "disagreement": "1.2.3.4 (dns a, http b) against 5.6.7.8 (<router>)",
+    "cgnat_reason": "the router's external address 100.64.0.9 is carrier-grade NAT (RFC 6598)",
+    "last_round": "2024-05-01T11:59:00Z",
+    "sources": [
+      {
+        "kind": "dns",
+        "source": "dns myip.opendns.com@208.67.222.222:53",
+        "address": "1.2.3.4",
+        "error": null,
+        "time": "2024-05-01T11:59:00Z"
+      },
+      {
+        "kind": "router",
+        "source": "router auto",
+        "address": null,
+        "error": "router: not built yet",
+        "time": "2024-05-01T11:59:00Z"
+      }
+    ]
+  })json"));
+    // Off: the section says so and nothing else.
+    const std::string off = renderStatusJson(sampleReport());
+    EXPECT_THAT(off, HasSubstr("\"enabled\": false"));
+    EXPECT_THAT(off, HasSubstr("\"address\": null"));
+}
+
+TEST(StatusHtml, PublicAddressSectionShowsBeliefNatAndSources) {
+    const std::string html = renderStatusHtml(reportWithPublicAddress());
+    EXPECT_THAT(html, HasSubstr("<h2>Public address</h2>"));
+    EXPECT_THAT(html, HasSubstr("<strong class=\"public-address\">1.2.3.4</strong>"));
+    EXPECT_THAT(html, HasSubstr("id=\"cgnat\">Behind carrier-grade NAT: incoming connections will "
+                                "not reach this network"));
+    EXPECT_THAT(html, HasSubstr("against 5.6.7.8 (&lt;router&gt;)"));
+    EXPECT_THAT(html, HasSubstr("<code>router auto</code></th><td><span class=\"none\">router: "
+                                "not built yet</span>"));
+    EXPECT_THAT(html, HasSubstr("1 minute ago"));
+    EXPECT_THAT(renderStatusHtml(sampleReport()), HasSubstr("Detection is off"));
+}
+
+TEST(StatusMetrics, PublicAddressCounters) {
+    const std::string text = renderMetrics(reportWithPublicAddress());
+    EXPECT_THAT(text, HasSubstr("\ndynamo_gateway_public_address_rounds_total 7\n"));
+    EXPECT_THAT(text, HasSubstr("\ndynamo_gateway_public_address_disagreements_total 2\n"));
+    EXPECT_THAT(text, HasSubstr("\ndynamo_gateway_public_address_cgnat 1\n"));
+}
+
 TEST(StatusJson, AlertChannelsFollowTheAlertTotals) {
     const std::string json = renderStatusJson(reportWithAlertChannels());
     EXPECT_TRUE(validJson(json)) << json;
@@ -1001,6 +1079,15 @@ dynamo_gateway_alerts_total{result="sent"} 15
 dynamo_gateway_alerts_total{result="failed"} 16
 dynamo_gateway_alerts_total{result="dropped"} 17
 dynamo_gateway_alerts_total{result="rate_limited"} 18
+# HELP dynamo_gateway_public_address_rounds_total Rounds of asking the public-address sources.
+# TYPE dynamo_gateway_public_address_rounds_total counter
+dynamo_gateway_public_address_rounds_total 0
+# HELP dynamo_gateway_public_address_disagreements_total Rounds that ended with the public-address sources disagreeing.
+# TYPE dynamo_gateway_public_address_disagreements_total counter
+dynamo_gateway_public_address_disagreements_total 0
+# HELP dynamo_gateway_public_address_cgnat 1 when the network is behind carrier-grade or double NAT.
+# TYPE dynamo_gateway_public_address_cgnat gauge
+dynamo_gateway_public_address_cgnat 0
 # HELP dynamo_gateway_account_last_change_timestamp_seconds When the service last confirmed a new address for the account's record.
 # TYPE dynamo_gateway_account_last_change_timestamp_seconds gauge
 dynamo_gateway_account_last_change_timestamp_seconds{account="home"} 1714564600
