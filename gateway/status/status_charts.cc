@@ -10,15 +10,18 @@ namespace dynamo::gateway {
 namespace {
 
 // The plot area inside the viewBox: room on the left for the count labels, below for times.
-constexpr int kLeft = 44;
+constexpr int kLeft = 64;
 constexpr int kRight = 8;
-constexpr int kTop = 10;
-constexpr int kBottom = 22;
+constexpr int kTop = 14;
+constexpr int kBottom = 30;
 constexpr int kPlotWidth = kChartWidth - kLeft - kRight;
 constexpr int kPlotHeight = kChartHeight - kTop - kBottom;
 
-constexpr int kTimelineHeight = 44;
-constexpr int kTimelineAxis = 18;  // y of the strip
+constexpr int kTimelineHeight = 60;
+constexpr int kTimelineAxis = 22;  // y of the strip
+// In viewBox units: a 600-unit chart is about 350 CSS pixels wide on a phone, so 20 units are
+// about 12 pixels there.
+constexpr std::string_view kFontSize = "20";
 
 // A coordinate with one decimal: enough for a 600-unit viewBox. Callers pass finite values.
 std::string coordinate(double value) {
@@ -98,7 +101,7 @@ std::string renderLineChart(const LineChart& chart) {
     out += "<svg class=\"chart-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " +
            std::to_string(kChartWidth) + " " + std::to_string(kChartHeight) +
            "\" width=\"100%\" role=\"img\" aria-labelledby=\"" + id + "-title " + id +
-           "-desc\" font-size=\"11\">";
+           "-desc\" font-size=\"" + std::string(kFontSize) + "\">";
     out += "<title id=\"" + id + "-title\">" + escapeHtml(title) + "</title>";
     out += "<desc id=\"" + id + "-desc\">" + escapeHtml(desc) + "</desc>\n";
     // The axes, in the text colour so they follow the page's light or dark scheme.
@@ -110,10 +113,10 @@ std::string renderLineChart(const LineChart& chart) {
            std::to_string(kLeft + kPlotWidth) + "\" y2=\"" + std::to_string(kTop) +
            "\" stroke-dasharray=\"3 3\"/></g>\n";
     out += "<g class=\"labels\" fill=\"currentColor\">";
-    out += "<text class=\"y-max\" x=\"" + std::to_string(kLeft - 4) + "\" y=\"" +
-           std::to_string(kTop + 4) + "\" text-anchor=\"end\">" + std::to_string(highest) +
+    out += "<text class=\"y-max\" x=\"" + std::to_string(kLeft - 6) + "\" y=\"" +
+           std::to_string(kTop + 7) + "\" text-anchor=\"end\">" + std::to_string(highest) +
            "</text>";
-    out += "<text x=\"" + std::to_string(kLeft - 4) + "\" y=\"" + baseline +
+    out += "<text x=\"" + std::to_string(kLeft - 6) + "\" y=\"" + baseline +
            "\" text-anchor=\"end\">0</text>";
     if (steps > 0) {
         const std::string labelY = std::to_string(kChartHeight - 6);
@@ -131,14 +134,15 @@ std::string renderLineChart(const LineChart& chart) {
         const ChartLine& line = chart.lines[l];
         out += "<polyline class=\"line-" + escapeHtml(line.key) + "\" fill=\"none\" stroke=\"" +
                escapeHtml(line.color) + "\" stroke-width=\"2\" stroke-linejoin=\"round\" points=\"";
-        for (size_t i = 0; i < count; ++i) {
-            // A single column sits in the middle; more spread from edge to edge.
-            const double x = count == 1 ? kLeft + kPlotWidth / 2.0
-                                        : kLeft + kPlotWidth * static_cast<double>(i) /
-                                                      static_cast<double>(count - 1);
-            const double y =
-                kTop + kPlotHeight -
-                kPlotHeight * static_cast<double>(columned[l][i]) / static_cast<double>(scale);
+        // Points spread from edge to edge; a single column (the first minute) is drawn as a
+        // level line across, as one point would draw nothing.
+        const size_t points = std::max<size_t>(count, 2);
+        for (size_t i = 0; i < points; ++i) {
+            const double x =
+                kLeft + kPlotWidth * static_cast<double>(i) / static_cast<double>(points - 1);
+            const uint64_t value = columned[l][std::min(i, count - 1)];
+            const double y = kTop + kPlotHeight -
+                             kPlotHeight * static_cast<double>(value) / static_cast<double>(scale);
             out += (i == 0 ? "" : " ") + coordinate(x) + "," + coordinate(y);
         }
         out += "\"/>\n";
@@ -147,11 +151,13 @@ std::string renderLineChart(const LineChart& chart) {
     if (steps == 0) {
         out += "<span class=\"none\">No data yet.</span>";
     } else {
-        const size_t hour = static_cast<size_t>(std::chrono::hours(1) / chart.step);
+        // A step of zero would divide by zero: no chart has one, but the data is the caller's.
+        const size_t hour = static_cast<size_t>(std::chrono::hours(1) /
+                                                std::max(chart.step, std::chrono::seconds(1)));
         out +=
             "<span class=\"chart-range\">" +
             describeDuration(std::chrono::duration_cast<std::chrono::seconds>(end - chart.start)) +
-            " up to " + clockTime(end) + " UTC</span>";
+            ", " + clockTime(chart.start) + "–" + clockTime(end) + " UTC</span>";
         for (const ChartLine& line : chart.lines) {
             out += "<span class=\"legend legend-" + escapeHtml(line.key) +
                    "\"><span class=\"swatch\" style=\"background:" + escapeHtml(line.color) +
@@ -176,8 +182,8 @@ std::string renderAddressTimeline(std::string_view id, std::string_view username
     std::string out =
         "<svg class=\"timeline-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " +
         std::to_string(kChartWidth) + " " + std::to_string(kTimelineHeight) +
-        "\" width=\"100%\" role=\"img\" aria-labelledby=\"" + escapedId +
-        "-title\" font-size=\"11\">";
+        "\" width=\"100%\" role=\"img\" aria-labelledby=\"" + escapedId + "-title\" font-size=\"" +
+        std::string(kFontSize) + "\">";
     out += "<title id=\"" + escapedId + "-title\">" +
            escapeHtml("Address changes of " + std::string(username) + ": " +
                       std::to_string(changes.size()) + " since " + formatRfc3339(from)) +

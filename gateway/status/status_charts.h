@@ -19,7 +19,7 @@ namespace dynamo::gateway {
 
 // The viewBox of a line chart, in SVG user units.
 inline constexpr int kChartWidth = 600;
-inline constexpr int kChartHeight = 160;
+inline constexpr int kChartHeight = 180;
 // At most this many points per line: 24 h of minutes are summed ten at a time.
 inline constexpr size_t kChartColumns = 144;
 

@@ -321,21 +321,22 @@ TEST(StatusCharts, PointsAreScaledToTheHighestColumn) {
     const std::string svg = renderLineChart(chart);
     EXPECT_TRUE(wellFormed(svg));
     EXPECT_FALSE(hasNonNumber(svg));
-    // x from 44 to 592 (the plot's edges), y from 138 (zero) to 10 (the highest, 10).
+    // x from 64 to 592 (the plot's edges), y from 150 (zero) to 14 (the highest, 10).
     EXPECT_EQ(pointsOf(svg, "a"),
-              (std::vector<std::string>{"44.0,138.0", "318.0,74.0", "592.0,10.0"}));
+              (std::vector<std::string>{"64.0,150.0", "328.0,82.0", "592.0,14.0"}));
     EXPECT_EQ(pointsOf(svg, "b"),
-              (std::vector<std::string>{"44.0,10.0", "318.0,10.0", "592.0,138.0"}));
-    EXPECT_THAT(svg, HasSubstr("viewBox=\"0 0 600 160\""));
+              (std::vector<std::string>{"64.0,14.0", "328.0,14.0", "592.0,150.0"}));
+    EXPECT_THAT(svg, HasSubstr("viewBox=\"0 0 600 180\""));
     EXPECT_THAT(svg, HasSubstr("width=\"100%\""));
     EXPECT_THAT(svg, HasSubstr("<title id=\"c-title\">DNS queries, per minute</title>"));
-    EXPECT_THAT(svg, HasSubstr("class=\"y-max\" x=\"40\" y=\"14\" text-anchor=\"end\">10<"));
+    EXPECT_THAT(svg, HasSubstr("class=\"y-max\" x=\"58\" y=\"21\" text-anchor=\"end\">10<"));
     // The numbers in text too: each line's total, in the caption and the description.
     EXPECT_THAT(svg, HasSubstr("A: <span class=\"total\">15</span>"));
     EXPECT_THAT(svg, HasSubstr("B: <span class=\"total\">20</span>"));
     EXPECT_THAT(svg, HasSubstr("A 15, B 20."));
     EXPECT_THAT(svg, HasSubstr(">12:00 UTC<"));
     EXPECT_THAT(svg, HasSubstr(">12:03 UTC<"));
+    EXPECT_THAT(svg, HasSubstr("3 minutes, 12:00–12:03 UTC"));
 }
 
 TEST(StatusCharts, ADayIsSummedIntoColumns) {
@@ -345,8 +346,8 @@ TEST(StatusCharts, ADayIsSummedIntoColumns) {
     const std::string svg = renderLineChart(chart);
     const auto points = pointsOf(svg, "a");
     ASSERT_EQ(points.size(), kChartColumns);
-    EXPECT_EQ(points.front(), "44.0,74.0");  // 10 of 20
-    EXPECT_EQ(points.back(), "592.0,10.0");
+    EXPECT_EQ(points.front(), "64.0,82.0");  // 10 of 20
+    EXPECT_EQ(points.back(), "592.0,14.0");
     EXPECT_THAT(svg, HasSubstr("per 10 minutes"));
     EXPECT_THAT(svg, HasSubstr("(last hour <span class=\"last-hour\">70</span>)"));
     EXPECT_TRUE(wellFormed(svg));
@@ -356,7 +357,8 @@ TEST(StatusCharts, OneColumnAndAllZerosAreDrawnWithoutDividingByZero) {
     LineChart chart{.id = "z", .title = "Updates", .start = kT0, .step = seconds(60)};
     chart.lines.push_back({"a", "A", "#000", {0}});
     const std::string svg = renderLineChart(chart);
-    EXPECT_EQ(pointsOf(svg, "a"), (std::vector<std::string>{"318.0,138.0"}));
+    // A level line across: one point would draw nothing.
+    EXPECT_EQ(pointsOf(svg, "a"), (std::vector<std::string>{"64.0,150.0", "592.0,150.0"}));
     EXPECT_FALSE(hasNonNumber(svg));
     EXPECT_TRUE(wellFormed(svg));
 }
@@ -383,8 +385,8 @@ TEST(StatusCharts, TimelineMarksEachChange) {
     EXPECT_TRUE(wellFormed(svg));
     EXPECT_FALSE(hasNonNumber(svg));
     EXPECT_THAT(svg, HasSubstr("id=\"t&lt;-title\">Address changes of home &amp; away: 3"));
-    EXPECT_THAT(svg, HasSubstr("cx=\"44.0\""));
-    EXPECT_THAT(svg, HasSubstr("cx=\"318.0\""));
+    EXPECT_THAT(svg, HasSubstr("cx=\"64.0\""));
+    EXPECT_THAT(svg, HasSubstr("cx=\"328.0\""));
     EXPECT_THAT(svg, HasSubstr("cx=\"592.0\""));
     EXPECT_THAT(svg, HasSubstr("2024-04-30T12:00:00Z: 192.0.2.1 (device)"));
     EXPECT_THAT(svg, HasSubstr("this network&#39;s public address (self-update)"));
