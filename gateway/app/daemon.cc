@@ -56,6 +56,8 @@ class UpdateTap final : public UpdateObserver {
     std::function<PublicAddressMonitor*()> monitor_;
 };
 
+// How often the per-minute series samples the counters (a page view samples too).
+constexpr std::chrono::seconds kSeriesInterval{60};
 }  // namespace
 
 void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
@@ -162,9 +164,20 @@ bool Daemon::start(std::string* error) {
         return false;
 
     schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
+    history_.load(config_.stateDir, std::chrono::system_clock::now());
+    historySave_.reset(event_new(base_.get(), -1, 0, &Daemon::onHistorySave, this));
     UpdateScheduler::Hooks hooks;
+    hooks.onAnswered = [this](const config::Account& account, const std::string& result,
+                              const auto& address, UpdateOrigin origin) {
+        history_.recordAnswer(account.username,
+                              {std::chrono::system_clock::now(), result, address, origin});
+        recordHistory();
+    };
     hooks.onChanged = [this](const config::Account& account, const auto& previous,
-                             const auto& address, UpdateOrigin) {
+                             const auto& address, UpdateOrigin origin) {
+        history_.recordChange(account.username,
+                              {std::chrono::system_clock::now(), address, previous, origin});
+        recordHistory();
         AlertEvent event;
         event.kind = AlertKind::Changed;
         event.account = account.username;
@@ -228,6 +241,11 @@ bool Daemon::start(std::string* error) {
     const timeval every = net::toTimeval(kAlertWatchInterval);
     event_add(alertWatch_.get(), &every);
     configurePublicAddress(nullptr);
+
+    sampleSeries();  // the baseline: the minute the daemon started
+    seriesTimer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onSeriesTimer, this));
+    const timeval minute = net::toTimeval(kSeriesInterval);
+    event_add(seriesTimer_.get(), &minute);
     return true;
 }
 
@@ -278,6 +296,39 @@ void Daemon::selfUpdate(const net::IpAddress& address) {
         if (account.selfUpdate)
             scheduler_->submitSelfUpdate(account, address);
     }
+}
+
+void Daemon::recordHistory() {
+    // Active at once: it runs after the callbacks of this loop iteration (several accounts
+    // sharing a token are one write) and before the loop waits for the next event, so a reply
+    // or a page that shows an entry is sent after the entry is on disk. The token API answers
+    // at most once per token and dynamo.min_interval: no hot path.
+    event_active(historySave_.get(), EV_TIMEOUT, 0);
+}
+
+void Daemon::saveHistory() {
+    if (!history_.dirty())
+        return;
+    std::string error;
+    if (!history_.save(config_.stateDir, &error)) {
+        DLOG(Warning) << error << " (the address history is kept in memory and stored again "
+                      << "within a minute)";
+    }
+}
+
+void Daemon::sampleSeries() {
+    series_.sample(std::chrono::system_clock::now(),
+                   seriesTotals(dns_->handler().stats(), endpoint_->stats()));
+}
+
+void Daemon::onHistorySave(evutil_socket_t, short, void* arg) {
+    static_cast<Daemon*>(arg)->saveHistory();
+}
+
+void Daemon::onSeriesTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    self->sampleSeries();
+    self->saveHistory();  // after a failed save
 }
 
 void Daemon::raiseAlert(AlertEvent event) {
@@ -376,6 +427,7 @@ void Daemon::run() {
     event_base_dispatch(base_.get());
     systemd_.notify("STOPPING=1");
     devices_->save();
+    saveHistory();
     // A clean stop: the next start raises no unclean_stop.
     std::error_code ignored;
     std::filesystem::remove(config_.stateDir + "/" + std::string(kRunningMarker), ignored);
@@ -414,6 +466,7 @@ bool Daemon::serveStatus(const std::shared_ptr<HttpExchange>& exchange) {
     } else {
         return false;
     }
+    sampleSeries();  // the current minute up to this request
     exchange->reply({200, std::string(contentType), render(statusReport()), {}});
     return true;
 }
@@ -471,6 +524,11 @@ StatusReport Daemon::statusReport() const {
             {std::move(view.name), std::move(view.toUpdaters), std::move(view.toOthers)});
     }
     report.updates = endpoint_->stats();
+    for (const config::Account& account : config_.accounts) {
+        const AccountHistory* history = history_.find(account.username);
+        report.history.push_back({account.username, history ? *history : AccountHistory{}});
+    }
+    report.series = series_.view();
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};
     report.devices = {devices_->table().size(), devices_->table().tlsFailures()};

@@ -17,7 +17,9 @@
 #include "gateway/devices/device_recorder.h"
 #include "gateway/http/http_server.h"
 #include "gateway/http/update_endpoint.h"
+#include "gateway/status/minute_series.h"
 #include "gateway/status/status_report.h"
+#include "gateway/updates/address_history.h"
 #include "gateway/updates/token_api.h"
 #include "gateway/updates/update_scheduler.h"
 #include "net/handles.h"
@@ -92,6 +94,12 @@ class Daemon {
     void configurePublicAddress(const config::Config* previous);
     // The self-update entry point: every self_update account is sent `address`.
     void selfUpdate(const net::IpAddress& address);
+    // The address history and the per-minute series (docs/operations.md#address-history).
+    void recordHistory();  // after something was recorded: saved before the loop polls again
+    void saveHistory();
+    void sampleSeries();
+    static void onHistorySave(evutil_socket_t, short, void* arg);
+    static void onSeriesTimer(evutil_socket_t, short, void* arg);
 
     std::string configPath_;
     config::Config config_;
@@ -118,6 +126,10 @@ class Daemon {
     std::unique_ptr<UpdateObserver> updateTap_;
     FailingWatch failingWatch_;
     DnsDownWatch dnsDownWatch_;
+    AddressHistory history_;
+    net::EventPtr historySave_;  // made active by recordHistory()
+    MinuteSeries series_;
+    net::EventPtr seriesTimer_;  // once a minute: a sample, and a failed history save again
 };
 
 }  // namespace dynamo::gateway

@@ -2,6 +2,9 @@
 // resources (the appliance may have no Internet when someone needs this page most), inline CSS
 // that follows the device's light or dark setting, and a meta refresh instead of polling.
 
+#include <array>
+
+#include "gateway/status/status_charts.h"
 #include "gateway/status/status_counters.h"
 #include "gateway/status/status_report.h"
 
@@ -42,6 +45,22 @@ td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .local-names td{text-align:left;white-space:normal;overflow-wrap:anywhere}
 @media (max-width:22rem){dl{grid-template-columns:1fr}dd{margin-bottom:.3rem}}
 )css";
+
+// The charts and the address history (appendHistory()).
+constexpr std::string_view kHistoryStyle = R"css(
+figure.chart{margin:.75rem 0;padding:.5rem .75rem;background:var(--card);
+border:1px solid var(--line);border-radius:.6rem}
+.chart-svg,.timeline-svg{display:block;max-width:100%;height:auto}
+figcaption{display:flex;flex-wrap:wrap;gap:.2rem .9rem;font-size:.9rem}
+.swatch{display:inline-block;width:.8rem;height:.8rem;border-radius:.2rem;margin-right:.3rem;
+vertical-align:-.05rem}
+.history ol{margin:.25rem 0;padding-left:1.25rem}
+)css";
+
+// Chart colours, distinguishable in the light and the dark scheme.
+constexpr std::array<std::string_view, kSeriesKinds> kSeriesColors = {
+    "#1f77b4", "#2ca02c", "#9467bd", "#d62728",              // queries
+    "#2ca02c", "#7f7f7f", "#ff7f0e", "#d62728", "#8c564b"};  // updates
 
 // "2024-05-01 12:34:56 UTC": the absolute time next to a relative one.
 std::string readableUtc(TimePoint time) {
@@ -338,6 +357,79 @@ void appendPublicAddress(std::string& out, const StatusReport& report) {
     out += "</table>\n";
 }
 
+// One chart of the per-minute series: the kinds of `group` ("queries", "updates").
+std::string seriesChart(const SeriesView& series, std::string_view group, std::string_view id,
+                        std::string_view title) {
+    LineChart chart{.id = id, .title = title, .start = series.start, .step = series.step};
+    for (size_t i = 0; i < kSeriesKinds; ++i) {
+        const SeriesInfo& info = seriesInfo(static_cast<SeriesKind>(i));
+        if (info.jsonGroup == group)
+            chart.lines.push_back({info.jsonKey, info.label, kSeriesColors[i], series.values[i]});
+    }
+    return renderLineChart(chart);
+}
+
+std::string addressText(const std::optional<net::IpAddress>& ip) {
+    return ip ? "<code>" + escapeHtml(ip->toString()) + "</code>"
+              : std::string("this network's public address");
+}
+
+// The last 24 hours as charts, and each account's address changes and the service's answers
+// (newest first, the last kHistoryRows of each; /status.json has them all).
+void appendHistory(std::string& out, const StatusReport& report) {
+    constexpr size_t kHistoryRows = 10;
+    out += "<h2>Last 24 hours</h2>\n";
+    out += seriesChart(report.series, "queries", "chart-queries", "DNS queries");
+    out += seriesChart(report.series, "updates", "chart-updates", "Update replies to devices");
+
+    out += "<h2>Address history</h2>\n";
+    bool any = false;
+    for (const AccountHistoryReport& account : report.history) {
+        const AccountHistory& history = account.history;
+        if (history.changes.empty() && history.answers.empty())
+            continue;
+        any = true;
+        const std::string name = escapeHtml(account.username);
+        out += "<section class=\"account history\" id=\"history-" + name + "\">\n<h3>" + name +
+               "</h3>\n";
+        out += renderAddressTimeline("timeline-" + account.username, account.username,
+                                     history.changes, report.now);
+        if (history.changes.empty()) {
+            out += "<p class=\"none\">No address change recorded yet.</p>\n";
+        } else {
+            out += "<p>Address changes (newest first):</p>\n<ol class=\"address-changes\">\n";
+            size_t shown = 0;
+            for (auto it = history.changes.rbegin();
+                 it != history.changes.rend() && shown < kHistoryRows; ++it, ++shown) {
+                out += "<li class=\"change\">" + timeElement(it->time, report.now) + ": " +
+                       addressText(it->address);
+                if (it->previous)
+                    out += " (was " + addressText(it->previous) + ")";
+                out += ", from <span class=\"source\">" + std::string(toString(it->origin)) +
+                       "</span></li>\n";
+            }
+            out += "</ol>\n";
+        }
+        if (!history.answers.empty()) {
+            out += "<p>Answers of the service (newest first):</p>\n<ol class=\"answers\">\n";
+            size_t shown = 0;
+            for (auto it = history.answers.rbegin();
+                 it != history.answers.rend() && shown < kHistoryRows; ++it, ++shown) {
+                out += "<li class=\"answer ";
+                out += resultIsSuccess(it->result) ? "result-ok" : "result-error";
+                out += "\">" + timeElement(it->time, report.now) + ": <code class=\"result\">" +
+                       escapeHtml(it->result) + "</code> for " + addressText(it->address) +
+                       ", from <span class=\"source\">" + std::string(toString(it->origin)) +
+                       "</span></li>\n";
+            }
+            out += "</ol>\n";
+        }
+        out += "</section>\n";
+    }
+    if (!any)
+        out += "<p class=\"none\">No address change or service answer recorded yet.</p>\n";
+}
+
 }  // namespace
 
 std::string renderStatusHtml(const StatusReport& report) {
@@ -350,6 +442,7 @@ std::string renderStatusHtml(const StatusReport& report) {
         "<meta http-equiv=\"refresh\" content=\"" + std::to_string(kStatusRefreshSeconds) + "\">\n";
     out += "<title>Dynamo Gateway status</title>\n<style>";
     out += kStyle;
+    out += kHistoryStyle;
     out += "</style>\n</head>\n<body>\n<header>\n<h1>Dynamo Gateway</h1>\n";
 
     const auto uptime =
@@ -368,6 +461,7 @@ std::string renderStatusHtml(const StatusReport& report) {
     // Only for a gateway that has local names: most have none.
     if (!report.localNames.empty())
         appendLocalNames(out, report.localNames);
+    appendHistory(out, report);
 
     out += "<h2>Updates</h2>\n";
     appendCounterTable(out, report, PageTable::kUpdates, "update-counters");

@@ -327,6 +327,94 @@ void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& 
     }
 }
 
+void address(JsonWriter& json, std::string_view key, const std::optional<net::IpAddress>& ip) {
+    json.key(key);
+    if (ip)
+        json.string(ip->toString());
+    else
+        json.null();
+}
+
+// history: per configured account, its address changes and the token API's answers, oldest
+// first. An address of null: none was sent, the service published our public source address.
+void writeHistory(JsonWriter& json, const std::vector<AccountHistoryReport>& accounts) {
+    json.key("history");
+    json.beginArray();
+    for (const AccountHistoryReport& account : accounts) {
+        json.beginObject();
+        json.key("username");
+        json.string(account.username);
+        json.key("changes");
+        json.beginArray();
+        for (const AddressChange& change : account.history.changes) {
+            json.beginObject();
+            json.key("time");
+            json.time(change.time);
+            address(json, "address", change.address);
+            address(json, "previous", change.previous);
+            json.key("source");
+            json.string(toString(change.origin));
+            json.endObject();
+        }
+        json.endArray();
+        json.key("answers");
+        json.beginArray();
+        for (const ServiceAnswer& answer : account.history.answers) {
+            json.beginObject();
+            json.key("time");
+            json.time(answer.time);
+            json.key("result");
+            json.string(answer.result);
+            address(json, "address", answer.address);
+            json.key("source");
+            json.string(toString(answer.origin));
+            json.endObject();
+        }
+        json.endArray();
+        json.endObject();
+    }
+    json.endArray();
+}
+
+// series: per-minute counts, each array oldest first from `start`, `step_seconds` apart, the
+// last one the current minute. The arrays are written on one line each: 1440 numbers.
+void writeSeries(JsonWriter& json, const SeriesView& series) {
+    json.key("series");
+    json.beginObject();
+    json.key("start");
+    if (series.minutes() == 0)
+        json.null();
+    else
+        json.time(series.start);
+    json.key("step_seconds");
+    json.number(static_cast<int64_t>(series.step.count()));
+    json.key("minutes");
+    json.number(static_cast<uint64_t>(series.minutes()));
+    std::string_view group;
+    for (size_t i = 0; i < kSeriesKinds; ++i) {
+        const SeriesInfo& info = seriesInfo(static_cast<SeriesKind>(i));
+        if (info.jsonGroup != group) {
+            if (!group.empty())
+                json.endObject();
+            group = info.jsonGroup;
+            json.key(group);
+            json.beginObject();
+        }
+        std::string values = "[";
+        for (const uint64_t value : series.values[i]) {
+            if (values.size() > 1)
+                values += ',';
+            values += std::to_string(value);
+        }
+        values += ']';
+        json.key(info.jsonKey);
+        json.raw(values);
+    }
+    if (!group.empty())
+        json.endObject();
+    json.endObject();
+}
+
 }  // namespace
 
 std::string renderStatusJson(const StatusReport& report) {
@@ -365,6 +453,9 @@ std::string renderStatusJson(const StatusReport& report) {
         json.endObject();
     }
     json.endArray();
+
+    writeHistory(json, report.history);
+    writeSeries(json, report.series);
 
     static const JsonNode counters = counterTree();
     writeMembers(json, counters, report);

@@ -23,6 +23,8 @@
 
 #include "gateway/address/address_vote.h"
 #include "gateway/http/update_stats.h"
+#include "gateway/status/minute_series.h"
+#include "gateway/updates/address_history.h"
 #include "gateway/updates/state_store.h"
 #include "gateway/updates/update_scheduler.h"
 // Only the resolver's plain counters: no Forwarder, no QueryHandler (nor c-ares behind them).
@@ -104,18 +106,26 @@ struct LocalNameReport {
     std::string toOthers;    // to every other client
 };
 
+// One configured account's address history (gateway/updates/address_history.h), oldest first.
+struct AccountHistoryReport {
+    std::string username;
+    AccountHistory history;
+};
+
 struct StatusReport {
     std::string version;  // dynamo::kVersion
     TimePoint startedAt;  // wall clock, when the daemon started
     TimePoint now;        // wall clock, the moment the report describes
     std::vector<UpdateScheduler::AccountStatus> accounts;  // UpdateScheduler::snapshot()
     DnsReport dns;
-    UpdateStats updates;                      // UpdateEndpoint::stats()
-    HttpReport http;                          // HttpServer::connections()
-    DevicesReport devices;                    // the device list of /devices
-    AlertsReport alerts;                      // AlertDispatcher::stats()
-    std::vector<LocalNameReport> localNames;  // QueryHandler::localRecords().describe()
-    PublicAddressState publicAddress;         // PublicAddressMonitor::state(); off: !enabled
+    UpdateStats updates;                        // UpdateEndpoint::stats()
+    HttpReport http;                            // HttpServer::connections()
+    DevicesReport devices;                      // the device list of /devices
+    AlertsReport alerts;                        // AlertDispatcher::stats()
+    std::vector<LocalNameReport> localNames;    // QueryHandler::localRecords().describe()
+    std::vector<AccountHistoryReport> history;  // per configured account, in their order
+    SeriesView series;                          // MinuteSeries::view()
+    PublicAddressState publicAddress;           // PublicAddressMonitor::state(); off: !enabled
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

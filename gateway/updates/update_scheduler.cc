@@ -541,12 +541,11 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     // Callbacks last: they may submit again or read the snapshot.
     const bool missingNow =
         isMissingRecord(result) && state.consecutiveMissing == kMissingRecordThreshold;
+    // Every answer goes to onAnswered, so the accounts of the token are always needed.
     std::vector<config::Account> confirmedAccounts;
-    if (confirmed || missingNow) {
-        for (const config::Account& account : accounts_) {
-            if (tokenKey(account.token) == key)
-                confirmedAccounts.push_back(account);
-        }
+    for (const config::Account& account : accounts_) {
+        if (tokenKey(account.token) == key)
+            confirmedAccounts.push_back(account);
     }
     const std::string lastResult = state.lastResult;
     wakeupChanged();
@@ -556,6 +555,10 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     // The device's callback may have shut the daemon down.
     if (alive.expired())
         return;
+    if (hooks_.onAnswered) {
+        for (const config::Account& account : confirmedAccounts)
+            hooks_.onAnswered(account, lastResult, call.ip, call.origin);
+    }
     if (confirmed && hooks_.onConfirmed) {
         for (const config::Account& account : confirmedAccounts)
             hooks_.onConfirmed(account, call.ip, call.origin);

@@ -75,6 +75,12 @@ class UpdateScheduler {
                            const std::optional<net::IpAddress>& previous,
                            const std::optional<net::IpAddress>& address, UpdateOrigin origin)>
             onChanged;
+        // A call to the token API ended, whatever the result (resultCode(): "UP,OK", "NC",
+        // "TF", "timeout"...): the address history's answers. Runs before onConfirmed and
+        // onChanged, for each account with that token; address is the one sent (nullopt: none).
+        std::function<void(const config::Account& account, const std::string& result,
+                           const std::optional<net::IpAddress>& address, UpdateOrigin origin)>
+            onAnswered;
         // The service answered NR/ND for the second time in a row (once per such run; an alert
         // "missing_record"), for each account with that token.
         std::function<void(const config::Account& account, const std::string& result)>

@@ -83,6 +83,13 @@ class StatusPageTest(unittest.TestCase):
         self.assertIn(gh.PUBLIC_A, dom.stdout)
         self.assertIn("cam&lt;era&gt;", dom.stdout)  # escaped, not markup
         self.assertNotIn("<era>", dom.stdout)
+        # The charts are inline SVG in the DOM Chromium built (an SVG it could not parse would
+        # not be there as elements), and the address history of the update.
+        self.assertIn('<figure class="chart" id="chart-queries">', dom.stdout)
+        self.assertIn('<svg class="chart-svg"', dom.stdout)
+        self.assertIn('<polyline class="line-good"', dom.stdout)
+        self.assertIn('<svg class="timeline-svg"', dom.stdout)
+        self.assertIn('<circle class="change-device"', dom.stdout)
 
         shot = os.path.join(profile, "status.png")
         taken = subprocess.run([chromium, *flags, "--screenshot=" + shot, url],

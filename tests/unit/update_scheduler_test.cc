@@ -98,6 +98,11 @@ class UpdateSchedulerTest : public ::testing::Test {
                                  UpdateOrigin origin) {
             changed_.push_back({changedAccount.username, previous, address, origin});
         };
+        hooks.onAnswered = [this](const config::Account& answeredAccount, const std::string& result,
+                                  const std::optional<net::IpAddress>& address,
+                                  UpdateOrigin origin) {
+            answered_.push_back({answeredAccount.username, result, address, origin});
+        };
         hooks.onMissingRecord = [this](const config::Account& missingAccount,
                                        const std::string& result) {
             missing_.emplace_back(missingAccount.username, result);
@@ -180,6 +185,14 @@ class UpdateSchedulerTest : public ::testing::Test {
         bool operator==(const Changed&) const = default;
     };
     std::vector<Changed> changed_;
+    struct Answered {
+        std::string username;
+        std::string result;
+        std::optional<net::IpAddress> address;
+        UpdateOrigin origin = UpdateOrigin::Device;
+        bool operator==(const Answered&) const = default;
+    };
+    std::vector<Answered> answered_;  // onAnswered, in order
     std::vector<std::pair<std::string, std::string>> missing_;
 
     // Answers the newest call with code after moving the clock to when the queue is due.
@@ -513,6 +526,32 @@ TEST_F(UpdateSchedulerTest, ChangedFiresOnUpOkAndUpErWithANewAddressOnly) {
     submit(0, ip("7.7.7.7"));
     answerWhenDue(TokenApiCode::Er);
     EXPECT_TRUE(changed_.empty());
+}
+
+TEST_F(UpdateSchedulerTest, AnsweredFiresForEveryCallWhateverTheResult) {
+    // The address history's answers: successes, refusals and transport failures alike, once
+    // per account of the token, with the address sent and who asked.
+    accounts_[2].selfUpdate = true;
+    start();
+    submit(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(answered_, (std::vector<Answered>{{"router", "UP,OK", ip("1.2.3.4")},
+                                                {"camera", "UP,OK", ip("1.2.3.4")}}));
+    answered_.clear();
+    submitSelf(2, ip("5.6.7.8"));
+    api_.answer(1, TokenApiCode::Tf);
+    TokenApiResult timeout;
+    timeout.transport = TokenApiResult::Transport::Timeout;
+    if (const auto due = scheduler_->nextDue())
+        now_ = std::max(now_, *due);
+    scheduler_->runDue();
+    api_.complete(2, timeout);
+    submit(2, std::nullopt);
+    answerWhenDue(TokenApiCode::Nr);
+    EXPECT_EQ(answered_,
+              (std::vector<Answered>{{"office", "TF", ip("5.6.7.8"), UpdateOrigin::SelfUpdate},
+                                     {"office", "timeout", ip("5.6.7.8"), UpdateOrigin::SelfUpdate},
+                                     {"office", "NR", std::nullopt, UpdateOrigin::Device}}));
 }
 
 TEST_F(UpdateSchedulerTest, ChangedWithoutAnAddressAlwaysFires) {
