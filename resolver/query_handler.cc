@@ -149,10 +149,13 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     if (interceptor_.matches(*query)) {
         ++stats_.intercepted;
-        if (observer_ != nullptr)
-            observer_->interceptedQuery(context.client.ip(), query->qname);
-        answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
-               context, reply);
+        if (observer_ != nullptr) {
+            dns::wireToPresentation(query->qnameWire, nameText_);
+            observer_->interceptedQuery(context.client.ip(), nameText_);
+        }
+        answerBuffer_ = interceptor_.answer(packet, *query, context.local, hostAddresses_,
+                                            std::move(answerBuffer_));
+        answer(answerBuffer_, packet, *query, context, reply);
         return true;
     }
 
@@ -165,9 +168,9 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     bool wantsPrefetch = false;
-    if (auto cached = cache_.lookup(packet, *query, prefetch_ ? &wantsPrefetch : nullptr)) {
+    if (cache_.lookup(packet, *query, answerBuffer_, prefetch_ ? &wantsPrefetch : nullptr)) {
         ++stats_.cacheHits;
-        answer(*cached, packet, *query, context, reply);
+        answer(answerBuffer_, packet, *query, context, reply);
         if (wantsPrefetch)
             prefetch(packet);
         return true;

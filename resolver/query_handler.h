@@ -128,6 +128,11 @@ class QueryHandler {
     config::DnsConfig cacheBasis_;
     DnsStats stats_;
     ClientObserver* observer_ = nullptr;
+    // Reused from query to query, so the intercepted and cache-hit paths allocate nothing: the
+    // answer handed to `reply` (which copies or sends it before returning; a handle() nested in
+    // a reply may reuse it afterwards) and the intercepted name for the observer.
+    std::vector<uint8_t> answerBuffer_;
+    std::string nameText_;
 };
 
 }  // namespace dynamo::resolver
