@@ -99,7 +99,7 @@ bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* err
 }
 
 bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& context,
-                          Reply reply) {
+                          const ReplyTarget& reply) {
     ++(context.transport == Transport::Udp ? stats_.udpQueries : stats_.tcpQueries);
 
     // Answering a response or a runt would let two servers bounce packets forever.
@@ -185,8 +185,9 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     ++stats_.forwarded;
-    auto waiting = std::make_shared<Waiting>(Waiting{
-        this, std::vector<uint8_t>(packet.begin(), packet.end()), context, reply, false, nullptr});
+    auto waiting =
+        std::make_shared<Waiting>(Waiting{this, std::vector<uint8_t>(packet.begin(), packet.end()),
+                                          context, reply.keep(), false, nullptr});
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
@@ -244,14 +245,14 @@ void QueryHandler::onClientTimeout(evutil_socket_t, short, void* arg) {
         return;
     const dns::ParseResult query = dns::parse(waiting->queryBytes);  // parsed before
     if (waiting->self->answerStale(waiting->queryBytes, *query.message, waiting->context,
-                                   waiting->reply)) {
+                                   FunctionReply(waiting->reply))) {
         waiting->answered = true;
     }
     // Otherwise the entry went meanwhile: the client waits for the upstream answer or SERVFAIL.
 }
 
 bool QueryHandler::answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
-                               const QueryContext& context, const Reply& reply) {
+                               const QueryContext& context, const ReplyTarget& reply) {
     auto stale = cache_.lookupStale(queryBytes, query);
     if (!stale)
         return false;
@@ -294,7 +295,7 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     waiting.timer.reset();
     const std::vector<uint8_t>& queryBytes = waiting.queryBytes;
     const QueryContext& context = waiting.context;
-    const Reply& reply = waiting.reply;
+    const FunctionReply reply(waiting.reply);
     const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
     const dns::ParseResult parsed = dns::parse(upstream);
     const bool failed = !parsed.message || parsed.message->header.rcode() ==
@@ -348,7 +349,7 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
 
 void QueryHandler::answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
                           const dns::Message& query, const QueryContext& context,
-                          const Reply& reply) {
+                          const ReplyTarget& reply) {
     if (context.transport == Transport::Udp && response.size() > dns::maxUdpAnswerSize(query)) {
         ++stats_.truncated;
         const auto parsed = dns::parse(response);

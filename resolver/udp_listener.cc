@@ -53,10 +53,9 @@ void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
 }
 
 void UdpListener::readBatch() {
-    // The handler may answer synchronously and a reply callback may outlive us: keep a
-    // reference for the batch and hand weak ones to the callbacks.
+    // The handler may answer synchronously: keep a reference for the batch (Reply::keep()
+    // hands weak ones to the answers that come later).
     const std::shared_ptr<UdpListener> self = shared_from_this();
-    const std::weak_ptr<UdpListener> weak = self;
     static uint8_t buffer[kMaxDatagram];
 
     for (int i = 0; i < kBatch; ++i) {
@@ -101,11 +100,22 @@ void UdpListener::readBatch() {
 
         const QueryContext context{*client, local, Transport::Udp};
         handler_.handle({buffer, static_cast<size_t>(length)}, context,
-                        [weak, client = *client, local, ifindex](std::span<const uint8_t> answer) {
-                            if (auto listener = weak.lock())
-                                listener->send(answer, client, local, ifindex);
-                        });
+                        Reply(*this, context.client, local, ifindex));
     }
+}
+
+void UdpListener::Reply::operator()(std::span<const uint8_t> answer) const {
+    listener_.send(answer, client_, local_, ifindex_);
+}
+
+resolver::Reply UdpListener::Reply::keep() const {
+    // Forwarded: the answer comes from the event loop later, perhaps after a reload dropped
+    // this listener; the weak reference then finds it gone and the answer is dropped.
+    return [weak = listener_.weak_from_this(), client = client_, local = local_,
+            ifindex = ifindex_](std::span<const uint8_t> answer) {
+        if (auto listener = weak.lock())
+            listener->send(answer, client, local, ifindex);
+    };
 }
 
 void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress& client,

@@ -27,6 +27,22 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
   private:
     UdpListener(QueryHandler& handler, net::SocketAddress address)
         : handler_(handler), address_(address) {}
+    // Where one datagram's answer goes: sent at once, or kept (weakly) for a forwarded query.
+    class Reply final : public ReplyTarget {
+      public:
+        Reply(UdpListener& listener, const net::SocketAddress& client, const net::IpAddress& local,
+              int ifindex)
+            : listener_(listener), client_(client), local_(local), ifindex_(ifindex) {}
+        void operator()(std::span<const uint8_t> answer) const override;
+        resolver::Reply keep() const override;
+
+      private:
+        UdpListener& listener_;
+        const net::SocketAddress& client_;
+        const net::IpAddress& local_;
+        int ifindex_;
+    };
+
     static void onReadable(evutil_socket_t fd, short what, void* arg);
     void readBatch();
     // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO.
