@@ -187,7 +187,7 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     ++stats_.forwarded;
     auto waiting =
         std::make_shared<Waiting>(Waiting{this, std::vector<uint8_t>(packet.begin(), packet.end()),
-                                          context, reply.keep(), false, nullptr});
+                                          *query, context, reply.keep(), false, nullptr});
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
@@ -243,8 +243,7 @@ void QueryHandler::onClientTimeout(evutil_socket_t, short, void* arg) {
     auto* waiting = static_cast<Waiting*>(arg);
     if (waiting->answered)
         return;
-    const dns::ParseResult query = dns::parse(waiting->queryBytes);  // parsed before
-    if (waiting->self->answerStale(waiting->queryBytes, *query.message, waiting->context,
+    if (waiting->self->answerStale(waiting->queryBytes, waiting->query, waiting->context,
                                    FunctionReply(waiting->reply))) {
         waiting->answered = true;
     }
@@ -296,15 +295,15 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     const std::vector<uint8_t>& queryBytes = waiting.queryBytes;
     const QueryContext& context = waiting.context;
     const FunctionReply reply(waiting.reply);
-    const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
+    const dns::Message& query = waiting.query;
     const dns::ParseResult parsed = dns::parse(upstream);
     const bool failed = !parsed.message || parsed.message->header.rcode() ==
                                                static_cast<uint8_t>(dns::Rcode::ServFail);
-    if (failed && serveStale_ && cache_.hasStale(*query.message)) {
+    if (failed && serveStale_ && cache_.hasStale(query)) {
         // RFC 8767 §4: the upstreams failed; the entry stays (never evicted because a refresh
         // failed) and the client gets the stale answer, unless the timer gave it already.
-        cache_.refreshFailed(*query.message);
-        if (!waiting.answered && answerStale(queryBytes, *query.message, context, reply))
+        cache_.refreshFailed(query);
+        if (!waiting.answered && answerStale(queryBytes, query, context, reply))
             waiting.answered = true;
         if (waiting.answered)
             return;
@@ -312,29 +311,29 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     if (waiting.answered) {
         // Answered stale by the timer; this is the background refresh.
         if (parsed.message)
-            cache_.store(*query.message, upstream, *parsed.message);
+            cache_.store(query, upstream, *parsed.message);
         return;
     }
     waiting.answered = true;
     if (!parsed.message) {
-        if (!query.message->header.rd()) {
+        if (!query.header.rd()) {
             // Recursion not desired (RFC 1034 §4.3.1): the upstream had nothing it would give
             // without recursing. A recursive upstream refuses such queries (Unbound, BIND
             // without cache snooping), and c-ares, skipping a REFUSED server, hands us only a
             // failure: the client gets the REFUSED it would have got asking directly. Never
             // cached: RD=0 says nothing about what a recursing upstream would answer.
             ++stats_.notRecursive;
-            reply(dns::errorResponse(queryBytes, &*query.message, dns::Rcode::Refused));
+            reply(dns::errorResponse(queryBytes, &query, dns::Rcode::Refused));
             return;
         }
         // Upstream timed out, failed, or sent something we cannot vouch for: SERVFAIL, never
         // silence (docs/dns.md#forwarding), cached briefly so a dead upstream is not hammered; only
         // for this query's key (RFC 2308 §7.1), which holds everything that changes the answer.
         ++stats_.servFail;
-        const auto failure = dns::errorResponse(queryBytes, &*query.message, dns::Rcode::ServFail);
+        const auto failure = dns::errorResponse(queryBytes, &query, dns::Rcode::ServFail);
         if (upstream.empty()) {
             if (auto reparsed = dns::parse(failure); reparsed.message) {
-                cache_.store(*query.message, failure, *reparsed.message);
+                cache_.store(query, failure, *reparsed.message);
             }
         }
         reply(failure);
@@ -343,8 +342,8 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     if (parsed.message->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail)) {
         ++stats_.servFail;
     }
-    cache_.store(*query.message, upstream, *parsed.message);
-    answer(upstream, queryBytes, *query.message, context, reply);
+    cache_.store(query, upstream, *parsed.message);
+    answer(upstream, queryBytes, query, context, reply);
 }
 
 void QueryHandler::answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,

@@ -119,6 +119,7 @@ class QueryHandler {
     struct Waiting {
         QueryHandler* self;
         std::vector<uint8_t> queryBytes;
+        dns::Message query;  // queryBytes parsed, kept so the answer does not parse them again
         QueryContext context;
         Reply reply;
         bool answered = false;
