@@ -394,8 +394,7 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     // With ARES_FLAG_EDNS, an upstream FORMERR without OPT makes c-ares strip 11 bytes off the
     // query, clear the flag channel-wide and retry (ares_process.c 1.18, read_answers); that
     // FORMERR never reaches us, so look after every completed query, whatever its outcome.
-    // The cost is one ares_save_options() (a handful of small allocations) per upstream
-    // answer, i.e. per cache miss, next to the several allocations the miss makes anyway.
+    // lostEdns() reads the channel's flags word in place, so the look costs next to nothing.
     if (channel->lostEdns())
         self->retire(channel);
 
