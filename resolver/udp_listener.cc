@@ -75,7 +75,9 @@ std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
         ::setsockopt(self->fd_.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
     }
     self->wildcard_ = address.ip().isUnspecified();
-    self->outbox_ = std::make_unique<Outbox>();
+    // Default-initialised, not value-initialised (make_unique would zero its 140 KB): pages
+    // are made resident only as answers are written into them.
+    self->outbox_.reset(new Outbox);
     self->readEvent_.reset(event_new(base, self->fd_.get(), EV_READ | EV_PERSIST,
                                      &UdpListener::onReadable, self.get()));
     event_add(self->readEvent_.get(), nullptr);
