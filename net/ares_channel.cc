@@ -1,5 +1,6 @@
 #include "net/ares_channel.h"
 
+#include <cstring>
 #include <mutex>
 
 namespace dynamo::net {
@@ -69,7 +70,29 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
         *error = "upstreams " + csv + ": " + ares_strerror(setStatus);
         return nullptr;
     }
+    // The flags as ares_save_options() reports them must be what the first field shows, or
+    // lostEdns() keeps asking ares_save_options().
+    self->flagsReadable_ = self->savedFlags() == self->firstField();
     return self;
+}
+
+int AresChannel::firstField() const {
+    // struct ares_channeldata (ares_private.h) begins with `flags` in every c-ares release
+    // from 1.x through 1.34 (int, later unsigned int); create() checks that it agrees with
+    // ares_save_options() before this is trusted.
+    int flags = 0;
+    std::memcpy(&flags, static_cast<const void*>(channel_), sizeof flags);
+    return flags;
+}
+
+std::optional<int> AresChannel::savedFlags() const {
+    ares_options current{};
+    int mask = 0;
+    if (ares_save_options(channel_, &current, &mask) != ARES_SUCCESS)
+        return std::nullopt;
+    const int flags = current.flags;
+    ares_destroy_options(&current);
+    return flags;
 }
 
 AresChannel::~AresChannel() {
@@ -91,13 +114,11 @@ void AresChannel::send(std::span<const uint8_t> query, ares_callback callback, v
 bool AresChannel::lostEdns() const {
     if ((requestedFlags_ & ARES_FLAG_EDNS) == 0)
         return false;
-    ares_options current{};
-    int mask = 0;
-    if (ares_save_options(channel_, &current, &mask) != ARES_SUCCESS)
-        return false;
-    const bool lost = (current.flags & ARES_FLAG_EDNS) == 0;
-    ares_destroy_options(&current);
-    return lost;
+    // Asked after every upstream answer: ares_save_options() copies the whole configuration
+    // (servers, domains, sortlist: several allocations), a cost per cache miss; the flags
+    // word read in place costs nothing.
+    const std::optional<int> flags = flagsReadable_ ? firstField() : savedFlags();
+    return flags && (*flags & ARES_FLAG_EDNS) == 0;
 }
 
 void AresChannel::onSocketState(void* data, ares_socket_t fd, int readable, int writable) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -72,10 +73,15 @@ class AresChannel {
     static void onSocketEvent(evutil_socket_t fd, short what, void* arg);
     static void onTimer(evutil_socket_t fd, short what, void* arg);
     void rearmTimer();
+    // The channel's flags through ares_save_options(), and read in place from c-ares' channel
+    // structure (only once create() found the two agree: flagsReadable_).
+    std::optional<int> savedFlags() const;
+    int firstField() const;
 
     event_base* base_;
     ares_channel channel_ = nullptr;
     int requestedFlags_ = 0;
+    bool flagsReadable_ = false;
     EventPtr timer_;
     std::unordered_map<ares_socket_t, EventPtr> socketEvents_;
     size_t pending_ = 0;

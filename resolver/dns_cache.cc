@@ -5,8 +5,9 @@
 
 namespace dynamo::dns {
 
-size_t DnsCache::KeyHash::operator()(const Key& key) const {
-    size_t hash = std::hash<std::string>{}(key.nameWire);
+size_t DnsCache::KeyHash::operator()(const KeyRef& ref) const {
+    size_t hash = std::hash<std::string_view>{}(ref.nameWire);
+    const KeyFields& key = ref.fields;
     const size_t extra = (size_t{key.qtype} << 19) | (size_t{key.qclass} << 3) |
                          (size_t{key.recursionDesired} << 3) | (size_t{key.edns} << 2) |
                          (size_t{key.dnssecOk} << 1) | size_t{key.checkingDisabled};
@@ -18,14 +19,11 @@ DnsCache::DnsCache(size_t capacity, Clock clock) : capacity_(capacity), clock_(s
         clock_ = [] { return std::chrono::steady_clock::now(); };
 }
 
-DnsCache::Key DnsCache::keyFor(const Message& query) {
-    return Key{query.qnameWire,
-               query.qtype,
-               query.qclass,
-               query.edns.has_value(),
-               query.edns.has_value() && query.edns->dnssecOk,
-               query.header.cd(),
-               query.header.rd()};
+DnsCache::KeyRef DnsCache::keyFor(const Message& query) {
+    return KeyRef{
+        query.qnameWire,
+        {query.qtype, query.qclass, query.edns.has_value(),
+         query.edns.has_value() && query.edns->dnssecOk, query.header.cd(), query.header.rd()}};
 }
 
 bool DnsCache::wantsAd(const Message& query) {
@@ -45,9 +43,9 @@ bool DnsCache::staleUsable(const Entry& entry) const {
            age < std::chrono::seconds(entry.ttl) + maxStale_;
 }
 
-std::vector<uint8_t> DnsCache::render(const Entry& entry, std::span<const uint8_t> queryBytes,
-                                      const Message& query) const {
-    std::vector<uint8_t> answer = entry.answer;
+void DnsCache::render(const Entry& entry, std::span<const uint8_t> queryBytes, const Message& query,
+                      std::vector<uint8_t>& answer) const {
+    answer.assign(entry.answer.begin(), entry.answer.end());
     setId(answer, query.header.id);
     // RFC 6840 §5.7: AD only for a query that had AD or DO, whoever fetched the entry.
     if (!wantsAd(query))
@@ -58,17 +56,24 @@ std::vector<uint8_t> DnsCache::render(const Entry& entry, std::span<const uint8_
     std::copy(queryBytes.begin() + kHeaderSize,
               queryBytes.begin() + static_cast<std::ptrdiff_t>(query.questionEnd),
               answer.begin() + kHeaderSize);
-    return answer;
 }
 
 std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> queryBytes,
                                                      const Message& query, bool* prefetch) {
+    std::vector<uint8_t> answer;
+    if (!lookup(queryBytes, query, answer, prefetch))
+        return std::nullopt;
+    return answer;
+}
+
+bool DnsCache::lookup(std::span<const uint8_t> queryBytes, const Message& query,
+                      std::vector<uint8_t>& answer, bool* prefetch) {
     if (prefetch != nullptr)
         *prefetch = false;
     const auto found = capacity_ == 0 ? index_.end() : index_.find(keyFor(query));
     if (found == index_.end()) {
         ++misses_;
-        return std::nullopt;
+        return false;
     }
     const List::iterator entry = found->second;
     const auto age = clock_() - entry->storedAt;
@@ -76,7 +81,7 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
         age < std::chrono::seconds(0)) {
         remove(entry);
         ++misses_;
-        return std::nullopt;
+        return false;
     }
     // Served only while now < storedAt + ttl: at exactly ttl seconds the entry is expired, so
     // a client never sees a TTL of 0 from us that the upstream did not send. An expired entry
@@ -85,12 +90,12 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
         if (!staleUsable(*entry))
             remove(entry);
         ++misses_;
-        return std::nullopt;
+        return false;
     }
     if (wantsAd(query) && !entry->adMeaningful) {
         // Kept: the upstream's answer to this query will replace it.
         ++misses_;
-        return std::nullopt;
+        return false;
     }
     lru_.splice(lru_.begin(), lru_, entry);
     ++hits_;
@@ -102,9 +107,9 @@ std::optional<std::vector<uint8_t>> DnsCache::lookup(std::span<const uint8_t> qu
         entry->prefetched = true;
         *prefetch = true;
     }
-    std::vector<uint8_t> answer = render(*entry, queryBytes, query);
+    render(*entry, queryBytes, query, answer);
     decrementTtls(answer, entry->records, static_cast<uint32_t>(elapsed));
-    return answer;
+    return true;
 }
 
 void DnsCache::setServeStale(std::chrono::seconds maxStale, uint32_t staleTtl) {
@@ -137,7 +142,8 @@ std::optional<std::vector<uint8_t>> DnsCache::lookupStale(std::span<const uint8_
     if (entry == nullptr || queryBytes.size() < query.questionEnd)
         return std::nullopt;
     ++staleServed_;
-    std::vector<uint8_t> answer = render(*entry, queryBytes, query);
+    std::vector<uint8_t> answer;
+    render(*entry, queryBytes, query, answer);
     // RFC 8767 §4: stale data goes out with one short TTL (30 s recommended), so downstream
     // caches neither hammer us nor keep it long.
     setTtls(answer, entry->records, staleTtl_);
@@ -221,7 +227,8 @@ void DnsCache::store(const Message& query, std::span<const uint8_t> answer,
         return;
 
     Entry entry;
-    entry.key = keyFor(query);
+    const KeyRef key = keyFor(query);
+    entry.key = Key{std::string(key.nameWire), key.fields};
     entry.answer = std::move(*stored);
     entry.records = parsedAnswer.records;
     entry.questionEnd = parsedAnswer.questionEnd;

@@ -56,6 +56,10 @@ class DnsCache {
     // stored answer.
     std::optional<std::vector<uint8_t>> lookup(std::span<const uint8_t> queryBytes,
                                                const Message& query, bool* prefetch = nullptr);
+    // The same into `out` (its capacity reused from hit to hit, so a hit allocates nothing);
+    // false on a miss, `out` then unspecified.
+    bool lookup(std::span<const uint8_t> queryBytes, const Message& query,
+                std::vector<uint8_t>& out, bool* prefetch = nullptr);
 
     // RFC 8767: keep expired answers up to maxStale (0 = off, expired entries go at once) and
     // serve them with TTLs lowered to staleTtl (§4: 30 s).
@@ -102,18 +106,40 @@ class DnsCache {
     // Not in the key: AD (normalised at lookup, RFC 6840 §5.7), TC (cleared before
     // forwarding), the EDNS version (> 0 is answered BADVERS before the cache) and EDNS
     // options. qnameWire is already lower-case.
-    struct Key {
-        std::string nameWire;
+    struct KeyFields {
         uint16_t qtype = 0;
         uint16_t qclass = 0;
         bool edns = false;
         bool dnssecOk = false;
         bool checkingDisabled = false;
         bool recursionDesired = false;
-        friend bool operator==(const Key&, const Key&) = default;
+        friend bool operator==(const KeyFields&, const KeyFields&) = default;
     };
+    struct Key {
+        std::string nameWire;
+        KeyFields fields;
+    };
+    // A key as a query gives it, the name borrowed from the parsed question: what lookups use,
+    // so a lookup copies no name (heterogeneous lookup, both functors are transparent).
+    struct KeyRef {
+        std::string_view nameWire;
+        KeyFields fields;
+    };
+    static KeyRef ref(const Key& key) { return {key.nameWire, key.fields}; }
+    static KeyRef ref(const KeyRef& key) { return key; }
     struct KeyHash {
-        size_t operator()(const Key& key) const;
+        using is_transparent = void;
+        size_t operator()(const KeyRef& key) const;
+        size_t operator()(const Key& key) const { return (*this)(ref(key)); }
+    };
+    struct KeyEqual {
+        using is_transparent = void;
+        template <typename A, typename B>
+        bool operator()(const A& a, const B& b) const {
+            const KeyRef x = ref(a);
+            const KeyRef y = ref(b);
+            return x.nameWire == y.nameWire && x.fields == y.fields;
+        }
     };
     struct Entry {
         Key key;
@@ -133,14 +159,15 @@ class DnsCache {
     using List = std::list<Entry>;  // most recently used first
     using Time = std::chrono::steady_clock::time_point;
 
-    static Key keyFor(const Message& query);
+    static KeyRef keyFor(const Message& query);
     static bool wantsAd(const Message& query);
     bool fresh(const Entry& entry) const;
     // Past its TTL but within maxStale, and a good answer.
     bool staleUsable(const Entry& entry) const;
     const Entry* findUsable(const Message& query) const;
-    std::vector<uint8_t> render(const Entry& entry, std::span<const uint8_t> queryBytes,
-                                const Message& query) const;
+    // The entry as this client's answer, into `answer`.
+    void render(const Entry& entry, std::span<const uint8_t> queryBytes, const Message& query,
+                std::vector<uint8_t>& answer) const;
     // Drops entries past TTL + maxStale, oldest first.
     void dropDead();
     uint64_t budget() const;  // the byte bound, capacity_ × kBytesPerEntry
@@ -150,7 +177,7 @@ class DnsCache {
     size_t capacity_;
     Clock clock_;
     List lru_;
-    std::unordered_map<Key, List::iterator, KeyHash> index_;
+    std::unordered_map<Key, List::iterator, KeyHash, KeyEqual> index_;
     std::multimap<Time, Entry*> byExpiry_;  // storedAt + ttl: expired entries are evicted first
     std::chrono::seconds maxStale_{0};
     uint32_t staleTtl_ = 30;

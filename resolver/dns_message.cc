@@ -59,7 +59,8 @@ void append32(std::vector<uint8_t>& out, uint32_t value) {
 
 struct NameResult {
     std::optional<ParseError> error;
-    size_t end = 0;  // offset just past the name where it appears (past its first pointer)
+    size_t end = 0;         // offset just past the name where it appears (past its first pointer)
+    size_t wireLength = 0;  // of the uncompressed name: 1 for the root
 };
 
 // Reads a possibly compressed name at `offset` (RFC 1035 §4.1.4). `wire`, when given, receives
@@ -72,11 +73,13 @@ struct NameResult {
 // Every legal compressor satisfies the rule: a suffix can only be pointed at after it was
 // written. Pointers into the 12-byte header are refused too: no name lives there, and it keeps
 // the question (whose segment starts at 12) free of pointers, so it can be copied verbatim.
-// `borrowed`, when given, receives the byte ranges read through pointers.
-using Ranges = std::vector<std::pair<size_t, size_t>>;
+//
+// `ttls`, when given, are the records read so far: a name that borrows bytes of one of their
+// TTL fields through a pointer is refused (see borrowsTtl).
+bool borrowsTtl(const std::vector<RecordRef>& records, size_t start, size_t end);
 
-NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* wire,
-                    Ranges* borrowed = nullptr) {
+NameResult readName(std::span<const uint8_t> bytes, size_t offset, WireName* wire,
+                    const std::vector<RecordRef>* ttls = nullptr) {
     NameResult result;
     size_t segmentStart = offset;
     size_t position = offset;
@@ -87,20 +90,20 @@ NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* 
         wire->clear();
     while (true) {
         if (position >= bytes.size())
-            return {ParseError::Truncated, 0};
+            return {ParseError::Truncated, 0, 0};
         const uint8_t length = bytes[position];
         const uint8_t kind = length & 0xc0;
         if (kind == 0xc0) {
             if (position + 1 >= bytes.size())
-                return {ParseError::Truncated, 0};
+                return {ParseError::Truncated, 0, 0};
             const size_t target = ((length & 0x3fu) << 8) | bytes[position + 1];
             if (target < kHeaderSize || target >= segmentStart || ++jumps > kMaxPointerJumps) {
-                return {ParseError::BadName, 0};
+                return {ParseError::BadName, 0, 0};
             }
             if (!jumped)
                 result.end = position + 2;
-            else if (borrowed)
-                borrowed->emplace_back(segmentStart, position + 2);
+            else if (ttls && borrowsTtl(*ttls, segmentStart, position + 2))
+                return {ParseError::BadName, 0, 0};
             jumped = true;
             segmentStart = target;
             position = target;
@@ -108,27 +111,24 @@ NameResult readName(std::span<const uint8_t> bytes, size_t offset, std::string* 
         }
         // 0x40 (extended labels, RFC 6891 §5 deprecated them) and 0x80 are not in use.
         if (kind != 0)
-            return {ParseError::BadName, 0};
+            return {ParseError::BadName, 0, 0};
         wireLength += 1 + length;
         if (wireLength > kMaxNameLength)
-            return {ParseError::BadName, 0};
+            return {ParseError::BadName, 0, 0};
         if (length == 0) {
             if (!jumped)
                 result.end = position + 1;
-            else if (borrowed)
-                borrowed->emplace_back(segmentStart, position + 1);
+            else if (ttls && borrowsTtl(*ttls, segmentStart, position + 1))
+                return {ParseError::BadName, 0, 0};
             if (wire)
                 wire->push_back('\0');
+            result.wireLength = wireLength;
             return result;
         }
         if (position + 1 + length > bytes.size())
-            return {ParseError::Truncated, 0};
-        if (wire) {
-            wire->push_back(static_cast<char>(length));
-            for (size_t i = 0; i < length; ++i) {
-                wire->push_back(net::lowerAscii(static_cast<char>(bytes[position + 1 + i])));
-            }
-        }
+            return {ParseError::Truncated, 0, 0};
+        if (wire)
+            wire->appendLower(&bytes[position], 1 + length);  // the length byte is no letter
         position += 1 + length;
     }
 }
@@ -148,23 +148,37 @@ void appendOptCopy(std::vector<uint8_t>& out, std::span<const uint8_t> bytes, co
 // Our own OPT (RFC 6891 §6.1): payload kMaxUdpPayload, version 0, DO echoed (RFC 3225 §3).
 // Our OPT (RFC 6891 §6.1.2): root owner, our payload size; TTL = extended rcode, version 0, DO.
 void appendOwnOpt(std::vector<uint8_t>& out, bool dnssecOk, uint8_t extendedRcode = 0) {
-    out.push_back(0);
-    append16(out, type::OPT);
-    append16(out, static_cast<uint16_t>(kMaxUdpPayload));
-    append32(out, (uint32_t{extendedRcode} << 24) | (dnssecOk ? kEdnsDo : 0));
-    append16(out, 0);
+    const uint8_t opt[] = {0,
+                           0,
+                           static_cast<uint8_t>(type::OPT),
+                           static_cast<uint8_t>(kMaxUdpPayload >> 8),
+                           static_cast<uint8_t>(kMaxUdpPayload & 0xff),
+                           extendedRcode,
+                           0,
+                           static_cast<uint8_t>(dnssecOk ? kEdnsDo >> 8 : 0),
+                           0,
+                           0,
+                           0};
+    out.insert(out.end(), opt, opt + sizeof opt);
+}
+
+void appendHeader(std::vector<uint8_t>& out, uint16_t id, uint16_t flags, uint16_t qdcount,
+                  uint16_t ancount, uint16_t nscount, uint16_t arcount) {
+    const uint8_t header[kHeaderSize] = {
+        static_cast<uint8_t>(id >> 8),      static_cast<uint8_t>(id),
+        static_cast<uint8_t>(flags >> 8),   static_cast<uint8_t>(flags),
+        static_cast<uint8_t>(qdcount >> 8), static_cast<uint8_t>(qdcount),
+        static_cast<uint8_t>(ancount >> 8), static_cast<uint8_t>(ancount),
+        static_cast<uint8_t>(nscount >> 8), static_cast<uint8_t>(nscount),
+        static_cast<uint8_t>(arcount >> 8), static_cast<uint8_t>(arcount)};
+    out.insert(out.end(), header, header + kHeaderSize);
 }
 
 std::vector<uint8_t> headerBytes(uint16_t id, uint16_t flags, uint16_t qdcount, uint16_t ancount,
                                  uint16_t nscount, uint16_t arcount) {
     std::vector<uint8_t> out;
     out.reserve(kMaxUdpPayloadWithoutEdns);
-    append16(out, id);
-    append16(out, flags);
-    append16(out, qdcount);
-    append16(out, ancount);
-    append16(out, nscount);
-    append16(out, arcount);
+    appendHeader(out, id, flags, qdcount, ancount, nscount, arcount);
     return out;
 }
 
@@ -179,21 +193,18 @@ uint32_t effectiveTtl(uint32_t ttl) {
     return ttl > 0x7fffffffu ? 0 : ttl;
 }
 
-// Whether a pointer made some name borrow bytes of a TTL field. The RFC only lets pointers
-// target earlier names, but parsers that check nothing more accept a pointer into a TTL; the
-// cache rewrites TTLs in place (decrementTtls, capTtls), which would then rewrite that name,
-// perhaps into one that no longer parses. Refused, as no real compressor produces it.
-// `records` are in message order, so their TTL offsets ascend.
-bool namesOverlapTtls(const Ranges& borrowed, const std::vector<RecordRef>& records) {
-    for (const auto& [start, end] : borrowed) {
-        // The first TTL field ending after `start`; it overlaps when it begins before `end`.
-        const auto ttl = std::lower_bound(
-            records.begin(), records.end(), start,
-            [](const RecordRef& record, size_t offset) { return record.ttlOffset + 4 <= offset; });
-        if (ttl != records.end() && ttl->ttlOffset < end)
-            return true;
-    }
-    return false;
+// Whether a pointer made a name borrow bytes [start, end) of a TTL field. The RFC only lets
+// pointers target earlier names, but parsers that check nothing more accept a pointer into a
+// TTL; the cache rewrites TTLs in place (decrementTtls, capTtls), which would then rewrite that
+// name, perhaps into one that no longer parses. Refused, as no real compressor produces it.
+// Pointers only go backwards, so the records read before the name hold every TTL it could
+// borrow; `records` are in message order, so their TTL offsets ascend.
+bool borrowsTtl(const std::vector<RecordRef>& records, size_t start, size_t end) {
+    // The first TTL field ending after `start`; it overlaps when it begins before `end`.
+    const auto ttl = std::lower_bound(
+        records.begin(), records.end(), start,
+        [](const RecordRef& record, size_t offset) { return record.ttlOffset + 4 <= offset; });
+    return ttl != records.end() && ttl->ttlOffset < end;
 }
 
 }  // namespace
@@ -237,21 +248,17 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
         message.qtype = read16(bytes, qname.end);
         message.qclass = read16(bytes, qname.end + 2);
         message.questionEnd = qname.end + 4;
-        message.qname = wireToPresentation(message.qnameWire);
     }
 
     size_t position = message.questionEnd;
     const uint32_t total = uint32_t{header->ancount} + header->nscount + header->arcount;
-    message.records.reserve(std::min<size_t>(total, bytes.size() / (kFixedRrSize + 1)));
-    std::string owner;
-    Ranges borrowed;
     for (uint32_t i = 0; i < total; ++i) {
         const Section section = i < header->ancount ? Section::Answer
                                 : i < uint32_t{header->ancount} + header->nscount
                                     ? Section::Authority
                                     : Section::Additional;
         const size_t start = position;
-        const NameResult name = readName(bytes, position, &owner, &borrowed);
+        const NameResult name = readName(bytes, position, nullptr, &message.records);
         if (name.error)
             return fail(*name.error);
         if (name.end + kFixedRrSize > bytes.size())
@@ -271,7 +278,7 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
         if (record.type == type::OPT) {
             // RFC 6891 §6.1.1: at most one OPT, only in the additional section, owner root.
             // Its options are not checked: they pass through to the upstream untouched.
-            if (section != Section::Additional || message.edns || owner.size() != 1) {
+            if (section != Section::Additional || message.edns || name.wireLength != 1) {
                 return fail(ParseError::BadOpt);
             }
             Edns edns;
@@ -283,12 +290,14 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
             message.edns = edns;
             continue;
         }
+        // Reserved at the first record, not before: a query (a question and an OPT) then
+        // allocates nothing.
+        if (message.records.empty())
+            message.records.reserve(std::min<size_t>(total - i, bytes.size() / (kFixedRrSize + 1)));
         message.records.push_back(record);
     }
     if (position != bytes.size())
         return fail(ParseError::TrailingGarbage);
-    if (namesOverlapTtls(borrowed, message.records))
-        return fail(ParseError::BadName);
     return ParseResult{std::move(message), ParseError::TooShort};
 }
 
@@ -374,32 +383,46 @@ std::optional<std::string> nameToWire(std::string_view presentation) {
 
 std::string wireToPresentation(std::string_view wire) {
     std::string out;
+    wireToPresentation(wire, out);
+    return out;
+}
+
+std::string Message::qname() const {
+    return wireToPresentation(qnameWire);
+}
+
+void wireToPresentation(std::string_view wire, std::string& out) {
+    // Written through a pointer and cut to size once (this runs per intercepted query, and
+    // push_back per character was its main cost): at most 4 characters per wire byte (\DDD).
+    out.resize(4 * wire.size());
+    char* text = out.data();
+    size_t size = 0;
     size_t position = 0;
     while (position < wire.size()) {
         const auto length = static_cast<uint8_t>(wire[position]);
         if (length == 0 || position + 1 + length > wire.size())
             break;
-        if (!out.empty())
-            out.push_back('.');
+        if (size != 0)
+            text[size++] = '.';
         for (size_t i = 0; i < length; ++i) {
             const auto c = static_cast<uint8_t>(net::lowerAscii(wire[position + 1 + i]));
             // RFC 1035 §5.1: escape the label separator and the escape character; bytes that
             // are not printable ASCII (space included, as dig does) become \DDD.
             if (c == '.' || c == '\\') {
-                out.push_back('\\');
-                out.push_back(static_cast<char>(c));
+                text[size++] = '\\';
+                text[size++] = static_cast<char>(c);
             } else if (c <= 0x20 || c >= 0x7f) {
-                out.push_back('\\');
-                out.push_back(static_cast<char>('0' + c / 100));
-                out.push_back(static_cast<char>('0' + c / 10 % 10));
-                out.push_back(static_cast<char>('0' + c % 10));
+                text[size++] = '\\';
+                text[size++] = static_cast<char>('0' + c / 100);
+                text[size++] = static_cast<char>('0' + c / 10 % 10);
+                text[size++] = static_cast<char>('0' + c % 10);
             } else {
-                out.push_back(static_cast<char>(c));
+                text[size++] = static_cast<char>(c);
             }
         }
         position += 1 + length;
     }
-    return out;
+    out.resize(size);
 }
 
 void setId(std::span<uint8_t> message, uint16_t id) {
@@ -605,11 +628,14 @@ void setTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, u
     }
 }
 
-ResponseWriter::ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query)
-    : query_(query) {
+ResponseWriter::ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query,
+                               std::vector<uint8_t> buffer)
+    : bytes_(std::move(buffer)), query_(query) {
     const auto flags = static_cast<uint16_t>(
         kFlagQr | kFlagAa | kFlagRa | (query.header.flags & (kOpcodeMask | kFlagRd | kFlagCd)));
-    bytes_ = headerBytes(query.header.id, flags, 1, 0, 0, 0);
+    bytes_.clear();
+    bytes_.reserve(kMaxUdpPayloadWithoutEdns);
+    appendHeader(bytes_, query.header.id, flags, 1, 0, 0, 0);
     appendQuestion(bytes_, queryBytes, query);
 }
 
@@ -636,10 +662,14 @@ void ResponseWriter::addAnswer(std::string_view ownerWire, uint16_t rrType, uint
 
 void ResponseWriter::appendRecordAfterOwner(uint16_t rrType, uint32_t ttl,
                                             std::span<const uint8_t> rdata) {
-    append16(bytes_, rrType);
-    append16(bytes_, kClassIn);
-    append32(bytes_, ttl);
-    append16(bytes_, static_cast<uint16_t>(rdata.size()));
+    const auto length = static_cast<uint16_t>(rdata.size());
+    const uint8_t fixed[kFixedRrSize] = {
+        static_cast<uint8_t>(rrType >> 8),   static_cast<uint8_t>(rrType),
+        static_cast<uint8_t>(kClassIn >> 8), static_cast<uint8_t>(kClassIn),
+        static_cast<uint8_t>(ttl >> 24),     static_cast<uint8_t>(ttl >> 16),
+        static_cast<uint8_t>(ttl >> 8),      static_cast<uint8_t>(ttl),
+        static_cast<uint8_t>(length >> 8),   static_cast<uint8_t>(length)};
+    bytes_.insert(bytes_.end(), fixed, fixed + kFixedRrSize);
     bytes_.insert(bytes_.end(), rdata.begin(), rdata.end());
     ++ancount_;
 }
@@ -672,7 +702,8 @@ void ResponseWriter::addSyntheticSoa(uint32_t ttl) {
 
 std::vector<uint8_t> ResponseWriter::finish() {
     std::vector<uint8_t> out = std::move(bytes_);
-    out.insert(out.end(), authority_.begin(), authority_.end());
+    if (!authority_.empty())
+        out.insert(out.end(), authority_.begin(), authority_.end());
     if (query_.edns)
         appendOwnOpt(out, query_.edns->dnssecOk);
     write16(out, 6, ancount_);

@@ -3,6 +3,8 @@
 // is ours. Pure code: bytes in, values or bytes out; no sockets, no clocks. Every input is
 // untrusted: parsing checks every length, count and compression pointer and never asserts.
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -99,14 +101,59 @@ struct RecordRef {
     uint16_t rdataLength;
 };
 
+// An uncompressed wire-form name of at most kMaxNameLength bytes, held inline: parsing a
+// question allocates nothing (every query is parsed, so this is the hot path's name type).
+class WireName {
+  public:
+    WireName() = default;
+    // Only the bytes in use are copied.
+    WireName(const WireName& other) : size_(other.size_) {
+        std::copy_n(other.bytes_.data(), size_, bytes_.data());
+    }
+    WireName& operator=(const WireName& other) {
+        if (this != &other) {
+            size_ = other.size_;
+            std::copy_n(other.bytes_.data(), size_, bytes_.data());
+        }
+        return *this;
+    }
+
+    std::string_view view() const { return {bytes_.data(), size_}; }
+    operator std::string_view() const { return view(); }  // NOLINT: a name is its bytes
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const char* data() const { return bytes_.data(); }
+    void clear() { size_ = 0; }
+    // The caller keeps the total within kMaxNameLength (readName checks before appending).
+    void push_back(char c) { bytes_[size_++] = c; }
+    // `length` bytes with ASCII letters lower-cased (RFC 4343: case-insensitive, ASCII only).
+    void appendLower(const uint8_t* bytes, size_t length) {
+        char* out = bytes_.data() + size_;
+        for (size_t i = 0; i < length; ++i) {
+            const uint8_t c = bytes[i];
+            out[i] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        }
+        size_ = static_cast<uint16_t>(size_ + length);
+    }
+
+    friend bool operator==(const WireName& a, const WireName& b) { return a.view() == b.view(); }
+    friend bool operator==(const WireName& a, std::string_view b) { return a.view() == b; }
+
+  private:
+    std::array<char, kMaxNameLength> bytes_;  // only the first size_ bytes are meaningful
+    uint16_t size_ = 0;
+};
+
 // A message whose every section has been walked and bounds-checked.
 struct Message {
     Header header;
-    // The first question. qnameWire is the uncompressed wire form with ASCII letters
-    // lower-cased (the cache key); qname is its presentation form, lower-case, no trailing dot
-    // ("" for the root), with RFC 1035 §5.1 escapes for '.', '\\' and non-printable bytes.
-    std::string qnameWire;
-    std::string qname;
+    // The first question: the uncompressed wire form with ASCII letters lower-cased (the
+    // cache key, and what interception and local names compare).
+    WireName qnameWire;
+    // Its presentation form, lower-case, no trailing dot ("" for the root), with RFC 1035 §5.1
+    // escapes for '.', '\\' and non-printable bytes. Built on demand: most queries never
+    // need it.
+    std::string qname() const;
     uint16_t qtype = 0;
     uint16_t qclass = 0;
     size_t questionEnd = 0;  // offset just past the question section
@@ -141,6 +188,8 @@ const char* toString(ParseError error);
 std::optional<std::string> nameToWire(std::string_view presentation);
 // The inverse for an uncompressed wire name: lower-case presentation form, no trailing dot.
 std::string wireToPresentation(std::string_view wire);
+// The same into `out` (cleared first), whose capacity a caller can reuse from query to query.
+void wireToPresentation(std::string_view wire, std::string& out);
 
 // Header fields rewritten in place; the caller guarantees at least 12 bytes.
 void setId(std::span<uint8_t> message, uint16_t id);
@@ -209,7 +258,9 @@ void setTtls(std::span<uint8_t> answer, const std::vector<RecordRef>& records, u
 // question name (compression pointer to offset 12).
 class ResponseWriter {
   public:
-    ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query);
+    // `buffer`: storage to build in (cleared; its capacity is reused), returned by finish().
+    ResponseWriter(std::span<const uint8_t> queryBytes, const Message& query,
+                   std::vector<uint8_t> buffer = {});
 
     void setRcode(Rcode rcode);
     void addAnswer(uint16_t type, uint32_t ttl, std::span<const uint8_t> rdata);

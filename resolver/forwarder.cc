@@ -23,6 +23,7 @@ std::unique_ptr<Forwarder> Forwarder::create(event_base* base, const Settings& s
     std::unique_ptr<Forwarder> self(new Forwarder(base));
     self->settings_ = settings;
     self->cleanup_.reset(event_new(base, -1, 0, &Forwarder::onCleanup, self.get()));
+    self->deadlineTimer_.reset(evtimer_new(base, &Forwarder::onDeadlineTimer, self.get()));
     if (!self->buildChannels(error))
         return nullptr;
     return self;
@@ -341,10 +342,9 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     dns::setId(pending->query, *upstreamId);
     ++waiters_;
     Pending* raw = pending.get();
-    // Armed before send(): an answer given synchronously frees `raw` (and its timer).
-    pending->deadline.reset(evtimer_new(base_, &Forwarder::onDeadline, raw));
-    const timeval deadline = net::toTimeval(settings_.timeout);
-    evtimer_add(pending->deadline.get(), &deadline);
+    // Listed before send(): an answer given synchronously takes `raw` off the list.
+    pending->deadline = std::chrono::steady_clock::now() + settings_.timeout;
+    addDeadline(*raw);
     pending_.emplace(std::move(key), std::move(pending));
     ++stats_.sent;
     send(*raw, *upstream);  // may complete synchronously
@@ -384,6 +384,8 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         owned = std::move(self->expired_.extract(pending).mapped());
     } else {
         owned = std::move(self->pending_.extract(pending->key).mapped());
+        // Back on the list (same deadline) if it fails over to the next upstream below.
+        self->removeDeadline(*pending);
     }
 
     if (status == ARES_EDESTRUCTION || self->destroying_)
@@ -392,8 +394,7 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     // With ARES_FLAG_EDNS, an upstream FORMERR without OPT makes c-ares strip 11 bytes off the
     // query, clear the flag channel-wide and retry (ares_process.c 1.18, read_answers); that
     // FORMERR never reaches us, so look after every completed query, whatever its outcome.
-    // The cost is one ares_save_options() (a handful of small allocations) per upstream
-    // answer, i.e. per cache miss, next to the several allocations the miss makes anyway.
+    // lostEdns() reads the channel's flags word in place, so the look costs next to nothing.
     if (channel->lostEdns())
         self->retire(channel);
 
@@ -430,6 +431,7 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
                         << " failed: " << ares_strerror(status) << "; asking "
                         << next->state.address.toString();
             Pending* raw = owned.get();
+            self->addDeadline(*raw);
             self->pending_.emplace(raw->key, std::move(owned));
             self->send(*raw, *next);
             return;
@@ -443,17 +445,61 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
     self->answerWaiters(*owned, {answer, static_cast<size_t>(length)});
 }
 
-void Forwarder::onDeadline(evutil_socket_t, short, void* arg) {
-    auto* pending = static_cast<Pending*>(arg);
-    Forwarder* self = pending->owner;
-    // Still in pending_: a completed question took its timer with it.
-    auto node = self->pending_.extract(pending->key);
-    pending->expired = true;
-    self->expired_.emplace(pending, std::move(node.mapped()));
-    ++self->stats_.failed;
-    ++self->stats_.expired;
+void Forwarder::addDeadline(Pending& pending) {
+    // Nearly always the last: every question gets the same timeout. After a reload that
+    // shortened it, a new deadline may come before some old ones.
+    Pending* before = lastDeadline_;
+    while (before != nullptr && before->deadline > pending.deadline)
+        before = before->earlier;
+    pending.earlier = before;
+    pending.later = before != nullptr ? before->later : firstDeadline_;
+    (pending.later != nullptr ? pending.later->earlier : lastDeadline_) = &pending;
+    (before != nullptr ? before->later : firstDeadline_) = &pending;
+    // A new first deadline, or the timer not running: set it. Otherwise it is set already for
+    // an earlier deadline, and re-set for the next one when it fires.
+    if (firstDeadline_ == &pending || !evtimer_pending(deadlineTimer_.get(), nullptr))
+        armDeadlineTimer(std::chrono::steady_clock::now());
+}
+
+void Forwarder::removeDeadline(Pending& pending) {
+    (pending.earlier != nullptr ? pending.earlier->later : firstDeadline_) = pending.later;
+    (pending.later != nullptr ? pending.later->earlier : lastDeadline_) = pending.earlier;
+    pending.earlier = pending.later = nullptr;
+    // The timer may stay set for a deadline that is gone: it then finds nothing due and is
+    // set again for the first one left, which costs one wake-up instead of a re-arm per answer.
+}
+
+void Forwarder::armDeadlineTimer(std::chrono::steady_clock::time_point now) {
+    if (firstDeadline_ == nullptr)
+        return;
+    const auto wait =
+        std::max(std::chrono::steady_clock::duration::zero(), firstDeadline_->deadline - now);
+    const timeval tv = net::toTimeval(std::chrono::ceil<std::chrono::microseconds>(wait));
+    evtimer_add(deadlineTimer_.get(), &tv);
+}
+
+void Forwarder::onDeadlineTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Forwarder*>(arg);
+    // expire() answers waiters, who may forward again (a TCP client's next query): the list
+    // is read afresh for each question.
+    while (self->firstDeadline_ != nullptr &&
+           self->firstDeadline_->deadline <= std::chrono::steady_clock::now()) {
+        Pending& pending = *self->firstDeadline_;
+        self->removeDeadline(pending);
+        self->expire(pending);
+    }
+    self->armDeadlineTimer(std::chrono::steady_clock::now());
+}
+
+void Forwarder::expire(Pending& pending) {
+    // Still in pending_: a completed question left the deadline list.
+    auto node = pending_.extract(pending.key);
+    pending.expired = true;
+    expired_.emplace(&pending, std::move(node.mapped()));
+    ++stats_.failed;
+    ++stats_.expired;
     DLOG(Debug) << "upstream query passed its deadline; answering SERVFAIL";
-    self->answerWaiters(*pending, {});
+    answerWaiters(pending, {});
 }
 
 void Forwarder::retire(net::AresChannel* channel) {

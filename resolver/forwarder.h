@@ -149,7 +149,10 @@ class Forwarder {
         std::string key;
         std::vector<Waiter> waiters;
         std::chrono::steady_clock::time_point sentAt;  // of the current attempt
-        net::EventPtr deadline;
+        // SERVFAIL time: in the deadline list (ordered by it) while in pending_.
+        std::chrono::steady_clock::time_point deadline;
+        Pending* earlier = nullptr;
+        Pending* later = nullptr;
         std::vector<uint8_t> query;    // for the next upstream
         std::vector<Upstream*> tried;  // in this question's attempts
         bool expired = false;          // in expired_, not pending_: waiters already answered
@@ -182,7 +185,15 @@ class Forwarder {
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.
     void answerWaiters(Pending& pending, std::span<const uint8_t> answer);
     static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
-    static void onDeadline(evutil_socket_t, short, void* arg);
+    // One timer for every question's deadline, not a libevent timer allocated and armed per
+    // question: the questions wait in a list ordered by deadline (appended at the end but for
+    // a reload that shortened the timeout), the timer set for the first.
+    void addDeadline(Pending& pending);
+    void removeDeadline(Pending& pending);
+    void armDeadlineTimer(std::chrono::steady_clock::time_point now);
+    static void onDeadlineTimer(evutil_socket_t, short, void* arg);
+    // The question's deadline passed: its waiters get SERVFAIL, it moves to expired_.
+    void expire(Pending& pending);
     static void onCleanup(evutil_socket_t, short, void* arg);
 
     event_base* base_;
@@ -199,6 +210,9 @@ class Forwarder {
     std::vector<uint16_t> randomIds_;
     std::chrono::steady_clock::time_point lastEdnsWarning_{};
     net::EventPtr cleanup_;
+    Pending* firstDeadline_ = nullptr;
+    Pending* lastDeadline_ = nullptr;
+    net::EventPtr deadlineTimer_;
     bool destroying_ = false;
     Stats stats_;
     LatencyHistogram latency_;

@@ -75,14 +75,15 @@ net::IpAddress Interceptor::pick(const config::InterceptAnswer& policy, int fami
 std::vector<uint8_t> Interceptor::answer(std::span<const uint8_t> queryBytes,
                                          const dns::Message& query,
                                          const net::IpAddress& localAddress,
-                                         const std::vector<net::IpAddress>& hostAddresses) const {
+                                         const std::vector<net::IpAddress>& hostAddresses,
+                                         std::vector<uint8_t> buffer) const {
     // We are authoritative for these names' IN data only. NODATA in CHAOS or HESIOD would
     // assert something about a namespace we do not serve; REFUSED (RFC 1035 §4.1.1, "for
     // policy reasons") says so plainly, without AA.
     if (query.qclass != dns::kClassIn && query.qclass != kClassAny) {
         return dns::errorResponse(queryBytes, &query, dns::Rcode::Refused);
     }
-    dns::ResponseWriter writer(queryBytes, query);
+    dns::ResponseWriter writer(queryBytes, query, std::move(buffer));
     net::IpAddress address;
     if (query.qtype == dns::type::A) {
         address = pick(config_.answerIpv4, AF_INET, localAddress, hostAddresses);

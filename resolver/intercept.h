@@ -33,10 +33,11 @@ class Interceptor {
     // answers carry a synthetic SOA. Auto picks `localAddress` (the address the query arrived on,
     // IPv4-mapped IPv6 unmapped) when its family fits and it is not unspecified, else the best
     // address of that family in `hostAddresses`, else NODATA. A QCLASS other than IN or ANY
-    // gets REFUSED.
+    // gets REFUSED. `buffer`: storage to build the answer in, its capacity reused.
     std::vector<uint8_t> answer(std::span<const uint8_t> queryBytes, const dns::Message& query,
                                 const net::IpAddress& localAddress,
-                                const std::vector<net::IpAddress>& hostAddresses) const;
+                                const std::vector<net::IpAddress>& hostAddresses,
+                                std::vector<uint8_t> buffer = {}) const;
 
   private:
     // The address to answer with for one family, or an unset IpAddress for NODATA.

@@ -112,12 +112,22 @@ const AccountAddresses* LocalRecords::accountWithToken(std::string_view token) c
     return nullptr;
 }
 
-std::optional<LocalRecords::Set> LocalRecords::find(std::string_view nameWire,
-                                                    std::string_view name) const {
-    Set set;
+void LocalRecords::setAccounts(std::vector<AccountAddresses> accounts) {
+    accounts_ = std::move(accounts);
+    accountWire_.clear();
     for (const auto& account : accounts_) {
-        if (std::find(account.names.begin(), account.names.end(), name) != account.names.end()) {
-            set.account = &account;
+        std::vector<std::string>& wires = accountWire_.emplace_back();
+        for (const std::string& name : account.names)
+            wires.push_back(dns::nameToWire(name).value_or(""));
+    }
+}
+
+std::optional<LocalRecords::Set> LocalRecords::find(std::string_view nameWire) const {
+    Set set;
+    for (size_t i = 0; i < accounts_.size(); ++i) {
+        const auto& wires = accountWire_[i];
+        if (std::find(wires.begin(), wires.end(), nameWire) != wires.end()) {
+            set.account = &accounts_[i];
             break;
         }
     }
@@ -190,7 +200,7 @@ std::optional<std::vector<net::IpAddress>> LocalRecords::addresses(
 
 std::optional<std::vector<uint8_t>> LocalRecords::answerPtr(std::span<const uint8_t> queryBytes,
                                                             const dns::Message& query) const {
-    const auto ip = reverseAddress(query.qname);
+    const auto ip = reverseAddress(query.qname());
     if (!ip || !private_.contains(*ip))
         return std::nullopt;
     dns::ResponseWriter writer(queryBytes, query);
@@ -217,7 +227,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
         return std::nullopt;
     const net::IpAddress client = clientAddress.unmapped();
     if (query.qtype == dns::type::PTR || query.qtype == dns::type::ANY) {
-        if (reverseAddress(query.qname)) {
+        if (reverseAddress(query.qname())) {
             if (query.qclass != dns::kClassIn && query.qclass != kClassAny)
                 return std::nullopt;
             auto ptr = answerPtr(queryBytes, query);
@@ -230,7 +240,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
             return std::nullopt;
         }
     }
-    auto first = find(query.qnameWire, query.qname);
+    auto first = find(query.qnameWire);
     if (!first)
         return std::nullopt;
     // We are authoritative for these names' IN data only (as for interception).
@@ -238,7 +248,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
         return dns::errorResponse(queryBytes, &query, dns::Rcode::Refused);
 
     dns::ResponseWriter writer(queryBytes, query);
-    std::string ownerWire = query.qnameWire;
+    std::string ownerWire(query.qnameWire.view());
     Set set = *first;
     bool any = false;
     for (size_t step = 0; step < kMaxChain; ++step) {
@@ -253,7 +263,7 @@ std::optional<std::vector<uint8_t>> LocalRecords::answer(
             if (query.qtype == dns::type::CNAME || query.qtype == dns::type::ANY)
                 break;
             const auto targetWire = dns::nameToWire(*records->cname);
-            auto next = targetWire ? find(*targetWire, *records->cname) : std::nullopt;
+            auto next = targetWire ? find(*targetWire) : std::nullopt;
             if (!next)
                 break;  // the target is not ours: the client's resolver looks it up
             ownerWire = *targetWire;
@@ -351,7 +361,7 @@ std::vector<LocalNameView> LocalRecords::describe() const {
     };
     const auto view = [&](const std::string& name) {
         const auto wire = dns::nameToWire(name.starts_with("*.") ? "x" + name.substr(1) : name);
-        const auto set = wire ? find(*wire, name) : std::nullopt;
+        const auto set = wire ? find(*wire) : std::nullopt;
         if (!set)
             return;
         // A client that never updated: an unspecified address is in no account's sources.

@@ -51,7 +51,7 @@ class LocalRecords {
     LocalRecords() = default;
     explicit LocalRecords(const config::DnsConfig& config);
 
-    void setAccounts(std::vector<AccountAddresses> accounts) { accounts_ = std::move(accounts); }
+    void setAccounts(std::vector<AccountAddresses> accounts);
     const std::vector<AccountAddresses>& accounts() const { return accounts_; }
 
     // The answer to `query` from `client`, or nullopt when the name is not answered here
@@ -73,7 +73,7 @@ class LocalRecords {
         const AccountAddresses* account = nullptr;        // the account owning the name
     };
     // The data of `nameWire` (exact name first, then the longest matching wildcard).
-    std::optional<Set> find(std::string_view nameWire, std::string_view name) const;
+    std::optional<Set> find(std::string_view nameWire) const;
     const AccountAddresses* accountWithToken(std::string_view token) const;
     // The addresses of one family for a set as `client` sees them; nullopt: forward.
     std::optional<std::vector<net::IpAddress>> addresses(const Set& set, int family,
@@ -85,6 +85,9 @@ class LocalRecords {
     std::vector<std::string> recordWire_;  // parallel: exact name, or the suffix of "*.suffix"
     uint32_t ttl_ = 60;
     std::vector<AccountAddresses> accounts_;
+    // Parallel to accounts_: their names in wire form, compared with the question's as it
+    // arrived (account names are canonical host names, so this is the presentation match).
+    std::vector<std::vector<std::string>> accountWire_;
     net::CidrSet private_;
 };
 

@@ -99,7 +99,7 @@ bool QueryHandler::reconfigure(const config::DnsConfig& config, std::string* err
 }
 
 bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& context,
-                          Reply reply) {
+                          const ReplyTarget& reply) {
     ++(context.transport == Transport::Udp ? stats_.udpQueries : stats_.tcpQueries);
 
     // Answering a response or a runt would let two servers bounce packets forever.
@@ -149,10 +149,13 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
 
     if (interceptor_.matches(*query)) {
         ++stats_.intercepted;
-        if (observer_ != nullptr)
-            observer_->interceptedQuery(context.client.ip(), query->qname);
-        answer(interceptor_.answer(packet, *query, context.local, hostAddresses_), packet, *query,
-               context, reply);
+        if (observer_ != nullptr) {
+            dns::wireToPresentation(query->qnameWire, nameText_);
+            observer_->interceptedQuery(context.client.ip(), nameText_);
+        }
+        answerBuffer_ = interceptor_.answer(packet, *query, context.local, hostAddresses_,
+                                            std::move(answerBuffer_));
+        answer(answerBuffer_, packet, *query, context, reply);
         return true;
     }
 
@@ -165,9 +168,9 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     bool wantsPrefetch = false;
-    if (auto cached = cache_.lookup(packet, *query, prefetch_ ? &wantsPrefetch : nullptr)) {
+    if (cache_.lookup(packet, *query, answerBuffer_, prefetch_ ? &wantsPrefetch : nullptr)) {
         ++stats_.cacheHits;
-        answer(*cached, packet, *query, context, reply);
+        answer(answerBuffer_, packet, *query, context, reply);
         if (wantsPrefetch)
             prefetch(packet);
         return true;
@@ -182,8 +185,9 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     ++stats_.forwarded;
-    auto waiting = std::make_shared<Waiting>(Waiting{
-        this, std::vector<uint8_t>(packet.begin(), packet.end()), context, reply, false, nullptr});
+    auto waiting =
+        std::make_shared<Waiting>(Waiting{this, std::vector<uint8_t>(packet.begin(), packet.end()),
+                                          *query, context, reply.keep(), false, nullptr});
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
@@ -239,16 +243,15 @@ void QueryHandler::onClientTimeout(evutil_socket_t, short, void* arg) {
     auto* waiting = static_cast<Waiting*>(arg);
     if (waiting->answered)
         return;
-    const dns::ParseResult query = dns::parse(waiting->queryBytes);  // parsed before
-    if (waiting->self->answerStale(waiting->queryBytes, *query.message, waiting->context,
-                                   waiting->reply)) {
+    if (waiting->self->answerStale(waiting->queryBytes, waiting->query, waiting->context,
+                                   FunctionReply(waiting->reply))) {
         waiting->answered = true;
     }
     // Otherwise the entry went meanwhile: the client waits for the upstream answer or SERVFAIL.
 }
 
 bool QueryHandler::answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
-                               const QueryContext& context, const Reply& reply) {
+                               const QueryContext& context, const ReplyTarget& reply) {
     auto stale = cache_.lookupStale(queryBytes, query);
     if (!stale)
         return false;
@@ -291,16 +294,16 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     waiting.timer.reset();
     const std::vector<uint8_t>& queryBytes = waiting.queryBytes;
     const QueryContext& context = waiting.context;
-    const Reply& reply = waiting.reply;
-    const dns::ParseResult query = dns::parse(queryBytes);  // parsed before: cannot fail
+    const FunctionReply reply(waiting.reply);
+    const dns::Message& query = waiting.query;
     const dns::ParseResult parsed = dns::parse(upstream);
     const bool failed = !parsed.message || parsed.message->header.rcode() ==
                                                static_cast<uint8_t>(dns::Rcode::ServFail);
-    if (failed && serveStale_ && cache_.hasStale(*query.message)) {
+    if (failed && serveStale_ && cache_.hasStale(query)) {
         // RFC 8767 §4: the upstreams failed; the entry stays (never evicted because a refresh
         // failed) and the client gets the stale answer, unless the timer gave it already.
-        cache_.refreshFailed(*query.message);
-        if (!waiting.answered && answerStale(queryBytes, *query.message, context, reply))
+        cache_.refreshFailed(query);
+        if (!waiting.answered && answerStale(queryBytes, query, context, reply))
             waiting.answered = true;
         if (waiting.answered)
             return;
@@ -308,29 +311,29 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     if (waiting.answered) {
         // Answered stale by the timer; this is the background refresh.
         if (parsed.message)
-            cache_.store(*query.message, upstream, *parsed.message);
+            cache_.store(query, upstream, *parsed.message);
         return;
     }
     waiting.answered = true;
     if (!parsed.message) {
-        if (!query.message->header.rd()) {
+        if (!query.header.rd()) {
             // Recursion not desired (RFC 1034 §4.3.1): the upstream had nothing it would give
             // without recursing. A recursive upstream refuses such queries (Unbound, BIND
             // without cache snooping), and c-ares, skipping a REFUSED server, hands us only a
             // failure: the client gets the REFUSED it would have got asking directly. Never
             // cached: RD=0 says nothing about what a recursing upstream would answer.
             ++stats_.notRecursive;
-            reply(dns::errorResponse(queryBytes, &*query.message, dns::Rcode::Refused));
+            reply(dns::errorResponse(queryBytes, &query, dns::Rcode::Refused));
             return;
         }
         // Upstream timed out, failed, or sent something we cannot vouch for: SERVFAIL, never
         // silence (docs/dns.md#forwarding), cached briefly so a dead upstream is not hammered; only
         // for this query's key (RFC 2308 §7.1), which holds everything that changes the answer.
         ++stats_.servFail;
-        const auto failure = dns::errorResponse(queryBytes, &*query.message, dns::Rcode::ServFail);
+        const auto failure = dns::errorResponse(queryBytes, &query, dns::Rcode::ServFail);
         if (upstream.empty()) {
             if (auto reparsed = dns::parse(failure); reparsed.message) {
-                cache_.store(*query.message, failure, *reparsed.message);
+                cache_.store(query, failure, *reparsed.message);
             }
         }
         reply(failure);
@@ -339,13 +342,13 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     if (parsed.message->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail)) {
         ++stats_.servFail;
     }
-    cache_.store(*query.message, upstream, *parsed.message);
-    answer(upstream, queryBytes, *query.message, context, reply);
+    cache_.store(query, upstream, *parsed.message);
+    answer(upstream, queryBytes, query, context, reply);
 }
 
 void QueryHandler::answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
                           const dns::Message& query, const QueryContext& context,
-                          const Reply& reply) {
+                          const ReplyTarget& reply) {
     if (context.transport == Transport::Udp && response.size() > dns::maxUdpAnswerSize(query)) {
         ++stats_.truncated;
         const auto parsed = dns::parse(response);

@@ -38,9 +38,34 @@ struct QueryContext {
     Transport transport;
 };
 
+using Reply = std::function<void(std::span<const uint8_t> answer)>;
+
+// Where a query's answer goes. A listener makes one per query on its stack: answering at once
+// (an intercepted name, a cache hit, an error) then costs no std::function and no heap; only a
+// query that waits for the upstreams asks keep() for a callable that outlives handle().
+class ReplyTarget {
+  public:
+    virtual void operator()(std::span<const uint8_t> answer) const = 0;
+    virtual Reply keep() const = 0;
+
+  protected:
+    ~ReplyTarget() = default;
+};
+
+// A std::function as a ReplyTarget (TCP connections, tests, answers from a waiting query).
+class FunctionReply final : public ReplyTarget {
+  public:
+    explicit FunctionReply(const Reply& reply) : reply_(reply) {}
+    void operator()(std::span<const uint8_t> answer) const override { reply_(answer); }
+    Reply keep() const override { return reply_; }
+
+  private:
+    const Reply& reply_;
+};
+
 class QueryHandler {
   public:
-    using Reply = std::function<void(std::span<const uint8_t> answer)>;
+    using Reply = resolver::Reply;
 
     QueryHandler(const config::DnsConfig& config, std::unique_ptr<Forwarder> forwarder,
                  dns::Clock clock, std::vector<net::IpAddress> hostAddresses);
@@ -48,7 +73,11 @@ class QueryHandler {
     // False for a dropped packet, whose `reply` never runs; otherwise `reply` runs exactly
     // once, perhaps before handle() returns. The caller keeps whatever `reply` captures alive
     // or guards it (weak_ptr).
-    bool handle(std::span<const uint8_t> packet, const QueryContext& context, Reply reply);
+    bool handle(std::span<const uint8_t> packet, const QueryContext& context, Reply reply) {
+        return handle(packet, context, FunctionReply(reply));
+    }
+    bool handle(std::span<const uint8_t> packet, const QueryContext& context,
+                const ReplyTarget& reply);
 
     // SIGHUP: access list, interception, cache size and upstreams from a new valid config.
     bool reconfigure(const config::DnsConfig& config, std::string* error);
@@ -84,12 +113,13 @@ class QueryHandler {
   private:
     // Sends `response`, cut to TC=1 when a UDP client cannot take it whole.
     void answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
-                const dns::Message& query, const QueryContext& context, const Reply& reply);
+                const dns::Message& query, const QueryContext& context, const ReplyTarget& reply);
     // A client waiting for the upstreams while a stale answer is at hand (RFC 8767 §4): the
     // client timer answers it stale; whichever comes first, timer or upstream, answers it.
     struct Waiting {
         QueryHandler* self;
         std::vector<uint8_t> queryBytes;
+        dns::Message query;  // queryBytes parsed, kept so the answer does not parse them again
         QueryContext context;
         Reply reply;
         bool answered = false;
@@ -98,7 +128,7 @@ class QueryHandler {
     void onUpstreamAnswer(std::span<const uint8_t> answer, Waiting& waiting);
     // Answers from the stale entry; false when it is gone (evicted meanwhile).
     bool answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
-                     const QueryContext& context, const Reply& reply);
+                     const QueryContext& context, const ReplyTarget& reply);
     static void onClientTimeout(evutil_socket_t, short, void* arg);
     // Prefetch: refreshes a popular entry in the background, within kMaxPrefetchInFlight and
     // kMaxPrefetchPerSecond.
@@ -128,6 +158,11 @@ class QueryHandler {
     config::DnsConfig cacheBasis_;
     DnsStats stats_;
     ClientObserver* observer_ = nullptr;
+    // Reused from query to query, so the intercepted and cache-hit paths allocate nothing: the
+    // answer handed to `reply` (which copies or sends it before returning; a handle() nested in
+    // a reply may reuse it afterwards) and the intercepted name for the observer.
+    std::vector<uint8_t> answerBuffer_;
+    std::string nameText_;
 };
 
 }  // namespace dynamo::resolver

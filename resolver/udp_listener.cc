@@ -12,9 +12,11 @@
 
 namespace dynamo::resolver {
 namespace {
-// Datagrams read per wake-up before yielding to the rest of the loop (TCP clients, timers).
-constexpr int kBatch = 32;
+// Datagrams read per wake-up (one recvmmsg) before yielding to the rest of the loop (TCP
+// clients, timers).
+constexpr unsigned kBatch = 32;
 constexpr size_t kMaxDatagram = 65535;
+constexpr size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo));
 
 // Writes one control message into msg_control, which has room for it.
 template <typename Info>
@@ -26,7 +28,38 @@ void putControl(msghdr& message, int level, int type, const Info& info) {
     std::memcpy(CMSG_DATA(header), &info, sizeof info);
     message.msg_controllen = CMSG_SPACE(sizeof info);
 }
+
+// What one recvmmsg() fills. One thread serves every listener and a batch is handled before
+// the next is read, so the listeners share it; pages the kernel never writes (the tail of each
+// 64 KiB buffer, for ordinary queries) never become resident.
+struct Inbox {
+    mmsghdr messages[kBatch];
+    iovec iov[kBatch];
+    sockaddr_storage from[kBatch];
+    alignas(cmsghdr) uint8_t control[kBatch][kControlSize];
+    uint8_t buffers[kBatch][kMaxDatagram];
+};
+Inbox inbox;
+
+void resetLengths(msghdr& message) {
+    message.msg_namelen = sizeof(sockaddr_storage);
+    message.msg_controllen = kControlSize;
+    message.msg_flags = 0;
+}
 }  // namespace
+
+// The answers given while a batch is handled, sent together by one sendmmsg() once the batch
+// is done. An answer given synchronously is at most the client's UDP size (cut to TC=1 above
+// it), so kMaxAnswer bytes each always suffice; a larger one is sent at once anyway.
+struct UdpListener::Outbox {
+    static constexpr size_t kMaxAnswer = 4096;
+    mmsghdr messages[kBatch];
+    iovec iov[kBatch];
+    sockaddr_storage to[kBatch];
+    alignas(cmsghdr) uint8_t control[kBatch][kControlSize];
+    uint8_t answers[kBatch][kMaxAnswer];
+    unsigned count = 0;
+};
 
 std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
                                                  const net::SocketAddress& address,
@@ -42,6 +75,9 @@ std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
         ::setsockopt(self->fd_.get(), IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on);
     }
     self->wildcard_ = address.ip().isUnspecified();
+    // Default-initialised, not value-initialised (make_unique would zero its 140 KB): pages
+    // are made resident only as answers are written into them.
+    self->outbox_.reset(new Outbox);
     self->readEvent_.reset(event_new(base, self->fd_.get(), EV_READ | EV_PERSIST,
                                      &UdpListener::onReadable, self.get()));
     event_add(self->readEvent_.get(), nullptr);
@@ -52,30 +88,40 @@ void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
     static_cast<UdpListener*>(arg)->readBatch();
 }
 
+UdpListener::UdpListener(QueryHandler& handler, net::SocketAddress address)
+    : handler_(handler), address_(address) {}
+
+UdpListener::~UdpListener() = default;
+
 void UdpListener::readBatch() {
-    // The handler may answer synchronously and a reply callback may outlive us: keep a
-    // reference for the batch and hand weak ones to the callbacks.
+    // The handler may answer synchronously: keep a reference for the batch (Reply::keep()
+    // hands weak ones to the answers that come later).
     const std::shared_ptr<UdpListener> self = shared_from_this();
-    const std::weak_ptr<UdpListener> weak = self;
-    static uint8_t buffer[kMaxDatagram];
 
-    for (int i = 0; i < kBatch; ++i) {
-        sockaddr_storage from{};
-        alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
-        iovec iov{buffer, sizeof buffer};
-        msghdr message{};
-        message.msg_name = &from;
-        message.msg_namelen = sizeof from;
-        message.msg_iov = &iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
+    // The kernel rewrites only the lengths of the messages it fills: the pointers are set once,
+    // the lengths again after each batch for the slots it used.
+    static const bool ready = [] {
+        for (unsigned i = 0; i < kBatch; ++i) {
+            inbox.iov[i] = {inbox.buffers[i], kMaxDatagram};
+            msghdr& message = inbox.messages[i].msg_hdr;
+            message.msg_name = &inbox.from[i];
+            message.msg_iov = &inbox.iov[i];
+            message.msg_iovlen = 1;
+            message.msg_control = inbox.control[i];
+            resetLengths(message);
+        }
+        return true;
+    }();
+    (void)ready;
+    // EAGAIN: nothing to read; other errors (ICMP-induced) end the batch as well.
+    const int received = ::recvmmsg(fd_.get(), inbox.messages, kBatch, 0, nullptr);
+    if (received <= 0)
+        return;
 
-        const ssize_t length = ::recvmsg(fd_.get(), &message, 0);
-        if (length < 0)
-            return;  // EAGAIN: drained; other errors (ICMP-induced) are per-datagram
-
-        auto client = net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&from),
+    batching_ = true;
+    for (unsigned i = 0; i < static_cast<unsigned>(received); ++i) {
+        msghdr& message = inbox.messages[i].msg_hdr;
+        auto client = net::SocketAddress::fromSockaddr(reinterpret_cast<sockaddr*>(&inbox.from[i]),
                                                        message.msg_namelen);
         if (!client)
             continue;
@@ -100,45 +146,99 @@ void UdpListener::readBatch() {
         }
 
         const QueryContext context{*client, local, Transport::Udp};
-        handler_.handle({buffer, static_cast<size_t>(length)}, context,
-                        [weak, client = *client, local, ifindex](std::span<const uint8_t> answer) {
-                            if (auto listener = weak.lock())
-                                listener->send(answer, client, local, ifindex);
-                        });
+        handler_.handle({inbox.buffers[i], inbox.messages[i].msg_len}, context,
+                        Reply(*this, context.client, local, ifindex));
     }
+    batching_ = false;
+    flush();
+    for (unsigned i = 0; i < static_cast<unsigned>(received); ++i)
+        resetLengths(inbox.messages[i].msg_hdr);
+}
+
+void UdpListener::flush() {
+    Outbox& out = *outbox_;
+    unsigned sent = 0;
+    while (sent < out.count) {
+        const int n = ::sendmmsg(fd_.get(), out.messages + sent, out.count - sent, MSG_DONTWAIT);
+        // A full socket buffer (or another error) drops this answer, as one sendmsg() would;
+        // the client retries, as it would after loss. The rest still get their chance.
+        sent += n > 0 ? static_cast<unsigned>(n) : 1;
+    }
+    out.count = 0;
+}
+
+void UdpListener::Reply::operator()(std::span<const uint8_t> answer) const {
+    listener_.send(answer, client_, local_, ifindex_);
+}
+
+void UdpListener::queue(std::span<const uint8_t> answer, const net::SocketAddress& client,
+                        const net::IpAddress& local, int ifindex) {
+    Outbox& out = *outbox_;
+    if (out.count == kBatch)
+        flush();  // answers for waiters of earlier batches came too (a synchronous failure)
+    const unsigned i = out.count++;
+    std::memcpy(out.answers[i], answer.data(), answer.size());
+    std::memcpy(&out.to[i], client.sockaddr_ptr(), client.length());
+    out.iov[i] = {out.answers[i], answer.size()};
+    msghdr& message = out.messages[i].msg_hdr;
+    message = {};
+    message.msg_name = &out.to[i];
+    message.msg_namelen = client.length();
+    message.msg_iov = &out.iov[i];
+    message.msg_iovlen = 1;
+    setSource(message, out.control[i], local, ifindex);
+}
+
+resolver::Reply UdpListener::Reply::keep() const {
+    // Forwarded: the answer comes from the event loop later, perhaps after a reload dropped
+    // this listener; the weak reference then finds it gone and the answer is dropped.
+    return [weak = listener_.weak_from_this(), client = client_, local = local_,
+            ifindex = ifindex_](std::span<const uint8_t> answer) {
+        if (auto listener = weak.lock())
+            listener->send(answer, client, local, ifindex);
+    };
 }
 
 void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress& client,
                        const net::IpAddress& local, int ifindex) {
+    if (batching_ && answer.size() <= Outbox::kMaxAnswer) {
+        queue(answer, client, local, ifindex);
+        return;
+    }
     iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};
     msghdr message{};
     message.msg_name = const_cast<sockaddr*>(client.sockaddr_ptr());
     message.msg_namelen = client.length();
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
-
-    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    if (wildcard_) {
-        // Answer from the address that was asked (RFC 1123 §6.1.3.5: clients check it).
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;  // CMSG_FIRSTHDR needs it; putControl trims it
-        if (address_.family() == AF_INET) {
-            in_pktinfo info{};
-            std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
-            // ipi_ifindex stays 0: the routing table picks the way back (a routed client
-            // may be reached through another interface than its query came in on).
-            putControl(message, IPPROTO_IP, IP_PKTINFO, info);
-        } else {
-            in6_pktinfo info{};
-            std::memcpy(&info.ipi6_addr, local.bytes(), 16);
-            // Only a link-local source needs its interface named; elsewhere routing decides.
-            const bool linkLocal = local.bytes()[0] == 0xfe && (local.bytes()[1] & 0xc0) == 0x80;
-            info.ipi6_ifindex = linkLocal ? static_cast<unsigned>(ifindex) : 0;
-            putControl(message, IPPROTO_IPV6, IPV6_PKTINFO, info);
-        }
-    }
+    alignas(cmsghdr) uint8_t control[kControlSize];
+    setSource(message, control, local, ifindex);
     // A full socket buffer drops the answer; the client retries, as it would after loss.
     (void)::sendmsg(fd_.get(), &message, MSG_DONTWAIT);
+}
+
+void UdpListener::setSource(msghdr& message, uint8_t* control, const net::IpAddress& local,
+                            int ifindex) const {
+    if (!wildcard_)
+        return;
+    // Answer from the address that was asked (RFC 1123 §6.1.3.5: clients check it).
+    std::memset(control, 0, kControlSize);
+    message.msg_control = control;
+    message.msg_controllen = kControlSize;  // CMSG_FIRSTHDR needs it; putControl trims it
+    if (address_.family() == AF_INET) {
+        in_pktinfo info{};
+        std::memcpy(&info.ipi_spec_dst, local.bytes(), 4);
+        // ipi_ifindex stays 0: the routing table picks the way back (a routed client
+        // may be reached through another interface than its query came in on).
+        putControl(message, IPPROTO_IP, IP_PKTINFO, info);
+    } else {
+        in6_pktinfo info{};
+        std::memcpy(&info.ipi6_addr, local.bytes(), 16);
+        // Only a link-local source needs its interface named; elsewhere routing decides.
+        const bool linkLocal = local.bytes()[0] == 0xfe && (local.bytes()[1] & 0xc0) == 0x80;
+        info.ipi6_ifindex = linkLocal ? static_cast<unsigned>(ifindex) : 0;
+        putControl(message, IPPROTO_IPV6, IPV6_PKTINFO, info);
+    }
 }
 
 }  // namespace dynamo::resolver

@@ -3,10 +3,15 @@
 // local address it was sent to (IP_PKTINFO / IPV6_RECVPKTINFO); the reply leaves from that same
 // address, or a multi-homed client would drop it, and `answer_ipv4: auto` answers with it.
 //
+// Batched: one recvmmsg() reads up to 32 datagrams, and the answers given while they are
+// handled (interception, cache hits, errors) leave together through one sendmmsg(), each with
+// its own destination and source address; answers that come later (forwarded) go one by one.
+//
 // Owned through shared_ptr: a reply that arrives after the listener is gone (reload, shutdown)
 // finds the weak_ptr empty and is dropped.
 
 #include <event2/event.h>
+#include <sys/socket.h>
 
 #include <memory>
 #include <string>
@@ -23,21 +28,47 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     static std::shared_ptr<UdpListener> create(event_base* base, const net::SocketAddress& address,
                                                QueryHandler& handler, std::string* error);
     const net::SocketAddress& address() const { return address_; }
+    ~UdpListener();
 
   private:
-    UdpListener(QueryHandler& handler, net::SocketAddress address)
-        : handler_(handler), address_(address) {}
+    UdpListener(QueryHandler& handler, net::SocketAddress address);
+    // Where one datagram's answer goes: sent at once, or kept (weakly) for a forwarded query.
+    class Reply final : public ReplyTarget {
+      public:
+        Reply(UdpListener& listener, const net::SocketAddress& client, const net::IpAddress& local,
+              int ifindex)
+            : listener_(listener), client_(client), local_(local), ifindex_(ifindex) {}
+        void operator()(std::span<const uint8_t> answer) const override;
+        resolver::Reply keep() const override;
+
+      private:
+        UdpListener& listener_;
+        const net::SocketAddress& client_;
+        const net::IpAddress& local_;
+        int ifindex_;
+    };
+
     static void onReadable(evutil_socket_t fd, short what, void* arg);
     void readBatch();
-    // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO.
+    // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO. While a batch
+    // is handled the answer joins the outbox (queue), sent with the others by flush().
     void send(std::span<const uint8_t> answer, const net::SocketAddress& client,
               const net::IpAddress& local, int ifindex);
+    void queue(std::span<const uint8_t> answer, const net::SocketAddress& client,
+               const net::IpAddress& local, int ifindex);
+    void flush();
+    // On a wildcard socket, the control message that makes the answer leave from `local`.
+    void setSource(msghdr& message, uint8_t* control, const net::IpAddress& local,
+                   int ifindex) const;
 
     QueryHandler& handler_;
     net::SocketAddress address_;
     net::UniqueFd fd_;
     net::EventPtr readEvent_;
     bool wildcard_ = false;
+    struct Outbox;
+    std::unique_ptr<Outbox> outbox_;
+    bool batching_ = false;  // inside readBatch(): answers go to the outbox
 };
 
 }  // namespace dynamo::resolver

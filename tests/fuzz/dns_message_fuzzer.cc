@@ -29,7 +29,7 @@ dns::Message reparse(const std::vector<uint8_t>& bytes) {
 
 void exerciseCodec(std::span<const uint8_t> input, const dns::Message& message) {
     // The question round-trips through presentation form.
-    FUZZ_CHECK(dns::nameToWire(message.qname) == message.qnameWire);
+    FUZZ_CHECK(dns::nameToWire(message.qname()) == message.qnameWire);
     FUZZ_CHECK(message.questionEnd <= input.size());
 
     const std::vector<uint8_t> cut = dns::truncated(input, message);
@@ -81,14 +81,14 @@ void exerciseCache(std::span<const uint8_t> input, const dns::Message& message) 
         FUZZ_CHECK(served.records.size() == message.records.size());
     }
     // The presentation form leads back to the key: erase() must find whatever was stored.
-    cache.erase(message.qname);
+    cache.erase(message.qname());
     FUZZ_CHECK(cache.size() == 0);
 }
 
 void exerciseInterception(std::span<const uint8_t> input, const dns::Message& message) {
     config::InterceptConfig config;
     config.answerIpv6.mode = config::InterceptAnswer::Mode::Auto;
-    config.names.push_back("*." + message.qname);
+    config.names.push_back("*." + message.qname());
     const resolver::Interceptor interceptor(config);
     (void)interceptor.matches(message);
     const auto local = *net::IpAddress::parse("192.0.2.53");

@@ -31,7 +31,7 @@ TEST(DnsParse, Query) {
     EXPECT_EQ(message.header.id, 0xbeef);
     EXPECT_TRUE(message.header.rd());
     EXPECT_FALSE(message.header.qr());
-    EXPECT_EQ(message.qname, "members.dyndns.org");
+    EXPECT_EQ(message.qname(), "members.dyndns.org");
     EXPECT_EQ(message.qnameWire, std::string("\7members\6dyndns\3org", 19) + '\0');
     EXPECT_EQ(message.qtype, type::A);
     EXPECT_EQ(message.qclass, kClassIn);
@@ -95,13 +95,13 @@ TEST(DnsParse, QnamePresentationEscapes) {
     test::put16(query, type::A);
     test::put16(query, kClassIn);
     const Message message = parseOrDie(query);
-    EXPECT_EQ(message.qname, "a\\.b\\\\\\032.\\255z");
-    EXPECT_EQ(nameToWire(message.qname), message.qnameWire);
+    EXPECT_EQ(message.qname(), "a\\.b\\\\\\032.\\255z");
+    EXPECT_EQ(nameToWire(message.qname()), message.qnameWire);
 }
 
 TEST(DnsParse, RootQname) {
     const Message message = parseOrDie(MessageBuilder().question(".", type::NS).build());
-    EXPECT_EQ(message.qname, "");
+    EXPECT_EQ(message.qname(), "");
     EXPECT_EQ(message.qnameWire, std::string(1, '\0'));
 }
 
@@ -112,7 +112,7 @@ TEST(DnsParse, NameOf255BytesIsAccepted) {
     ASSERT_EQ(wireName(name).size(), 255u);
     const Message message = parseOrDie(MessageBuilder().question(name, type::A).build());
     EXPECT_EQ(message.qnameWire.size(), 255u);
-    EXPECT_EQ(message.qname, name);
+    EXPECT_EQ(message.qname(), name);
 }
 
 TEST(DnsParse, NameOf256BytesIsRefused) {
@@ -522,7 +522,7 @@ TEST(DnsNotImpResponse, HeaderOnlyQueryWithAndWithoutOpt) {
 TEST(DnsNotImpResponse, EchoesTheQuestionAndFallsBackToTheHeader) {
     const Bytes query = MessageBuilder().flags(0x7800).question("a.b", type::A).opt().build();
     const Message message = parseOrDie(notImpResponse(query));
-    EXPECT_EQ(message.qname, "a.b");
+    EXPECT_EQ(message.qname(), "a.b");
     EXPECT_TRUE(message.edns);
     Bytes garbage = query;
     garbage.push_back(0);

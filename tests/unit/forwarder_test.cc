@@ -22,7 +22,7 @@ using dns::test::MessageBuilder;
 Bytes answerTo(const Bytes& query, size_t txtStrings = 1) {
     auto parsed = dns::test::parseOrDie(query);
     MessageBuilder builder;
-    builder.id(dns::getId(query)).response().question(parsed.qname, parsed.qtype);
+    builder.id(dns::getId(query)).response().question(parsed.qname(), parsed.qtype);
     for (size_t i = 0; i < txtStrings; ++i) {
         Bytes txt(1, 200);
         txt.insert(txt.end(), 200, static_cast<uint8_t>('a' + i % 26));
@@ -68,7 +68,7 @@ class LateTruncatingUpstream {
         reply->answer = MessageBuilder()
                             .id(dns::getId(query))
                             .flags(0x8380)  // QR, TC, RD, RA
-                            .question(parsed.qname, parsed.qtype)
+                            .question(parsed.qname(), parsed.qtype)
                             .build();
         reply->timer.reset(evtimer_new(self->base_, &onDue, reply.get()));
         const timeval due{0, static_cast<suseconds_t>(self->delay_.count() * 1000)};
@@ -379,7 +379,7 @@ TEST_F(ForwarderTest, AChannelThatLostEdnsIsRebuilt) {
             return MessageBuilder()
                 .id(dns::getId(q))
                 .response(dns::Rcode::FormErr)
-                .question(parsed.qname, parsed.qtype)
+                .question(parsed.qname(), parsed.qtype)
                 .build();
         }
         return answerTo(q);
@@ -398,7 +398,7 @@ TEST_F(ForwarderTest, AChannelThatLostEdnsIsRebuilt) {
 std::map<std::string, uint16_t> firstPorts(const test::MockDnsServer& upstream) {
     std::map<std::string, uint16_t> ports;
     for (size_t i = 0; i < upstream.udpQueries().size(); ++i)
-        ports.emplace(dns::test::parseOrDie(upstream.udpQueries()[i]).qname,
+        ports.emplace(dns::test::parseOrDie(upstream.udpQueries()[i]).qname(),
                       upstream.udpSourcePorts()[i]);
     return ports;
 }

@@ -21,7 +21,7 @@ Bytes aAnswer(const Bytes& query, uint32_t ttl) {
     return MessageBuilder()
         .id(dns::getId(query))
         .response()
-        .question(parsed.qname, parsed.qtype)
+        .question(parsed.qname(), parsed.qtype)
         .answer(dns::type::A, ttl, {192, 0, 2, 7})
         .build();
 }
@@ -231,7 +231,7 @@ TEST_F(QueryHandlerTest, BigAnswersAreTruncatedForUdpAndWholeForTcp) {
     upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
         auto parsed = dns::test::parseOrDie(q);
         MessageBuilder builder;
-        builder.id(dns::getId(q)).response().question(parsed.qname, parsed.qtype);
+        builder.id(dns::getId(q)).response().question(parsed.qname(), parsed.qtype);
         for (int i = 0; i < 4; ++i)
             builder.answer(dns::type::TXT, 60, Bytes(201, 'x'));
         return builder.build();  // ~850 bytes: over 512, under c-ares' 4096

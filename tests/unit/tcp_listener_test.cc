@@ -29,7 +29,7 @@ class TcpListenerTest : public ::testing::Test {
                 return MessageBuilder()
                     .id(dns::getId(q))
                     .response()
-                    .question(parsed.qname, parsed.qtype)
+                    .question(parsed.qname(), parsed.qtype)
                     .answer(dns::type::A, 60, {192, 0, 2, 1})
                     .build();
             });
@@ -362,7 +362,7 @@ TEST_F(TcpListenerTest, AClientThatNeverReadsCannotGrowTheOutputBufferWithoutBou
     upstream_->setResponder([](const Bytes& q, bool) -> std::optional<Bytes> {
         auto parsed = dns::test::parseOrDie(q);
         MessageBuilder builder;
-        builder.id(dns::getId(q)).response().question(parsed.qname, parsed.qtype);
+        builder.id(dns::getId(q)).response().question(parsed.qname(), parsed.qtype);
         for (int i = 0; i < 16; ++i) {
             Bytes txt(1, 200);
             txt.insert(txt.end(), 200, static_cast<uint8_t>('a' + i));

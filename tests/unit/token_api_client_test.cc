@@ -188,14 +188,14 @@ class TestServer {
 // 127.0.0.1; slow.test → no answer; everything else NXDOMAIN.
 std::optional<Bytes> dnsAnswer(const Bytes& query) {
     const auto parsed = dns::test::parseOrDie(query);
-    if (parsed.qname == "slow.test")
+    if (parsed.qname() == "slow.test")
         return std::nullopt;
     MessageBuilder builder;
-    builder.id(dns::getId(query)).question(parsed.qname, parsed.qtype);
+    builder.id(dns::getId(query)).question(parsed.qname(), parsed.qtype);
     if (parsed.qtype == dns::type::A &&
-        (parsed.qname == "update.test" || parsed.qname == "alt.test")) {
+        (parsed.qname() == "update.test" || parsed.qname() == "alt.test")) {
         builder.response().answer(dns::type::A, 60, {127, 0, 0, 1});
-    } else if (parsed.qtype == dns::type::A && parsed.qname == "two.test") {
+    } else if (parsed.qtype == dns::type::A && parsed.qname() == "two.test") {
         builder.response()
             .answer(dns::type::A, 60, {127, 0, 0, 2})
             .answer(dns::type::A, 60, {127, 0, 0, 1});
