@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
             std::printf("address %s source %s ms %lld\n", answer.address->toString().c_str(),
                         answer.source.c_str(), static_cast<long long>(ms));
         else
-            std::printf("error %s source %s ms %lld\n", answer.error.c_str(),
-                        answer.source.c_str(), static_cast<long long>(ms));
+            std::printf("error %s source %s ms %lld\n", answer.error.c_str(), answer.source.c_str(),
+                        static_cast<long long>(ms));
         status = answer.address ? 0 : 1;
         event_base_loopbreak(base.get());
     });
