@@ -167,11 +167,13 @@ class RouterAddressTest(unittest.TestCase):
         return router
 
     def test_nat_pmp_answers_the_external_address(self):
-        self.start_router()
+        router = self.start_router()
         kind, text, source, ms = probe("--router", "auto")
         self.assertEqual((kind, text), ("address", PUBLIC))
         self.assertEqual(source, "router nat-pmp " + ROUTER_LAN)
         self.assertLess(ms, TIMEOUT_MS)
+        self.assertIsNotNone(router.log.wait_for(lambda l: "NAT-PMP public address request" in l,
+                                                 timeout=5), router.log.text())
         # The same router named explicitly, and the ISP handing out a new address.
         set_wan_address(PUBLIC_NEXT)
         kind, text, source, _ = probe("--router", ROUTER_LAN)
@@ -199,6 +201,7 @@ class RouterAddressTest(unittest.TestCase):
         kind, text, source, ms = probe("--router", "auto")
         self.assertEqual(kind, "error", text)
         self.assertIn("NAT-PMP result 3: network failure", text)
+        self.assertRegex(text, r"PCP result \d+: [A-Z_]+")   # PCP was asked, and refused
         self.assertIn("UPnP: the router reports no external address", text)
         self.assertEqual(source, "router " + ROUTER_LAN)
         self.assertLess(ms, TIMEOUT_MS + SLACK_MS)
