@@ -1,8 +1,8 @@
 #include "gateway/address/upnp_igd.h"
 
 #include <algorithm>
-#include <cctype>
 
+#include "net/ascii.h"
 #include "net/log.h"
 
 namespace dynamo::gateway {
@@ -13,42 +13,10 @@ bool isSpace(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && isSpace(text.front()))
-        text.remove_prefix(1);
-    while (!text.empty() && isSpace(text.back()))
-        text.remove_suffix(1);
-    return text;
-}
-
-bool startsWithNoCase(std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size())
-        return false;
-    for (size_t i = 0; i < prefix.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(text[i])) !=
-            std::tolower(static_cast<unsigned char>(prefix[i])))
-            return false;
-    return true;
-}
-
-bool equalsNoCase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && startsWithNoCase(a, b);
-}
-
 // What may go into a request line unchanged: printable ASCII, no space (RFC 9112 §3.2).
 bool isPathText(std::string_view path) {
     return !path.empty() && path.size() <= kMaxUrlLength &&
            std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-int hexDigit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 int decimalDigit(char c) {
@@ -165,7 +133,7 @@ std::string decodeEntities(std::string_view text) {
             unsigned value = 0;
             bool ok = entity.size() > (hex ? 2u : 1u);
             for (size_t k = hex ? 2 : 1; ok && k < entity.size(); ++k) {
-                const int digit = hex ? hexDigit(entity[k]) : decimalDigit(entity[k]);
+                const int digit = hex ? net::hexValue(entity[k]) : decimalDigit(entity[k]);
                 ok = digit >= 0;
                 value = value * (hex ? 16u : 10u) + static_cast<unsigned>(digit);
             }
@@ -183,7 +151,7 @@ std::string decodeEntities(std::string_view text) {
 }
 
 std::optional<std::string> elementText(std::string_view xml, const Element& element) {
-    return std::string(trim(decodeEntities(
+    return std::string(net::trimWhitespace(decodeEntities(
         xml.substr(element.contentBegin, element.contentEnd - element.contentBegin))));
 }
 
@@ -209,7 +177,8 @@ std::optional<std::string> ssdpLocation(std::string_view datagram) {
             line.remove_suffix(1);
         if (first) {
             first = false;
-            if (!startsWithNoCase(line, "HTTP/1.1 200") && !startsWithNoCase(line, "HTTP/1.0 200"))
+            if (!net::startsWithIgnoreCase(line, "HTTP/1.1 200") &&
+                !net::startsWithIgnoreCase(line, "HTTP/1.0 200"))
                 return std::nullopt;
             continue;
         }
@@ -218,9 +187,9 @@ std::optional<std::string> ssdpLocation(std::string_view datagram) {
         const size_t colon = line.find(':');
         if (colon == std::string_view::npos)
             continue;
-        if (!equalsNoCase(trim(line.substr(0, colon)), "location"))
+        if (!net::equalsIgnoreCase(net::trimWhitespace(line.substr(0, colon)), "location"))
             continue;
-        const std::string_view value = trim(line.substr(colon + 1));
+        const std::string_view value = net::trimWhitespace(line.substr(colon + 1));
         if (value.empty() || value.size() > kMaxUrlLength)
             return std::nullopt;
         return std::string(value);
@@ -237,7 +206,7 @@ std::string HttpUrl::toString() const {
 }
 
 std::optional<HttpUrl> parseHttpUrl(std::string_view text) {
-    if (text.size() > kMaxUrlLength || !startsWithNoCase(text, "http://"))
+    if (text.size() > kMaxUrlLength || !net::startsWithIgnoreCase(text, "http://"))
         return std::nullopt;
     text.remove_prefix(7);
     const size_t hash = text.find('#');
@@ -271,10 +240,10 @@ std::optional<HttpUrl> parseHttpUrl(std::string_view text) {
 }
 
 std::optional<HttpUrl> resolveUrl(const HttpUrl& base, std::string_view reference) {
-    reference = trim(reference);
+    reference = net::trimWhitespace(reference);
     if (reference.empty() || reference.size() > kMaxUrlLength)
         return std::nullopt;
-    if (startsWithNoCase(reference, "http://"))
+    if (net::startsWithIgnoreCase(reference, "http://"))
         return parseHttpUrl(reference);
     if (reference.starts_with("//") || reference.find("://") != std::string_view::npos)
         return std::nullopt;  // another scheme, or a network-path reference to another host
