@@ -226,6 +226,15 @@ class RouterAddressTest(unittest.TestCase):
         self.assertIn("UPnP: no answer to M-SEARCH", text)
         self.assertLess(ms, TIMEOUT_MS + SLACK_MS)
 
+    def test_auto_without_a_default_route_is_refused_up_front(self):
+        ip("-n", LAN_NS, "route", "del", "default")
+        self.addCleanup(ip, "-n", LAN_NS, "route", "replace", "default", "via", ROUTER_LAN)
+        proc = run(["ip", "netns", "exec", LAN_NS, PROBE, "--router", "auto"], timeout=20)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertEqual(proc.stdout.strip(),
+                         "cannot router: auto found no IPv4 default route in /proc/net/route; "
+                         "give the router's address instead")
+
 
 if __name__ == "__main__":
     unittest.main()
