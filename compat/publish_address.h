@@ -13,14 +13,9 @@
 
 namespace dynamo::compat {
 
-// False for every IPv4 range IANA's special-purpose registry marks as not globally reachable
-// (RFC 6890 and successors): 0/8, 10/8, 100.64/10 (CGNAT), 127/8, 169.254/16, 172.16/12,
-// 192.0.0/24, 192.0.2/24, 192.88.99/24 (retired 6to4 relays), 192.168/16, 198.18/15
-// (benchmarking), 198.51.100/24, 203.0.113/24, 224/4 (multicast), 240/4 and the broadcast
-// address. The documentation ranges (TEST-NET-1/2/3) count as not public: they are never a
-// real device's address, so a device reporting one is misconfigured or a test. Tests that
-// want an address published must use a globally routable one (e.g. 1.2.3.4).
-// False for IPv6 addresses too (the token API takes IPv4 only).
+// net::isPublicUnicast() for IPv4 (RFC 6890's not-globally-reachable ranges, CGNAT's
+// 100.64/10 and the documentation ranges included: tests that want an address published must
+// use a globally routable one, e.g. 1.2.3.4); false for IPv6 (the token API takes IPv4 only).
 bool isPublicIpv4(const net::IpAddress& ip);
 
 // The IPv4 to send as `ip=`, or nullopt: "send no ip; the service uses our source address".

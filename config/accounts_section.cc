@@ -152,6 +152,13 @@ bool ConfigParser::readAccount(const Item& entry, Account& account) {
                             account.names.push_back(std::move(*name));
                         }
                     }},
+                   {"self_update",
+                    [&](const Item& item) {
+                        auto value = reader_.readBool(item);
+                        if (value)
+                            account.selfUpdate = *value;
+                        ok = ok && value.has_value();
+                    }},
                });
     for (auto [seen, key] :
          {std::pair{seenUsername, "username"}, {seenPassword, "password"}, {seenToken, "token"}}) {

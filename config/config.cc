@@ -89,6 +89,7 @@ ParseResult ConfigParser::run(const YAML::Node& root) {
                                   readAccounts(item);
                               }},
                              {"alerts", [&](const Item& item) { readAlerts(item); }},
+                             {"public_address", [&](const Item& item) { readPublicAddress(item); }},
                              {"state_dir", [&](const Item& item) { readStateDir(item); }},
                              {"run_as", [&](const Item& item) { readRunAs(item); }},
                              {"log_level", [&](const Item& item) { readLogLevel(item); }},

@@ -123,6 +123,9 @@ struct Account {
     std::vector<std::string> hostnames;  // lower-case; empty = any hostname
     std::string ipToken{};               // "dd:..." or "" (docs/configuration.md#local-names)
     std::vector<std::string> names{};    // lower-case DNS names carrying this account's address
+    // The gateway keeps this account current by itself with the network's public address
+    // (README "Keeping the address current without a device").
+    bool selfUpdate = false;
 };
 
 // The event names alerts.channels[].events accepts, in the order docs list them. "cgnat" is
@@ -149,12 +152,41 @@ struct AlertsConfig {
     std::vector<AlertChannel> channels;
 };
 
+// One public_address.dns_whoami entry: a name whose answer is the asker's own address, as the
+// server sees it (docs/configuration.md#public-address).
+struct DnsWhoami {
+    net::SocketAddress server;  // port 53 unless written
+    std::string name;           // lower-case, no trailing dot
+    uint16_t type = 1;          // 1 (A) or 16 (TXT, the address as text)
+    uint16_t dnsClass = 1;      // 1 (IN) or 3 (CH: Cloudflare's whoami.cloudflare)
+    friend bool operator==(const DnsWhoami&, const DnsWhoami&) = default;
+};
+
+// Where the public address is learned (docs/configuration.md#public-address).
+enum class AddressSourceKind { Router, Dns, Http };
+
+struct PublicAddressConfig {
+    // The section was written. Detection runs only then or when an account has self_update:
+    // an appliance asks Google, OpenDNS or dyndns.org nothing unless told to.
+    bool configured = false;
+    std::vector<AddressSourceKind> sources{AddressSourceKind::Router, AddressSourceKind::Dns,
+                                           AddressSourceKind::Http};
+    std::optional<net::SocketAddress> router;  // nullopt = auto (the default gateway)
+    std::vector<DnsWhoami> dnsWhoami = defaultDnsWhoami();
+    std::vector<std::string> httpEcho{"http://checkip.dyndns.org/"};
+    std::chrono::seconds interval{300};
+
+    static std::vector<DnsWhoami> defaultDnsWhoami();
+    friend bool operator==(const PublicAddressConfig&, const PublicAddressConfig&) = default;
+};
+
 struct Config {
     DnsConfig dns;
     GatewayConfig gateway;
     DynamoConfig dynamo;
     std::vector<Account> accounts;
     AlertsConfig alerts;
+    PublicAddressConfig publicAddress;
     std::string stateDir = "/var/lib/dynamo-gateway";
     std::optional<std::string> runAs;
     log::Level logLevel = log::Level::Info;
@@ -167,6 +199,10 @@ struct Environment {
     // This host's interface addresses, for the forwarding-loop check; empty = ask the kernel.
     std::optional<std::vector<net::IpAddress>> localAddresses;
 };
+
+// Whether the daemon detects the public address: public_address written, or an account with
+// self_update.
+bool publicAddressWanted(const Config& config);
 
 struct ParseResult {
     std::optional<Config> config;     // set when errors is empty

@@ -76,6 +76,11 @@ class ConfigParser {
     void readAlerts(const Item& item);
     void readAlertChannel(const Item& entry);
 
+    // public_address_section.cc
+    void readPublicAddress(const Item& item);
+    void readDnsWhoami(const Item& item);
+    void readHttpEcho(const Item& item);
+
     // accounts_section.cc
     void readAccounts(const Item& item);
     bool readAccount(const Item& entry, Account& account);

@@ -127,16 +127,8 @@ void ConfigParser::readDns(const Item& dns) {
             {"serve_stale", [&](const Item& item) { readServeStale(item); }},
             {"prefetch",
              [&](const Item& item) {
-                 auto text = reader_.readString(item, "expected true or false");
-                 if (!text)
-                     return;
-                 if (*text == "true") {
-                     config_.dns.prefetch = true;
-                 } else if (*text == "false") {
-                     config_.dns.prefetch = false;
-                 } else {
-                     reader_.error(item, "expected true or false, got " + inQuotes(*text));
-                 }
+                 if (auto value = reader_.readBool(item))
+                     config_.dns.prefetch = *value;
              }},
             {"allow", [&](const Item& item) { readAllow(item); }},
             {"intercept", [&](const Item& item) { readIntercept(item); }},

@@ -158,6 +158,19 @@ std::optional<std::string> YamlReader::readString(const Item& item, std::string_
     return item.node.Scalar();
 }
 
+std::optional<bool> YamlReader::readBool(const Item& item) {
+    static constexpr std::string_view kExpectation = "expected true or false";
+    auto text = readString(item, kExpectation);
+    if (!text)
+        return std::nullopt;
+    if (*text == "true")
+        return true;
+    if (*text == "false")
+        return false;
+    error(item, std::string(kExpectation) + ", got '" + *text + "'");
+    return std::nullopt;
+}
+
 std::optional<uint64_t> YamlReader::readUnsigned(const Item& item, uint64_t min, uint64_t max) {
     static constexpr std::string_view kExpectation = "expected a non-negative integer";
     auto text = readString(item, kExpectation);

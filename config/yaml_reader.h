@@ -46,6 +46,8 @@ class YamlReader {
     std::optional<std::vector<Item>> readList(const Item& item);
     // The text of a scalar. Null is an error unless the caller checked for it first.
     std::optional<std::string> readString(const Item& item, std::string_view expectation);
+    // true or false, written so (YAML 1.1's yes/no/on/off are refused: "no" is also Norway).
+    std::optional<bool> readBool(const Item& item);
     std::optional<uint64_t> readUnsigned(const Item& item, uint64_t min, uint64_t max);
     std::optional<std::chrono::milliseconds> readDuration(const Item& item,
                                                           std::chrono::milliseconds min,

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/address/address_sources.h"
 #include "gateway/app/privileges.h"
 #include "gateway/devices/devices_view.h"
 #include "gateway/http/tls_server.h"
@@ -27,6 +28,34 @@ namespace {
 // How often the daemon looks for a stuck update and a DNS outage.
 constexpr std::chrono::seconds kAlertWatchInterval{5};
 constexpr std::string_view kRunningMarker = "running";
+
+// Passes every update to the device list, and a device's public myip in an accepted update to
+// public address detection as one more voice.
+class UpdateTap final : public UpdateObserver {
+  public:
+    UpdateTap(UpdateObserver& devices, std::function<PublicAddressMonitor*()> monitor)
+        : devices_(devices), monitor_(std::move(monitor)) {}
+    void updateSeen(const UpdateSeen& update) override {
+        devices_.updateSeen(update);
+        PublicAddressMonitor* monitor = monitor_();
+        if (monitor == nullptr || update.auth != UpdateAuth::kOk)
+            return;
+        // "good 1.2.3.4" and "nochg 1.2.3.4" are the accepted updates (RFC-less DynDNS v3).
+        if (!update.reply.starts_with("good") && !update.reply.starts_with("nochg"))
+            return;
+        if (auto address = net::IpAddress::parse(update.myip))
+            monitor->deviceReported(update.client.toString(), *address);
+    }
+    void tlsHandshakeFailed(const net::IpAddress& client, const std::string& reason,
+                            bool fromClient) override {
+        devices_.tlsHandshakeFailed(client, reason, fromClient);
+    }
+
+  private:
+    UpdateObserver& devices_;
+    std::function<PublicAddressMonitor*()> monitor_;
+};
+
 }  // namespace
 
 void SwappableTokenApi::replace(std::unique_ptr<TokenApi> next) {
@@ -62,6 +91,7 @@ Daemon::~Daemon() {
     // arrives while the rest is taken down.
     http_.reset();
     endpoint_.reset();
+    publicAddress_.reset();  // its hooks call the scheduler
     scheduler_.reset();
     alertWatch_.reset();
     alerts_.reset();
@@ -134,7 +164,7 @@ bool Daemon::start(std::string* error) {
     schedulerTimer_.reset(evtimer_new(base_.get(), &Daemon::onSchedulerTimer, this));
     UpdateScheduler::Hooks hooks;
     hooks.onChanged = [this](const config::Account& account, const auto& previous,
-                             const auto& address) {
+                             const auto& address, UpdateOrigin) {
         AlertEvent event;
         event.kind = AlertKind::Changed;
         event.account = account.username;
@@ -157,7 +187,7 @@ bool Daemon::start(std::string* error) {
         event.fields.emplace_back("result", result);
         raiseAlert(std::move(event));
     };
-    hooks.onConfirmed = [this](const config::Account& account, const auto&) {
+    hooks.onConfirmed = [this](const config::Account& account, const auto&, UpdateOrigin) {
         forgetCachedNames(account);
         refreshLocalNames();
     };
@@ -167,7 +197,8 @@ bool Daemon::start(std::string* error) {
         std::make_unique<UpdateScheduler>(config_.accounts, config_.dynamo, config_.stateDir,
                                           tokenApi_, std::chrono::system_clock::now, hooks);
     endpoint_ = std::make_unique<UpdateEndpoint>(base_.get(), config_.accounts, *scheduler_);
-    endpoint_->setObserver(devices_.get());
+    updateTap_ = std::make_unique<UpdateTap>(*devices_, [this] { return publicAddress_.get(); });
+    endpoint_->setObserver(updateTap_.get());
     refreshLocalNames();  // addresses accepted before a restart
 
     net::SslCtxPtr tls;
@@ -196,7 +227,57 @@ bool Daemon::start(std::string* error) {
     alertWatch_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::onAlertWatch, this));
     const timeval every = net::toTimeval(kAlertWatchInterval);
     event_add(alertWatch_.get(), &every);
+    configurePublicAddress(nullptr);
     return true;
+}
+
+void Daemon::configurePublicAddress(const config::Config* previous) {
+    if (!config::publicAddressWanted(config_)) {
+        if (publicAddress_) {
+            DLOG(Info) << "public address detection: off";
+        }
+        publicAddress_.reset();
+        return;
+    }
+    // The sources depend on public_address, and the HTTP echo's client on the resolver and
+    // the trusted CAs; anything else leaves the running monitor (and its one-minute bound) be.
+    const bool sourcesChanged = previous == nullptr ||
+                                previous->publicAddress != config_.publicAddress ||
+                                previous->dns.upstreams != config_.dns.upstreams ||
+                                previous->dynamo.caFile != config_.dynamo.caFile;
+    if (!publicAddress_) {
+        PublicAddressMonitor::Hooks hooks;
+        hooks.onBelieved = [this](const net::IpAddress& address) { selfUpdate(address); };
+        hooks.onCgnat = [this](const std::string& reason) {
+            AlertEvent event;
+            event.kind = AlertKind::Cgnat;
+            event.message =
+                "behind carrier-grade NAT: incoming connections will not reach this network (" +
+                reason + ")";
+            event.fields.emplace_back("reason", reason);
+            raiseAlert(std::move(event));
+        };
+        publicAddress_ = std::make_unique<PublicAddressMonitor>(base_.get(), std::move(hooks));
+        DLOG(Info) << "public address detection: on";
+    } else if (!sourcesChanged) {
+        // A self_update account added by this reload gets the address already believed.
+        if (auto believed = publicAddress_->state().believed)
+            selfUpdate(*believed);
+        return;
+    }
+    publicAddress_->configure(makeAddressSources(base_.get(), config_),
+                              config_.publicAddress.interval);
+    if (auto believed = publicAddress_->state().believed)
+        selfUpdate(*believed);
+}
+
+void Daemon::selfUpdate(const net::IpAddress& address) {
+    for (const config::Account& account : config_.accounts) {
+        // The scheduler answers NoChange when the service already has this address, and keeps
+        // one window per token whoever asks.
+        if (account.selfUpdate)
+            scheduler_->submitSelfUpdate(account, address);
+    }
 }
 
 void Daemon::raiseAlert(AlertEvent event) {
@@ -393,6 +474,8 @@ StatusReport Daemon::statusReport() const {
     const HttpConnectionGuard& connections = http_->connections();
     report.http = {connections.tracked(), connections.refused(), connections.expired()};
     report.devices = {devices_->table().size(), devices_->table().tlsFailures()};
+    if (publicAddress_)
+        report.publicAddress = publicAddress_->state();
     report.alerts.rateLimited = alerts_->rateLimited();
     for (const auto& channel : alerts_->stats()) {
         report.alerts.sent += channel.sent;
@@ -555,7 +638,9 @@ void Daemon::reloadConfig() {
     scheduler_->reconfigure(next.accounts, next.dynamo);
     for (const std::string_view key : startOnlyChanged)
         DLOG(Warning) << key << " changed: restart the daemon to apply it";
+    const config::Config previous = std::move(config_);
     config_ = std::move(next);
+    configurePublicAddress(&previous);
     refreshLocalNames();  // accounts' names and tokens may have changed
     log::setLevel(config_.logLevel);
     for (const auto& warning : config_.warnings)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/address/public_address_monitor.h"
 #include "gateway/alerts/alert_dispatcher.h"
 #include "gateway/app/systemd_notify.h"
 #include "gateway/devices/device_recorder.h"
@@ -86,6 +87,11 @@ class Daemon {
     void raiseAlert(AlertEvent event);
     void checkUncleanStop();
     static void onAlertWatch(evutil_socket_t, short, void* arg);
+    // Public address detection (README "Keeping the address current without a device"): made,
+    // remade or dropped to match the configuration, at start and on every reload.
+    void configurePublicAddress(const config::Config* previous);
+    // The self-update entry point: every self_update account is sent `address`.
+    void selfUpdate(const net::IpAddress& address);
 
     std::string configPath_;
     config::Config config_;
@@ -105,6 +111,11 @@ class Daemon {
     net::EventPtr sigterm_, sigint_, sighup_;
     std::unique_ptr<AlertDispatcher> alerts_;
     net::EventPtr alertWatch_;  // failing and dns_down, every few seconds
+    // Null while detection is off (no public_address section, no self_update account).
+    std::unique_ptr<PublicAddressMonitor> publicAddress_;
+    // Between the endpoint and the device list: a device's accepted public myip is also a
+    // voice for public address detection.
+    std::unique_ptr<UpdateObserver> updateTap_;
     FailingWatch failingWatch_;
     DnsDownWatch dnsDownWatch_;
 };

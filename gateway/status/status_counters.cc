@@ -298,6 +298,25 @@ std::vector<CounterFamily> makeTable() {
                      {"rate_limited", "alerts.rate_limited", "Alerts held back by the rate limit",
                       [](const Report& r) { return r.alerts.rateLimited; }}}},
 
+        // ---- public address (README "Keeping the address current without a device") ----
+        {.name = "public_address_rounds_total",
+         .type = kCounter,
+         .help = "Rounds of asking the public-address sources.",
+         .samples = {{"", "public_address.rounds", "",
+                      [](const Report& r) { return r.publicAddress.rounds; }}}},
+        {.name = "public_address_disagreements_total",
+         .type = kCounter,
+         .help = "Rounds that ended with the public-address sources disagreeing.",
+         .samples = {{"", "public_address.disagreements", "",
+                      [](const Report& r) { return r.publicAddress.disagreements; }}}},
+        {.name = "public_address_cgnat",
+         .type = kGauge,
+         .help = "1 when the network is behind carrier-grade or double NAT.",
+         .samples = {{"", "public_address.cgnat", "",
+                      [](const Report& r) -> uint64_t {
+                          return r.publicAddress.cgnat.empty() ? 0 : 1;
+                      }}}},
+
         // ---- per account (metrics only) ----
         {.name = "account_last_change_timestamp_seconds",
          .type = kGauge,

@@ -288,6 +288,56 @@ void appendAlertChannels(std::string& out, const StatusReport& report) {
     out += "</table>\n";
 }
 
+// The public address the gateway believes, carrier-grade NAT, and each source's last answer.
+void appendPublicAddress(std::string& out, const StatusReport& report) {
+    const PublicAddressState& state = report.publicAddress;
+    out += "<h2>Public address</h2>\n";
+    if (!state.enabled) {
+        out +=
+            "<p class=\"none\">Detection is off (no <code>public_address</code> section and no "
+            "account with <code>self_update</code>).</p>\n";
+        return;
+    }
+    out += "<p id=\"public-address\">";
+    if (state.believed) {
+        out += "Believed: <strong class=\"public-address\">" +
+               escapeHtml(state.believed->toString()) + "</strong>";
+        std::string agreeing;
+        for (const std::string& source : state.agreeing)
+            agreeing += (agreeing.empty() ? "" : ", ") + source;
+        out += " <small>(" + escapeHtml(agreeing) + ")</small>";
+    } else {
+        out += "<span class=\"none\">No address believed yet: no two sources agree.</span>";
+    }
+    out += "</p>\n";
+    if (!state.disagreement.empty()) {
+        out += "<p class=\"warning\" id=\"public-address-disagreement\">The sources disagree: " +
+               escapeHtml(state.disagreement) + "</p>\n";
+    }
+    if (!state.cgnat.empty()) {
+        out +=
+            "<p class=\"warning\" id=\"cgnat\">Behind carrier-grade NAT: incoming connections "
+            "will not reach this network (" +
+            escapeHtml(state.cgnat) + ").</p>\n";
+    }
+    if (state.sources.empty())
+        return;
+    out +=
+        "<table class=\"address-sources\" id=\"address-sources\">\n<tr><th scope=\"col\">"
+        "Source</th><th scope=\"col\">Answer</th><th scope=\"col\">When</th></tr>\n";
+    for (const SourceState& source : state.sources) {
+        out += "<tr><th scope=\"row\"><code>" + escapeHtml(source.source) + "</code></th><td>";
+        out += source.address ? escapeHtml(source.address->toString())
+                              : "<span class=\"none\">" + escapeHtml(source.error) + "</span>";
+        out += "</td><td>";
+        out += source.at ? "<time datetime=\"" + formatRfc3339(*source.at) + "\">" +
+                               describeRelative(*source.at, report.now) + "</time>"
+                         : std::string("<span class=\"none\">never</span>");
+        out += "</td></tr>\n";
+    }
+    out += "</table>\n";
+}
+
 }  // namespace
 
 std::string renderStatusHtml(const StatusReport& report) {
@@ -324,6 +374,7 @@ std::string renderStatusHtml(const StatusReport& report) {
     out += "<h2>DNS</h2>\n";
     appendCounterTable(out, report, PageTable::kDns, "dns-counters");
     appendUpstreams(out, report);
+    appendPublicAddress(out, report);
     appendAlertChannels(out, report);
     out += "</main>\n</body>\n</html>\n";
     return out;

@@ -255,6 +255,52 @@ void writeAlertChannels(JsonWriter& json, const std::vector<AlertChannelReport>&
     json.endArray();
 }
 
+void nullOr(JsonWriter& json, const std::string& text) {
+    if (text.empty())
+        json.null();
+    else
+        json.string(text);
+}
+
+// public_address: what the detection believes, and each source's last answer (its counters come
+// from the table before this).
+void writePublicAddress(JsonWriter& json, const PublicAddressState& state) {
+    json.key("enabled");
+    json.boolean(state.enabled);
+    json.key("address");
+    nullOr(json, state.believed ? state.believed->toString() : "");
+    json.key("agreeing");
+    json.beginArray();
+    for (const std::string& source : state.agreeing)
+        json.string(source);
+    json.endArray();
+    json.key("since");
+    json.time(state.believedSince);
+    json.key("disagreement");
+    nullOr(json, state.disagreement);
+    json.key("cgnat_reason");
+    nullOr(json, state.cgnat);
+    json.key("last_round");
+    json.time(state.lastRound);
+    json.key("sources");
+    json.beginArray();
+    for (const SourceState& source : state.sources) {
+        json.beginObject();
+        json.key("kind");
+        json.string(source.kind);
+        json.key("source");
+        json.string(source.source);
+        json.key("address");
+        nullOr(json, source.address ? source.address->toString() : "");
+        json.key("error");
+        nullOr(json, source.error);
+        json.key("time");
+        json.time(source.at);
+        json.endObject();
+    }
+    json.endArray();
+}
+
 void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& report,
                   bool top = true) {
     for (const JsonNode& node : object.members) {
@@ -270,6 +316,8 @@ void writeMembers(JsonWriter& json, const JsonNode& object, const StatusReport& 
             // The per-channel part is not a counter of the table: it follows the totals.
             if (top && node.key == "alerts")
                 writeAlertChannels(json, report.alerts.channels);
+            if (top && node.key == "public_address")
+                writePublicAddress(json, report.publicAddress);
             json.endObject();
         } else if (node.family->shape == Shape::kHistogram) {
             writeLatency(json, node.family->histogram(report));

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/address/address_vote.h"
 #include "gateway/http/update_stats.h"
 #include "gateway/updates/state_store.h"
 #include "gateway/updates/update_scheduler.h"
@@ -114,6 +115,7 @@ struct StatusReport {
     DevicesReport devices;                    // the device list of /devices
     AlertsReport alerts;                      // AlertDispatcher::stats()
     std::vector<LocalNameReport> localNames;  // QueryHandler::localRecords().describe()
+    PublicAddressState publicAddress;         // PublicAddressMonitor::state(); off: !enabled
 };
 
 // Accounts with an update waiting. Counted per account, as the page shows them: accounts that

@@ -124,6 +124,7 @@ class EntryReader {
             }
         }
         state.changedAt = timeField(node, "changed_at", "dropped");
+        state.confirmedOrigin = origin(node, "confirmed_origin");
         // save() writes it in every entry: without it the entry was cut short.
         state.consecutiveMissing = counter(node, "consecutive_missing", true);
         if (const YAML::Node queued = node["queued"])
@@ -165,6 +166,23 @@ class EntryReader {
             note(std::string(name) + ": " + quoted(node) + " is not a time; " +
                  std::string(consequence));
         return value;
+    }
+
+    // Optional: files written before origins were kept have none, and every update then came
+    // from a device. An unreadable one is noted and taken as a device's: it only labels the
+    // update, the address is sound.
+    UpdateOrigin origin(const YAML::Node& parent, const char* name) {
+        const YAML::Node node = parent[name];
+        if (!node)
+            return UpdateOrigin::Device;
+        const std::optional<std::string> text = readString(node);
+        const std::optional<UpdateOrigin> value = text ? originFromString(*text) : std::nullopt;
+        if (!value) {
+            note(std::string(name) + ": " + quoted(node) +
+                 " is not device or self-update; taken as device");
+            return UpdateOrigin::Device;
+        }
+        return *value;
     }
 
     uint32_t counter(const YAML::Node& parent, const char* name, bool required) {
@@ -229,6 +247,7 @@ class EntryReader {
             else
                 note("queued.next_attempt: " + quoted(next) + " is not a time; taken as now");
         }
+        queued.origin = origin(node, "origin");
         return queued;
     }
 
@@ -243,6 +262,24 @@ void report(std::vector<StateProblem>* problems, std::string key, std::string wh
 }
 
 }  // namespace
+
+std::string_view toString(UpdateOrigin origin) {
+    switch (origin) {
+        case UpdateOrigin::Device:
+            return "device";
+        case UpdateOrigin::SelfUpdate:
+            return "self-update";
+    }
+    return "device";
+}
+
+std::optional<UpdateOrigin> originFromString(std::string_view text) {
+    if (text == "device")
+        return UpdateOrigin::Device;
+    if (text == "self-update")
+        return UpdateOrigin::SelfUpdate;
+    return std::nullopt;
+}
 
 std::optional<TokenStates> parseStateText(std::string_view text, TimePoint now,
                                           std::string* fileProblem,
@@ -316,6 +353,9 @@ std::string emitState(const TokenStates& states) {
             out << YAML::Key << "confirmed_ip" << YAML::Value << state.confirmedIp->toString();
         if (state.changedAt)
             out << YAML::Key << "changed_at" << YAML::Value << toUnix(*state.changedAt);
+        if (state.confirmedOrigin != UpdateOrigin::Device)
+            out << YAML::Key << "confirmed_origin" << YAML::Value
+                << std::string(toString(state.confirmedOrigin));
         out << YAML::Key << "consecutive_missing" << YAML::Value << state.consecutiveMissing;
         if (const auto& queued = state.queued) {
             out << YAML::Key << "queued" << YAML::Value << YAML::BeginMap;
@@ -324,6 +364,7 @@ std::string emitState(const TokenStates& states) {
             out << YAML::Key << "accepted_at" << YAML::Value << toUnix(queued->acceptedAt);
             out << YAML::Key << "attempts" << YAML::Value << queued->attempts;
             out << YAML::Key << "next_attempt" << YAML::Value << toUnix(queued->nextAttempt);
+            out << YAML::Key << "origin" << YAML::Value << std::string(toString(queued->origin));
             out << YAML::EndMap;
         }
         if (!state.sources.empty()) {

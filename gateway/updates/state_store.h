@@ -37,12 +37,21 @@ using TimePoint = std::chrono::system_clock::time_point;
 // Wall clock, not steady: the times are persisted and compared across restarts.
 using WallClock = std::function<TimePoint()>;
 
+// Who asked for an update: a device's DynDNS request, or the gateway itself keeping a
+// self_update account current with the network's public address. Kept with the queued update
+// and the confirmed address, so an address change can say where it came from.
+enum class UpdateOrigin { Device, SelfUpdate };
+// "device", "self-update": the state file's and the status page's word.
+std::string_view toString(UpdateOrigin origin);
+std::optional<UpdateOrigin> originFromString(std::string_view text);
+
 // The one update waiting for a token's window (the latest address wins).
 struct QueuedUpdate {
     std::optional<net::IpAddress> ip;  // none: send no ip, the service uses our source address
     TimePoint acceptedAt;
     uint32_t attempts = 0;  // calls that failed for this update so far
     TimePoint nextAttempt;  // not before this (the window may push it later still)
+    UpdateOrigin origin = UpdateOrigin::Device;
 
     friend bool operator==(const QueuedUpdate&, const QueuedUpdate&) = default;
 };
@@ -52,7 +61,10 @@ struct TokenState {
     std::string lastResult;             // "UP,OK", "TF", "timeout", "http-503"...; "" before any
     std::optional<net::IpAddress> confirmedIp;  // the address the service last confirmed
     std::optional<TimePoint> changedAt;         // when the service last said UP,OK/UP,ER
-    uint32_t consecutiveMissing = 0;            // NR/ND answers in a row
+    // Who asked for the update the service last confirmed (a file written before origins were
+    // kept: Device, the only kind there was).
+    UpdateOrigin confirmedOrigin = UpdateOrigin::Device;
+    uint32_t consecutiveMissing = 0;  // NR/ND answers in a row
     std::optional<QueuedUpdate> queued;
     // Where the accepted updates came from, newest first, at most kMaxSources: a device that
     // updated a name is told the address it published (docs/dns.md#local-names).

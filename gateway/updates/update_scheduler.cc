@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "compat/publish_address.h"
 #include "compat/token_api.h"
 #include "net/log.h"
 
@@ -120,6 +121,41 @@ UpdateScheduler::~UpdateScheduler() = default;
 void UpdateScheduler::submit(const config::Account& account, std::optional<net::IpAddress> publish,
                              const std::vector<std::string>& hostnames, Done done,
                              std::optional<net::IpAddress> source) {
+    accept(account, publish, UpdateOrigin::Device,
+           "update for " + account.username + " (" + joined(hostnames) + ")", std::move(done),
+           source);
+}
+
+void UpdateScheduler::submitSelfUpdate(const config::Account& account, net::IpAddress publicAddress,
+                                       Done done) {
+    if (!done)
+        done = [](UpdateOutcome) {};
+    const net::IpAddress address = publicAddress.unmapped();
+    if (!account.selfUpdate) {
+        DLOG(Warning) << "self-update for " << account.username << " ignored: the account does "
+                      << "not have self_update: true";
+        done(UpdateOutcome::Failed);
+        return;
+    }
+    // Never published: a router behind another router or behind carrier-grade NAT reports its
+    // WAN side (10.x, 100.64.x.x), which nobody outside can reach.
+    if (!compat::isPublicIpv4(address)) {
+        DLOG(Warning) << "self-update for " << account.username
+                      << " refused: " << address.toString()
+                      << (address.isV4() ? " is not a public address (private or carrier-grade "
+                                           "NAT); it is never published"
+                                         : " is not an IPv4 address (the token API takes IPv4 "
+                                           "only)");
+        done(UpdateOutcome::Failed);
+        return;
+    }
+    accept(account, address, UpdateOrigin::SelfUpdate, "self-update for " + account.username,
+           std::move(done), std::nullopt);
+}
+
+void UpdateScheduler::accept(const config::Account& account, std::optional<net::IpAddress> publish,
+                             UpdateOrigin origin, const std::string& what, Done done,
+                             std::optional<net::IpAddress> source) {
     const TimePoint now = clock_();
     const std::string key = tokenKey(account.token);
     const auto existing = states_.find(key);
@@ -143,8 +179,7 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     // changed the record since). Without an ip we cannot tell whether our public address
     // changed, so such an update always goes to the service.
     if (publish && state.confirmedIp == publish && !state.queued) {
-        DLOG(Debug) << "update for " << account.username << " (" << joined(hostnames)
-                    << "): " << publish->toString() << " is already published";
+        DLOG(Debug) << what << ": " << publish->toString() << " is already published";
         std::string error;
         if (newSource && !saveState(&error)) {
             // The answer stands (nothing changed at the service); the source is kept in memory
@@ -163,8 +198,9 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
     // Such a kept entry also keeps its retry time: the repeat is answered "good" (Queued) and
     // waits for its back-off like the entry does, or a device repeating every min_interval
     // would turn the back-off (5, 10, 20… minutes) into a call every window.
+    // The kept entry keeps its origin too: whoever asked for the address first.
     if (!state.queued || state.queued->ip != publish)
-        state.queued = QueuedUpdate{publish, now, 0, now};
+        state.queued = QueuedUpdate{publish, now, 0, now, origin};
 
     // A new entry is due when the window opens; a kept one when its retry time has come too.
     const bool callNow = !inFlight_.contains(key) && dueAt(key, state, now) <= now;
@@ -187,16 +223,14 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
             lastCallSteady_[key] = *steadyBefore;
         else if (callNow)
             lastCallSteady_.erase(key);
-        DLOG(Error) << "update for " << account.username << " (" << joined(hostnames)
-                    << ") not accepted, it could not be stored: " << error;
+        DLOG(Error) << what << " not accepted, it could not be stored: " << error;
         wakeupChanged();  // the save is retried from the timer
         done(UpdateOutcome::Failed);
         return;
     }
 
     if (!callNow) {
-        DLOG(Info) << "update for " << account.username << " (" << joined(hostnames) << ") to "
-                   << ipText(publish) << " queued: the rate window for token "
+        DLOG(Info) << what << " to " << ipText(publish) << " queued: the rate window for token "
                    << log::maskSecret(account.token) << " is shut";
         wakeupChanged();
         if (hooks_.onAccepted)
@@ -204,9 +238,8 @@ void UpdateScheduler::submit(const config::Account& account, std::optional<net::
         done(UpdateOutcome::Queued);
         return;
     }
-    DLOG(Info) << "update for " << account.username << " (" << joined(hostnames) << "): calling "
-               << "the token API for " << log::maskSecret(account.token) << " with "
-               << ipText(publish);
+    DLOG(Info) << what << ": calling the token API for " << log::maskSecret(account.token)
+               << " with " << ipText(publish);
     startCall(key, account.token, std::move(done));
     wakeupChanged();
     if (hooks_.onAccepted)
@@ -337,9 +370,11 @@ std::vector<UpdateScheduler::AccountStatus> UpdateScheduler::snapshot() const {
         status.maskedToken = log::maskSecret(account.token);
         const std::string key = tokenKey(account.token);
         status.callInFlight = inFlight_.contains(key);
+        status.selfUpdate = account.selfUpdate;
         if (const auto it = states_.find(key); it != states_.end()) {
             const TokenState& state = it->second;
             status.confirmedIp = state.confirmedIp;
+            status.confirmedOrigin = state.confirmedOrigin;
             status.changedAt = state.changedAt;
             status.lastCall = state.lastCall;
             status.lastResult = state.lastResult;
@@ -420,8 +455,9 @@ std::string UpdateScheduler::usernamesFor(const std::string& key) const {
 }
 
 void UpdateScheduler::startCall(const std::string& key, const std::string& token, Done waiter) {
-    const std::optional<net::IpAddress> ip = states_[key].queued->ip;
-    inFlight_[key] = Call{ip, std::move(waiter)};
+    const QueuedUpdate& queued = *states_[key].queued;
+    const std::optional<net::IpAddress> ip = queued.ip;
+    inFlight_[key] = Call{ip, queued.origin, std::move(waiter)};
     std::weak_ptr<bool> alive = alive_;
     api_.update(token, ip, [this, alive, key](const TokenApiResult& result) {
         if (alive.expired())
@@ -455,6 +491,7 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
     if (confirmed) {
         // With no ip sent the service published our source address, which we do not know.
         state.confirmedIp = call.ip;
+        state.confirmedOrigin = call.origin;
         if (outcome == UpdateOutcome::Updated)
             state.changedAt = now;
         state.consecutiveMissing = 0;
@@ -521,11 +558,11 @@ void UpdateScheduler::finishCall(const std::string& key, const TokenApiResult& r
         return;
     if (confirmed && hooks_.onConfirmed) {
         for (const config::Account& account : confirmedAccounts)
-            hooks_.onConfirmed(account, call.ip);
+            hooks_.onConfirmed(account, call.ip, call.origin);
     }
     if (changed && hooks_.onChanged) {
         for (const config::Account& account : confirmedAccounts)
-            hooks_.onChanged(account, previousIp, call.ip);
+            hooks_.onChanged(account, previousIp, call.ip, call.origin);
     }
     if (missingNow && hooks_.onMissingRecord) {
         for (const config::Account& account : confirmedAccounts)

@@ -61,17 +61,19 @@ class UpdateScheduler {
     struct Hooks {
         // The service confirmed an update (UP,OK, UP,ER or NC). Runs once for every configured
         // account with that token (they publish the same record), with the address sent; nullopt
-        // when none was sent and the service took our source address. The daemon drops the
-        // resolver's cached answers for the accounts' hostnames here.
+        // when none was sent and the service took our source address. `origin`: who asked for
+        // the update (a device, or the gateway's self-update). The daemon drops the resolver's
+        // cached answers for the accounts' hostnames here.
         std::function<void(const config::Account& account,
-                           const std::optional<net::IpAddress>& address)>
+                           const std::optional<net::IpAddress>& address, UpdateOrigin origin)>
             onConfirmed;
         // The service said UP,OK or UP,ER for an address other than the one it confirmed last
-        // (an alert "changed"). Runs after onConfirmed, for each account with that token;
-        // address is nullopt when none was sent (the service took our source address).
+        // (an alert "changed", a line of the address history). Runs after onConfirmed, for each
+        // account with that token; address is nullopt when none was sent (the service took our
+        // source address); origin as for onConfirmed.
         std::function<void(const config::Account& account,
                            const std::optional<net::IpAddress>& previous,
-                           const std::optional<net::IpAddress>& address)>
+                           const std::optional<net::IpAddress>& address, UpdateOrigin origin)>
             onChanged;
         // The service answered NR/ND for the second time in a row (once per such run; an alert
         // "missing_record"), for each account with that token.
@@ -89,16 +91,19 @@ class UpdateScheduler {
         std::string username;
         std::string maskedToken;  // log::maskSecret()
         std::optional<net::IpAddress> confirmedIp;
+        UpdateOrigin confirmedOrigin = UpdateOrigin::Device;  // who asked for confirmedIp
         std::optional<TimePoint> changedAt;
         std::optional<TimePoint> lastCall;
         std::string lastResult;      // resultCode(); "" before the first call
         std::string lastResultText;  // describeResult()
-        // The waiting update, with nextAttempt as it will really happen (window included).
+        // The waiting update (with its origin), with nextAttempt as it will really happen
+        // (window included).
         std::optional<QueuedUpdate> queued;
         // The newest address the gateway accepted: queued, else in flight, else confirmed.
         std::optional<net::IpAddress> acceptedIp;
         std::vector<net::IpAddress> sources;  // of accepted updates, newest first
         bool callInFlight = false;
+        bool selfUpdate = false;  // accounts[].self_update
         uint32_t consecutiveMissing = 0;
         // Two NR/ND in a row: the token is probably wrong or unprovisioned; the status page
         // says to contact KisoLabs support.
@@ -131,6 +136,20 @@ class UpdateScheduler {
                 const std::vector<std::string>& hostnames, Done done,
                 std::optional<net::IpAddress> source = std::nullopt);
 
+    // The gateway's own update for a self_update account: `publicAddress` is the network's
+    // public IPv4 address as the gateway detected it. It goes through the same window, queue
+    // and retries as a device's update for the token (one entry per token, the newest address
+    // wins whoever sent it; one call in flight), with UpdateOrigin::SelfUpdate. `done`, when
+    // given, runs exactly once as for submit():
+    // - Failed, with a warning in the log and nothing queued, when the address is not a public
+    //   IPv4 address (net::isPublicUnicast(): a private or carrier-grade NAT address would
+    //   make the name unreachable; IPv6: the token API takes IPv4 only) or the account is not
+    //   self_update;
+    // - NoChange when the service already confirmed that address and nothing waits;
+    // - otherwise as submit(): Queued, Failed (not stored), or the call's outcome.
+    void submitSelfUpdate(const config::Account& account, net::IpAddress publicAddress,
+                          Done done = nullptr);
+
     // When runDue() next has something to do: a queued update to send, or the state to store
     // again after a failed save; nullopt when nothing is waiting. May be in the past (overdue):
     // fire at once.
@@ -155,8 +174,14 @@ class UpdateScheduler {
   private:
     struct Call {
         std::optional<net::IpAddress> ip;
+        UpdateOrigin origin = UpdateOrigin::Device;
         Done waiter;  // the device that triggered it; empty for a retry from the queue
     };
+
+    // submit() and submitSelfUpdate(): `what` names the update in the log.
+    void accept(const config::Account& account, std::optional<net::IpAddress> publish,
+                UpdateOrigin origin, const std::string& what, Done done,
+                std::optional<net::IpAddress> source);
 
     std::optional<TimePoint> windowOpensAt(const std::string& key, const TokenState& state,
                                            TimePoint now) const;

@@ -147,6 +147,26 @@ TEST_F(ConfigTest, EmptyFileGivesApplianceDefaults) {
         EXPECT_EQ(config.alerts.failingAfter, seconds(1800));
         EXPECT_EQ(config.alerts.dnsDownAfter, seconds(120));
         EXPECT_TRUE(config.alerts.channels.empty());
+        // Off unless asked for: no public_address section and no self_update account.
+        EXPECT_FALSE(config.publicAddress.configured);
+        EXPECT_FALSE(publicAddressWanted(config));
+        EXPECT_EQ(config.publicAddress.sources,
+                  (std::vector<AddressSourceKind>{AddressSourceKind::Router, AddressSourceKind::Dns,
+                                                  AddressSourceKind::Http}));
+        EXPECT_FALSE(config.publicAddress.router);
+        ASSERT_EQ(config.publicAddress.dnsWhoami.size(), 3u);
+        EXPECT_EQ(config.publicAddress.dnsWhoami[0].server.toString(), "208.67.222.222:53");
+        EXPECT_EQ(config.publicAddress.dnsWhoami[0].name, "myip.opendns.com");
+        EXPECT_EQ(config.publicAddress.dnsWhoami[0].type, 1);
+        EXPECT_EQ(config.publicAddress.dnsWhoami[1].name, "o-o.myaddr.l.google.com");
+        EXPECT_EQ(config.publicAddress.dnsWhoami[1].type, 16);
+        EXPECT_EQ(config.publicAddress.dnsWhoami[1].server.toString(), "216.239.32.10:53");
+        EXPECT_EQ(config.publicAddress.dnsWhoami[2].name, "whoami.cloudflare");
+        EXPECT_EQ(config.publicAddress.dnsWhoami[2].dnsClass, 3);
+        EXPECT_EQ(config.publicAddress.dnsWhoami[2].server.toString(), "1.1.1.1:53");
+        EXPECT_EQ(config.publicAddress.httpEcho,
+                  (std::vector<std::string>{"http://checkip.dyndns.org/"}));
+        EXPECT_EQ(config.publicAddress.interval, seconds(300));
         EXPECT_THAT(joined(config.warnings),
                     HasSubstr("config.yaml:1: accounts: no accounts: updates will be refused"));
     }
@@ -300,8 +320,50 @@ TEST_F(ConfigTest, EveryKeyTakesItsValue) {
                        (std::vector<std::string>{"cam.example.org", "nas.example.org"}));
              EXPECT_EQ(c.accounts[1].password, "12345");
              EXPECT_TRUE(c.accounts[1].hostnames.empty());
+             EXPECT_FALSE(c.accounts[0].selfUpdate);  // opt-in
+             EXPECT_FALSE(c.accounts[1].selfUpdate);
              EXPECT_THAT(joined(c.warnings), Not(HasSubstr("accounts")));
          }},
+        {std::string(kAccount) + "    self_update: true\n" +
+             "  - {username: nas, password: pw, token: " + kToken + ", self_update: false}\n",
+         [](const Config& c) {
+             ASSERT_EQ(c.accounts.size(), 2u);
+             EXPECT_TRUE(c.accounts[0].selfUpdate);
+             EXPECT_FALSE(c.accounts[1].selfUpdate);
+             EXPECT_TRUE(publicAddressWanted(c));  // self_update turns detection on
+             EXPECT_FALSE(c.publicAddress.configured);
+         }},
+        {"public_address:\n  sources: [dns, http]\n  router: \"127.0.0.1:5352\"\n"
+         "  dns_whoami:\n    - {server: \"127.0.0.1:5300\", name: Myip.Example., type: a}\n"
+         "    - {server: \"[::1]:5301\", name: whoami.test, type: TXT, class: CH}\n"
+         "  http_echo: [\"http://127.0.0.1:8080/ip\", \"https://echo.example/\"]\n"
+         "  interval: 10m\n",
+         [](const Config& c) {
+             EXPECT_TRUE(c.publicAddress.configured);
+             EXPECT_TRUE(publicAddressWanted(c));
+             EXPECT_EQ(
+                 c.publicAddress.sources,
+                 (std::vector<AddressSourceKind>{AddressSourceKind::Dns, AddressSourceKind::Http}));
+             EXPECT_EQ(c.publicAddress.router->toString(), "127.0.0.1:5352");
+             ASSERT_EQ(c.publicAddress.dnsWhoami.size(), 2u);
+             EXPECT_EQ(c.publicAddress.dnsWhoami[0].server.toString(), "127.0.0.1:5300");
+             EXPECT_EQ(c.publicAddress.dnsWhoami[0].name, "myip.example");
+             EXPECT_EQ(c.publicAddress.dnsWhoami[0].type, 1);
+             EXPECT_EQ(c.publicAddress.dnsWhoami[0].dnsClass, 1);
+             EXPECT_EQ(c.publicAddress.dnsWhoami[1].server.toString(), "[::1]:5301");
+             EXPECT_EQ(c.publicAddress.dnsWhoami[1].type, 16);
+             EXPECT_EQ(c.publicAddress.dnsWhoami[1].dnsClass, 3);
+             EXPECT_EQ(c.publicAddress.httpEcho.size(), 2u);
+             EXPECT_EQ(c.publicAddress.interval, seconds(600));
+         }},
+        {"public_address:\n  router: \"192.168.1.1\"\n",
+         [](const Config& c) {
+             EXPECT_EQ(c.publicAddress.router->toString(), "192.168.1.1:5351");
+             EXPECT_EQ(c.publicAddress.dnsWhoami.size(), 3u);  // defaults stay
+         }},
+        {"public_address:\n", [](const Config& c) { EXPECT_TRUE(publicAddressWanted(c)); }},
+        {"public_address: {router: auto, sources: [router]}",
+         [](const Config& c) { EXPECT_FALSE(c.publicAddress.router); }},
         {"state_dir: /srv/dynamo/\nrun_as: root\nlog_level: debug\n",
          [](const Config& c) {
              EXPECT_EQ(c.stateDir, "/srv/dynamo/");
@@ -514,6 +576,10 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
          "accounts[0].token: must be letters and digits only (A-Z, a-z, 0-9); character 21 is not"},
         {"accounts:\n  - username: cam\n    password: pw\n",
          "config.yaml:2: accounts[0].token: missing"},
+        {std::string(kAccount) + "    self_update: yes\n",
+         "config.yaml:5: accounts[0].self_update: expected true or false, got 'yes'"},
+        {std::string(kAccount) + "    self_update: [true]\n",
+         "config.yaml:5: accounts[0].self_update: expected true or false, got a list"},
         {"accounts:\n  - username: \"\"\n    password: pw\n    token: " + std::string(kToken) +
              "\n",
          "config.yaml:2: accounts[0].username: must not be empty"},
@@ -666,6 +732,38 @@ TEST_F(ConfigTest, ReportsEachProblemWithFileLineAndKey) {
          "alerts.channels[0].events: expected a list"},
         {"alerts: {channels: [{type: exec, command: /bin/true, every: 5m}]}",
          "alerts.channels[0].every: unknown key"},
+        // public_address.
+        {"public_address:\n  source: [dns]\n",
+         "config.yaml:2: public_address.source: unknown key; did you mean 'sources'?"},
+        {"public_address:\n  sources: [dns, devices]\n",
+         "config.yaml:2: public_address.sources[1]: expected router, dns or http, got 'devices'"},
+        {"public_address: {sources: [dns, dns]}", "public_address.sources[1]: names dns twice"},
+        {"public_address: {sources: []}", "public_address.sources: must name at least one"},
+        {"public_address: {router: gateway.lan}",
+         "public_address.router: expected auto, \"a.b.c.d\" or \"a.b.c.d:port\", got "
+         "'gateway.lan'"},
+        {"public_address: {router: \"fe80::1\"}", "public_address.router: expected auto"},
+        {"public_address:\n  dns_whoami:\n    - {server: 1.1.1.1, name: whoami.cloudflare, "
+         "type: AAAA}\n",
+         "config.yaml:3: public_address.dns_whoami[0].type: expected A or TXT, got 'AAAA'"},
+        {"public_address: {dns_whoami: [{server: 1.1.1.1, name: x.test, class: HS}]}",
+         "public_address.dns_whoami[0].class: expected IN or CH, got 'HS'"},
+        {"public_address: {dns_whoami: [{server: one.one.one.one, name: x.test}]}",
+         "public_address.dns_whoami[0].server: expected an IP address"},
+        {"public_address: {dns_whoami: [{name: x.test}]}",
+         "public_address.dns_whoami[0]: server is required"},
+        {"public_address: {dns_whoami: [{server: 1.1.1.1, name: \"a..b\"}]}",
+         "public_address.dns_whoami[0].name: not a valid DNS name"},
+        {"public_address: {dns_whoami: [{server: 1.1.1.1, name: x.test, ttl: 5}]}",
+         "public_address.dns_whoami[0].ttl: unknown key"},
+        {"public_address: {dns_whoami: []}", "public_address: names dns, but dns_whoami is empty"},
+        {"public_address: {sources: [http], http_echo: []}",
+         "public_address.sources: names http, but http_echo is empty"},
+        {"public_address: {http_echo: [\"ftp://x/\"]}",
+         "public_address.http_echo[0]: must start with http:// or https://"},
+        {"public_address: {http_echo: [\"http://user:pw@x/\"]}",
+         "public_address.http_echo[0]: needs a host and no user:password"},
+        {"public_address: {interval: 30s}", "public_address.interval: "},
         // YAML syntax.
         {"dns:\n  listen: [1, 2\ngateway: 3\n", "config.yaml:3: end of sequence flow not found"},
         {"a: b: c\n", "config.yaml:1: illegal map value"},
@@ -920,6 +1018,8 @@ TEST_F(ConfigTest, ExampleYamlIsTheApplianceDefaults) {
     EXPECT_EQ(example.dns.prefetch, defaults.dns.prefetch);
     EXPECT_EQ(example.dns.records, defaults.dns.records);
     EXPECT_EQ(example.dns.recordsTtl, defaults.dns.recordsTtl);
+    ASSERT_EQ(example.accounts.size(), 1u);
+    EXPECT_EQ(example.accounts[0].selfUpdate, defaults.accounts[0].selfUpdate);
 }
 
 // The commented-out alerts block of example.yaml works once its "# " are removed.

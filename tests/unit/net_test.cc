@@ -7,6 +7,7 @@
 
 #include "net/cidr.h"
 #include "net/dns_name.h"
+#include "net/ip_ranges.h"
 #include "net/socket_address.h"
 
 namespace dynamo::net {
@@ -63,6 +64,26 @@ TEST(IpAddress, Classifies) {
     // A mapped loopback is loopback only once unmapped: callers unmap first.
     EXPECT_FALSE(ip("::ffff:127.0.0.1").isLoopback());
     EXPECT_TRUE(ip("::ffff:127.0.0.1").unmapped().isLoopback());
+}
+
+// What may be published: a private or carrier-grade NAT address never is (a router behind
+// another router reports its WAN side, 100.64.x.x under carrier-grade NAT).
+TEST(IpRanges, PublicUnicast) {
+    for (const char* text :
+         {"1.2.3.4", "8.8.8.8", "100.63.255.255", "100.128.0.0", "172.32.0.1", "192.169.0.1",
+          "223.255.255.254", "2a00:1450::1", "2001:4860::8888", "2001:200::1", "::ffff:1.2.3.4"}) {
+        EXPECT_TRUE(isPublicUnicast(ip(text))) << text;
+    }
+    for (const char* text :
+         {"0.0.0.0",     "10.1.2.3",    "100.64.0.1",     "100.127.255.254", "127.0.0.1",
+          "169.254.1.1", "172.16.0.1",  "172.31.255.255", "192.0.0.8",       "192.0.2.1",
+          "192.88.99.1", "192.168.1.1", "198.18.0.1",     "198.19.255.255",  "198.51.100.7",
+          "203.0.113.9", "224.0.0.251", "240.0.0.1",      "255.255.255.255", "::",
+          "::1",         "fd00::1",     "fe80::1",        "ff02::1",         "2001:db8::1",
+          "2001::1",     "2001:1ff::1", "3fff::1",        "::ffff:10.0.0.1", "::ffff:100.64.0.1"}) {
+        EXPECT_FALSE(isPublicUnicast(ip(text))) << text;
+    }
+    EXPECT_FALSE(isPublicUnicast(IpAddress()));
 }
 
 TEST(IpAddress, UnmapsIpv4MappedIpv6) {

@@ -327,6 +327,39 @@ TEST_F(StateStoreTest, SourcesRoundTripNewestFirst) {
     EXPECT_TRUE(loaded.at(tokenKey("third")).sources.empty());
 }
 
+// Who asked for an update (a device or the gateway's self-update) is kept with the queued
+// update and the confirmed address; a file without it (written before origins were kept) is
+// all devices, and an unreadable one is reported and taken as a device's.
+TEST_F(StateStoreTest, OriginsRoundTripAndDefaultToDevice) {
+    TokenStates saved = sample(now_);
+    TokenState& withQueue = saved.at(tokenKey(kToken));
+    withQueue.confirmedOrigin = UpdateOrigin::SelfUpdate;
+    withQueue.queued->origin = UpdateOrigin::SelfUpdate;
+    std::string error;
+    ASSERT_TRUE(store().save(saved, &error)) << error;
+    const std::string text = readFile(statePath());
+    EXPECT_NE(text.find("confirmed_origin: self-update"), std::string::npos) << text;
+    EXPECT_NE(text.find("origin: device"), std::string::npos) << text;
+    EXPECT_EQ(store().load(), saved);
+
+    const std::string key = tokenKey("a");
+    writeFile(statePath(), "version: 1\ntokens:\n  " + key +
+                               ":\n    confirmed_ip: 1.2.3.4\n    confirmed_origin: router\n"
+                               "    consecutive_missing: 0\n"
+                               "    queued: {ip: 5.6.7.8, accepted_at: 1, attempts: 0, "
+                               "next_attempt: 1}\n");
+    std::vector<StateProblem> problems;
+    const TokenStates loaded = store().load(&problems);
+    EXPECT_EQ(
+        problems,
+        (std::vector<StateProblem>{{key,
+                                    "confirmed_origin: 'router' is not device or self-update; "
+                                    "taken as device"}}));
+    ASSERT_TRUE(loaded.at(key).queued);
+    EXPECT_EQ(loaded.at(key).queued->origin, UpdateOrigin::Device);
+    EXPECT_EQ(loaded.at(key).confirmedOrigin, UpdateOrigin::Device);
+}
+
 // A hand-edited or damaged file cannot make the list grow: the newest kMaxSources are kept.
 TEST_F(StateStoreTest, SourcesAreBoundedOnLoad) {
     std::ostringstream yaml;

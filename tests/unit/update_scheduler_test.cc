@@ -87,13 +87,16 @@ class UpdateSchedulerTest : public ::testing::Test {
     UpdateScheduler& start(std::string stateDir = {}) {
         UpdateScheduler::Hooks hooks;
         hooks.onConfirmed = [this](const config::Account& confirmedAccount,
-                                   const std::optional<net::IpAddress>& address) {
+                                   const std::optional<net::IpAddress>& address,
+                                   UpdateOrigin origin) {
             confirmed_.emplace_back(confirmedAccount.username, address);
+            confirmedOrigins_.push_back(origin);
         };
         hooks.onChanged = [this](const config::Account& changedAccount,
                                  const std::optional<net::IpAddress>& previous,
-                                 const std::optional<net::IpAddress>& address) {
-            changed_.push_back({changedAccount.username, previous, address});
+                                 const std::optional<net::IpAddress>& address,
+                                 UpdateOrigin origin) {
+            changed_.push_back({changedAccount.username, previous, address, origin});
         };
         hooks.onMissingRecord = [this](const config::Account& missingAccount,
                                        const std::string& result) {
@@ -113,6 +116,13 @@ class UpdateSchedulerTest : public ::testing::Test {
     void submit(size_t index, std::optional<net::IpAddress> publish) {
         scheduler_->submit(accounts_[index], publish, accounts_[index].hostnames,
                            [this](UpdateOutcome outcome) { outcomes_.push_back(outcome); });
+    }
+
+    // The gateway's own update for accounts_[index] (self_update: true).
+    void submitSelf(size_t index, net::IpAddress address) {
+        scheduler_->submitSelfUpdate(accounts_[index], address, [this](UpdateOutcome outcome) {
+            outcomes_.push_back(outcome);
+        });
     }
 
     // As submit(), from a device at `source`.
@@ -159,12 +169,14 @@ class UpdateSchedulerTest : public ::testing::Test {
     std::unique_ptr<UpdateScheduler> scheduler_;
     std::vector<UpdateOutcome> outcomes_;
     std::vector<std::pair<std::string, std::optional<net::IpAddress>>> confirmed_;
+    std::vector<UpdateOrigin> confirmedOrigins_;  // onConfirmed's, in order
     int wakeups_ = 0;
     std::vector<std::string> accepted_;  // onAccepted, by username
     struct Changed {
         std::string username;
         std::optional<net::IpAddress> previous;
         std::optional<net::IpAddress> address;
+        UpdateOrigin origin = UpdateOrigin::Device;
         bool operator==(const Changed&) const = default;
     };
     std::vector<Changed> changed_;
@@ -575,6 +587,182 @@ TEST_F(UpdateSchedulerTest, AcceptedUpdateSurvivesARestart) {
     ASSERT_EQ(api_.calls.size(), 3u);
     EXPECT_EQ(api_.calls[2].token, kTokenA);
     EXPECT_EQ(api_.calls[2].ip, ip("1.2.3.4"));
+}
+
+// A self-update and a device update for one token inside one window: one call now, the other
+// queued and sent when the window opens, never a TF (the service restarts its window on every
+// call). The newest address wins the queue, whoever sent it.
+TEST_F(UpdateSchedulerTest, SelfUpdateAndDeviceUpdateShareTheTokensWindow) {
+    accounts_[0].selfUpdate = true;
+    start();
+    submitSelf(0, ip("1.2.3.4"));
+    ASSERT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(api_.calls[0].ip, ip("1.2.3.4"));
+    EXPECT_TRUE(outcomes_.empty()) << "decided by the service's answer";
+    // The camera (same token) updates while the self-update is out: queued, no second call.
+    now_ += 5s;
+    submit(1, ip("5.6.7.8"));
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Queued});
+    EXPECT_EQ(api_.calls.size(), 1u) << "one call in flight per token";
+    now_ += 1s;
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Updated);
+    EXPECT_EQ(statusOf(0).confirmedOrigin, UpdateOrigin::SelfUpdate);
+    ASSERT_TRUE(statusOf(0).queued);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("5.6.7.8"));
+    EXPECT_EQ(statusOf(0).queued->origin, UpdateOrigin::Device);
+    const TimePoint opens = now_ + 300s;
+    EXPECT_EQ(scheduler_->nextDue(), opens);
+
+    // The gateway sees a newer address before the window opens: it replaces the device's.
+    now_ += 60s;
+    submitSelf(0, ip("9.9.9.9"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("9.9.9.9"));
+    EXPECT_EQ(statusOf(0).queued->origin, UpdateOrigin::SelfUpdate);
+    EXPECT_EQ(statusOf(1).acceptedIp, ip("9.9.9.9"));
+    now_ = opens - 1s;
+    scheduler_->runDue();
+    EXPECT_EQ(api_.calls.size(), 1u) << "never inside the window";
+    now_ = opens;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("9.9.9.9"));
+    api_.answer(1, TokenApiCode::UpOk);
+    EXPECT_FALSE(statusOf(0).queued);
+    EXPECT_EQ(statusOf(1).confirmedOrigin, UpdateOrigin::SelfUpdate);
+    EXPECT_EQ(changed_, (std::vector<Changed>{
+                            {"router", std::nullopt, ip("1.2.3.4"), UpdateOrigin::SelfUpdate},
+                            {"camera", std::nullopt, ip("1.2.3.4"), UpdateOrigin::SelfUpdate},
+                            {"router", ip("1.2.3.4"), ip("9.9.9.9"), UpdateOrigin::SelfUpdate},
+                            {"camera", ip("1.2.3.4"), ip("9.9.9.9"), UpdateOrigin::SelfUpdate}}));
+}
+
+TEST_F(UpdateSchedulerTest, DeviceUpdateAfterASelfUpdateIsRecordedAsTheDevices) {
+    accounts_[0].selfUpdate = true;
+    start();
+    submitSelf(0, ip("1.2.3.4"));
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 301s;
+    submit(1, ip("5.6.7.8"));
+    ASSERT_EQ(api_.calls.size(), 2u);
+    api_.answer(1, TokenApiCode::UpOk);
+    EXPECT_EQ(confirmedOrigins_, (std::vector{UpdateOrigin::SelfUpdate, UpdateOrigin::SelfUpdate,
+                                              UpdateOrigin::Device, UpdateOrigin::Device}));
+    ASSERT_EQ(changed_.size(), 4u);
+    EXPECT_EQ(changed_[2], (Changed{"router", ip("1.2.3.4"), ip("5.6.7.8"), UpdateOrigin::Device}));
+    EXPECT_EQ(statusOf(0).confirmedOrigin, UpdateOrigin::Device);
+}
+
+TEST_F(UpdateSchedulerTest, SelfUpdateOfTheConfirmedAddressIsNoChangeWithoutACall) {
+    accounts_[0].selfUpdate = true;
+    start();
+    submit(1, ip("1.2.3.4"));  // the camera published it
+    api_.answer(0, TokenApiCode::UpOk);
+    now_ += 1h;
+    submitSelf(0, ip("1.2.3.4"));
+    EXPECT_EQ(outcomes_, (std::vector{UpdateOutcome::Updated, UpdateOutcome::NoChange}));
+    EXPECT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(statusOf(0).confirmedOrigin, UpdateOrigin::Device) << "nothing was sent";
+    // While a self-update is out, the same address again waits for it instead of a 2nd call.
+    submitSelf(0, ip("5.6.7.8"));
+    submitSelf(0, ip("5.6.7.8"));
+    EXPECT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+    api_.answer(1, TokenApiCode::UpOk);
+    EXPECT_FALSE(statusOf(0).queued) << "the answered call confirmed the waiting address too";
+    EXPECT_EQ(scheduler_->nextDue(), std::nullopt);
+}
+
+// A router behind another router or carrier-grade NAT reports its WAN side: never published.
+TEST_F(UpdateSchedulerTest, SelfUpdateNeverPublishesAPrivateOrSharedAddress) {
+    accounts_[0].selfUpdate = true;
+    start();
+    for (const char* address : {"10.0.0.2", "100.64.12.34", "192.168.1.1", "172.16.0.9",
+                                "127.0.0.1", "169.254.3.3", "2a00:1450::1", "::ffff:100.64.0.1"}) {
+        SCOPED_TRACE(address);
+        outcomes_.clear();
+        submitSelf(0, ip(address));
+        EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
+    }
+    EXPECT_TRUE(api_.calls.empty());
+    EXPECT_FALSE(statusOf(0).queued);
+    EXPECT_TRUE(accepted_.empty());
+    EXPECT_FALSE(fs::exists(dir_ / "state.yaml")) << "nothing was accepted";
+    // A mapped public address is its IPv4 address.
+    submitSelf(0, ip("::ffff:1.2.3.4"));
+    ASSERT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(api_.calls[0].ip, ip("1.2.3.4"));
+}
+
+TEST_F(UpdateSchedulerTest, SelfUpdateOnlyForSelfUpdateAccounts) {
+    start();  // no account has self_update
+    submitSelf(0, ip("1.2.3.4"));
+    EXPECT_EQ(outcomes_, std::vector{UpdateOutcome::Failed});
+    EXPECT_TRUE(api_.calls.empty());
+    // Without a callback it still decides (and calls) as the daemon's detection expects.
+    accounts_[2].selfUpdate = true;
+    scheduler_->reconfigure(accounts_, dynamo_);
+    scheduler_->submitSelfUpdate(accounts_[2], ip("1.2.3.4"));
+    ASSERT_EQ(api_.calls.size(), 1u);
+    EXPECT_EQ(api_.calls[0].token, kTokenB);
+    api_.answer(0, TokenApiCode::UpOk);
+    EXPECT_EQ(statusOf(2).confirmedIp, ip("1.2.3.4"));
+    EXPECT_TRUE(statusOf(2).selfUpdate);
+    EXPECT_FALSE(statusOf(0).selfUpdate);
+}
+
+// kill -9 with a self-update queued behind a device's call: after the restart it is sent when
+// the window opens, still a self-update, and so is the confirmed address's origin.
+TEST_F(UpdateSchedulerTest, OriginSurvivesARestart) {
+    accounts_[0].selfUpdate = true;
+    start();
+    submitSelf(0, ip("1.2.3.4"));
+    now_ += 1s;
+    api_.answer(0, TokenApiCode::UpOk);
+    const TimePoint opens = now_ + 300s;
+    now_ += 10s;
+    submit(1, ip("5.6.7.8"));
+    now_ += 10s;
+    submitSelf(0, ip("6.6.6.6"));
+    EXPECT_EQ(outcomes_.back(), UpdateOutcome::Queued);
+
+    scheduler_.reset();
+    start();
+    EXPECT_EQ(statusOf(0).confirmedOrigin, UpdateOrigin::SelfUpdate);
+    ASSERT_TRUE(statusOf(0).queued);
+    EXPECT_EQ(statusOf(0).queued->ip, ip("6.6.6.6"));
+    EXPECT_EQ(statusOf(0).queued->origin, UpdateOrigin::SelfUpdate);
+    EXPECT_EQ(scheduler_->nextDue(), opens);
+    now_ = opens;
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 2u);
+    EXPECT_EQ(api_.calls[1].ip, ip("6.6.6.6"));
+    api_.answer(1, TokenApiCode::UpOk);
+    ASSERT_FALSE(changed_.empty());
+    EXPECT_EQ(changed_.back(),
+              (Changed{"camera", ip("1.2.3.4"), ip("6.6.6.6"), UpdateOrigin::SelfUpdate}));
+}
+
+// A state file from before origins were kept: every update in it came from a device.
+TEST_F(UpdateSchedulerTest, StateFileWithoutOriginsIsDevices) {
+    {
+        std::ofstream out(dir_ / "state.yaml");
+        out << "version: 1\ntokens:\n  " << tokenKey(kTokenA)
+            << ":\n    last_call: 1699999000\n    confirmed_ip: 1.2.3.4\n"
+            << "    consecutive_missing: 0\n"
+            << "    queued: {ip: 5.6.7.8, accepted_at: 1699999000, attempts: 0, "
+            << "next_attempt: 1699999000}\n";
+    }
+    start();
+    EXPECT_EQ(statusOf(0).confirmedOrigin, UpdateOrigin::Device);
+    ASSERT_TRUE(statusOf(0).queued);
+    EXPECT_EQ(statusOf(0).queued->origin, UpdateOrigin::Device);
+    scheduler_->runDue();
+    ASSERT_EQ(api_.calls.size(), 1u);
+    api_.answer(0, TokenApiCode::UpOk);
+    ASSERT_FALSE(changed_.empty());
+    EXPECT_EQ(changed_[0].origin, UpdateOrigin::Device);
 }
 
 TEST_F(UpdateSchedulerTest, CrashWithACallOutKeepsTheUpdateAndTheWindow) {
