@@ -17,11 +17,13 @@ ranges as external addresses (it will not even start with ext_ip= set to one), s
 Its nftables backend fails inside the namespace (no tables), which only PCP MAP needs; NAT-PMP's
 and UPnP's external-address answers work without it.
 
-Until the daemon's public_address wiring exists the source is driven by tests/tools/
-router_address_probe.cc, which makes the source on an event_base, asks once and prints the
-answer. Needs root and `ip netns`; skipped with the reason otherwise.
+Most cases drive the source through tests/tools/router_address_probe.cc, which makes it on an
+event_base, asks once and prints the answer, so each protocol's outcome is seen exactly; one
+case runs the daemon itself in the LAN namespace with `public_address: {sources: [router]}`.
+Needs root and `ip netns`; skipped with the reason otherwise.
 """
 
+import json
 import os
 import re
 import shutil
@@ -234,6 +236,36 @@ class RouterAddressTest(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(),
                          "cannot router: auto found no IPv4 default route in /proc/net/route; "
                          "give the router's address instead")
+
+    def test_daemon_learns_the_address_from_the_router(self):
+        # The daemon itself in the LAN namespace, `public_address: {sources: [router], router:
+        # auto}` (docs/configuration.md#public-address): the one configured source's answer is
+        # believed and shown on /status.json. Its ports are the namespace's own, so fixed ones.
+        router = self.start_router()
+        daemon = harness.Daemon(prefix=["ip", "netns", "exec", LAN_NS])
+        config = harness.base_config(5353, ["127.0.0.1:5300"], daemon.state_dir, http_port=8080,
+                                     https_port=8443, update_port=8081)
+        config["public_address"] = {"sources": ["router"], "router": "auto"}
+        daemon.config = config
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        # The monitor logs what it believes at the end of its first round.
+        believed = daemon.stderr.wait_for(lambda l: "public address: %s (" % PUBLIC in l,
+                                          timeout=20)
+        self.assertIsNotNone(believed, daemon.stderr_text()[-3000:])
+        proc = run(["ip", "netns", "exec", LAN_NS, "curl", "-sS", "--max-time", "5",
+                    "http://127.0.0.1:8080/status.json"], timeout=15)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        state = json.loads(proc.stdout)["public_address"]
+        self.assertGreaterEqual(state["rounds"], 1, state)
+        self.assertEqual(state["address"], PUBLIC, state)
+        entry = state["sources"][0]
+        self.assertEqual(entry["kind"], "router")
+        self.assertEqual(entry["source"], "router nat-pmp " + ROUTER_LAN)
+        self.assertEqual(entry["address"], PUBLIC)
+        self.assertIsNone(entry["error"])
+        self.assertIsNotNone(router.log.wait_for(lambda l: "NAT-PMP public address request" in l,
+                                                 timeout=5))
 
 
 if __name__ == "__main__":
