@@ -71,8 +71,10 @@ std::string natPmpResultText(uint16_t result) {
             word = "not authorized/refused";
             break;
         case 3:
-            word = "network failure";
-            break;  // the router has no public address (yet)
+            // RFC 6886 §3.5: e.g. no DHCP lease on the WAN yet; miniupnpd also says it when its
+            // WAN address is private or carrier-grade (100.64/10).
+            word = "network failure (the router has no public address of its own)";
+            break;
         case 4:
             word = "out of resources";
             break;

@@ -202,7 +202,8 @@ class RouterAddressTest(unittest.TestCase):
         self.start_router()
         kind, text, source, ms = probe("--router", "auto")
         self.assertEqual(kind, "error", text)
-        self.assertIn("NAT-PMP result 3: network failure", text)
+        self.assertIn("NAT-PMP result 3: network failure (the router has no public address of its "
+                      "own)", text)
         self.assertRegex(text, r"PCP result \d+: [A-Z_]+")   # PCP was asked, and refused
         self.assertIn("UPnP: the router reports no external address", text)
         self.assertEqual(source, "router " + ROUTER_LAN)

@@ -66,7 +66,8 @@ TEST(NatPmp, ResultCodesAreErrorsInWords) {
     // miniupnpd 2.3.1 with a private or carrier-grade WAN address.
     const auto response = parseNatPmpResponse(hex("008000030000610600000000"));
     EXPECT_EQ(response.kind, NatPmpResponse::Kind::Error);
-    EXPECT_EQ(natPmpResultText(response.result), "NAT-PMP result 3: network failure");
+    EXPECT_EQ(natPmpResultText(response.result),
+              "NAT-PMP result 3: network failure (the router has no public address of its own)");
     EXPECT_EQ(natPmpResultText(1), "NAT-PMP result 1: unsupported version");
     EXPECT_EQ(natPmpResultText(2), "NAT-PMP result 2: not authorized/refused");
     EXPECT_EQ(natPmpResultText(4), "NAT-PMP result 4: out of resources");
