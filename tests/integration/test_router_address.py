@@ -240,8 +240,8 @@ class RouterAddressTest(unittest.TestCase):
 
     def test_daemon_learns_the_address_from_the_router(self):
         # The daemon itself in the LAN namespace, `public_address: {sources: [router], router:
-        # auto}` (docs/configuration.md#public-address): the one configured source's answer is
-        # believed and shown on /status.json. Its ports are the namespace's own, so fixed ones.
+        # auto}`: the one configured source's answer is believed and shown on /status.json.
+        # Its ports are the namespace's own, so fixed ones.
         router = self.start_router()
         daemon = harness.Daemon(prefix=["ip", "netns", "exec", LAN_NS])
         config = harness.base_config(5353, ["127.0.0.1:5300"], daemon.state_dir, http_port=8080,
