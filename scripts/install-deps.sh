@@ -13,7 +13,7 @@ build=(build-essential cmake ninja-build pkg-config
 # come with perl). inadyn and knot recommend nothing; Chromium's fonts come with its Depends.
 test=(dnsutils knot-dnsutils dnsmasq-base knot unbound curl wget openssl ddclient inadyn python3 iproute2
       clang libclang-rt-14-dev chromium systemd file
-      libio-socket-ssl-perl
+      libio-socket-ssl-perl miniupnpd-nftables
       valgrind dnsperf)  # the performance guard (tests/perf): callgrind, and dnsperf's load
 
 # `make run` tries the gateway with these.

@@ -2,6 +2,8 @@
 // The router as a source of the public address: it knows its own external (WAN) address and
 // says it when asked by NAT-PMP (RFC 6886 §3.2), PCP (RFC 6887) or UPnP IGD
 // (WANIPConnection:GetExternalIPAddress). Tried in that order; the first that answers wins.
+// NAT-PMP and PCP get a quarter of the timeout each, UPnP the rest; an error answer lists what
+// each protocol said ("NAT-PMP result 3: network failure; PCP: no answer; UPnP: ...").
 
 #include <event2/event.h>
 
@@ -20,6 +22,8 @@ struct RouterSourceOptions {
     // given, replaces NAT-PMP/PCP's 5351 (tests run a responder on loopback).
     std::optional<net::SocketAddress> router;
     std::chrono::milliseconds timeout{3000};  // for one ask(), all three protocols together
+    // Where the router's SSDP (UPnP discovery) listens; tests run a device on another port.
+    uint16_t ssdpPort = 1900;
 };
 
 // nullptr and *error when the options cannot work (no default route for auto, say).

@@ -52,7 +52,7 @@ bool HttpResponseReader::takeLine(std::string* line) {
 }
 
 bool HttpResponseReader::appendBody(std::string_view bytes) {
-    if (body_.size() + bytes.size() > kMaxBodyBytes)
+    if (body_.size() + bytes.size() > maxBodyBytes_)
         return false;
     body_.append(bytes);
     return true;
@@ -147,7 +147,7 @@ bool HttpResponseReader::parseHead(std::string_view head) {
         // Transfer-Encoding overrides Content-Length (§6.3 rule 3).
         phase_ = chunked ? Phase::ChunkSize : Phase::UntilClose;
     } else if (contentLength) {
-        if (*contentLength > kMaxBodyBytes) {
+        if (*contentLength > maxBodyBytes_) {
             tooLarge();
             return false;
         }
@@ -242,7 +242,7 @@ HttpResponseReader::State HttpResponseReader::feed(std::string_view bytes) {
                     phase_ = Phase::Trailers;
                     continue;
                 }
-                if (body_.size() + size > kMaxBodyBytes)
+                if (body_.size() + size > maxBodyBytes_)
                     return tooLarge();
                 remaining_ = size;
                 phase_ = Phase::ChunkData;

@@ -21,6 +21,11 @@ class HttpResponseReader {
 
     enum class State { Incomplete, Complete, Error };
 
+    HttpResponseReader() = default;
+    // A larger or smaller body limit than kMaxBodyBytes, for a caller whose answers differ in size
+    // (a UPnP device description is several kilobytes).
+    explicit HttpResponseReader(size_t maxBodyBytes) : maxBodyBytes_(maxBodyBytes) {}
+
     State feed(std::string_view bytes);
     // The peer closed the connection: completes a read-until-close body, an error otherwise
     // (a response cut short).
@@ -32,7 +37,8 @@ class HttpResponseReader {
     const std::string& body() const { return body_; }
     // With State::Error: what was wrong, for the log.
     const std::string& error() const { return error_; }
-    // The body was longer than kMaxBodyBytes: status() is meaningful, body() is empty.
+    // The body was longer than the limit (kMaxBodyBytes unless given): status() is meaningful,
+    // body() is empty.
     bool bodyTooLarge() const { return bodyTooLarge_; }
 
   private:
@@ -66,6 +72,7 @@ class HttpResponseReader {
     std::string body_;
     std::string error_;
     bool bodyTooLarge_ = false;
+    size_t maxBodyBytes_ = kMaxBodyBytes;
 };
 
 }  // namespace dynamo::gateway
