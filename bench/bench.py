@@ -5,31 +5,41 @@ A benchmark, not a test (docs/architecture.md#tests): it measures and prints; it
 or fails. bench/run.sh installs the packages and builds the daemon, then runs this. Standard
 library only.
 
-One run, in order:
+In order:
   1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names
      and a wildcard): the one upstream every forwarder uses. Nothing leaves loopback.
-  2. For each server in turn (the others are stopped, so they share no CPU): start it on a free
-     loopback port with the upstream above and a 10,000-answer cache, check by hand that it
-     answers the three kinds of query right, then dnsperf workloads of --duration seconds
-     each, every one also capped in queries:
+  2. --runs (3) interleaved runs: run 1 of every server, then run 2 of every server, ... In
+     each, for each server in turn (the others are stopped, so they share no CPU): start it
+     on a free loopback port, pinned to one core (dnsperf and knotd on the others; unpinned
+     on a 1-core machine), with the upstream above and a 10,000-answer cache, check by hand
+     that it answers the three kinds of query right, then dnsperf workloads of --duration
+     seconds each (-c 10 -q 100), every one also capped in queries:
+       intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
+                  configured to do the same); first, so VmHWM after it is the local path's
        hits       100 names, warmed up by one pass, then repeated: answered from the cache
+       hits-5k    the same at a fixed --latency-qps (dnsperf -Q 5000), for its p99
        misses     the cache first filled with 11,000 unique names, then unique names under
                   *.u.bench, each asked once: every query is forwarded, inserted in a full
                   cache and evicts an answer
-       intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
-                  configured to do the same)
-     then its memory (VmRSS, VmHWM) and CPU time from /proc/PID, and the server is stopped by
-     its PID. Then it is started again with its cache off (where it has such a knob) for
+       misses-5k  other unique names at the fixed rate, the cache full: the real miss's p99
+     with the server's CPU time (utime + stime of /proc/PID/stat, all its threads) around each
+     and its memory (VmRSS, VmHWM) after each, and the server is stopped by its PID. Then it
+     is started again with its cache off (where it has such a knob) for
        misses-nocache  unique names again: parse, forward, relay, nothing kept
-  3. Instructions per query under callgrind for each path (bench/callgrind.py), for the
-     servers of --callgrind-servers: each path measured as the difference of two runs.
-  4. One table, servers as columns, with the peers' versions and the machine. The "floor"
-     column is bench/floor (dns-floor): recvmmsg, the question echoed with one fixed A answer,
-     sendmmsg; the least a UDP responder does here, so every figure reads as a distance to it.
+     and the run's table is printed.
+  3. Instructions per query under callgrind for each path (bench/callgrind.py), once per
+     server of --callgrind-servers (they do not move with the machine's load): each path
+     measured as the difference of two runs.
+  4. The final table, the median of each figure over the runs, in the shape of issue 8: rows
+     are paths (server CPU µs per answered query on each, p99 at the fixed rate, RSS idle,
+     local peak and with a full cache, instructions per query), columns the servers and the
+     floor, and a goal column (0.95 × the best peer). The "floor" column is bench/floor
+     (dns-floor): recvmmsg, the question echoed with one fixed A answer, sendmmsg; the least a
+     UDP responder does here, so every figure reads as a distance to it.
 
 Raw dnsperf outputs (the per-query lines dropped; --keep-verbose keeps them gzipped), server
-logs, Dynamo Gateway's /metrics after each workload, summary.txt and results.json go to
---results. Every process is one we started, stopped by its PID; the temp dir is removed.
+logs, Dynamo Gateway's /metrics after each workload (per run in run1/, run2/, ...),
+median.txt/.md, summary.txt/.md and results.json go to --results. Every process is one we started, stopped by its PID; the temp dir is removed.
 """
 
 import argparse
