@@ -39,7 +39,8 @@ In order:
 
 Raw dnsperf outputs (the per-query lines dropped; --keep-verbose keeps them gzipped), server
 logs, Dynamo Gateway's /metrics after each workload (per run in run1/, run2/, ...),
-median.txt/.md, summary.txt/.md and results.json go to --results. Every process is one we started, stopped by its PID; the temp dir is removed.
+median.txt/.md, summary.txt/.md and results.json go to --results. Every process is one we
+started, stopped by its PID; the temp dir is removed.
 """
 
 import argparse
