@@ -5,31 +5,42 @@ A benchmark, not a test (docs/architecture.md#tests): it measures and prints; it
 or fails. bench/run.sh installs the packages and builds the daemon, then runs this. Standard
 library only.
 
-One run, in order:
+In order:
   1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names
      and a wildcard): the one upstream every forwarder uses. Nothing leaves loopback.
-  2. For each server in turn (the others are stopped, so they share no CPU): start it on a free
-     loopback port with the upstream above and a 10,000-answer cache, check by hand that it
-     answers the three kinds of query right, then dnsperf workloads of --duration seconds
-     each, every one also capped in queries:
+  2. --runs (3) interleaved runs: run 1 of every server, then run 2 of every server, ... In
+     each, for each server in turn (the others are stopped, so they share no CPU): start it
+     on a free loopback port, pinned to one core (dnsperf and knotd on the others; unpinned
+     on a 1-core machine), with the upstream above and a 10,000-answer cache, check by hand
+     that it answers the three kinds of query right, then dnsperf workloads of --duration
+     seconds each (-c 10 -q 100), every one also capped in queries:
+       intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
+                  configured to do the same); first, so VmHWM after it is the local path's
        hits       100 names, warmed up by one pass, then repeated: answered from the cache
+       hits-5k    the same at a fixed --latency-qps (dnsperf -Q 5000), for its p99
        misses     the cache first filled with 11,000 unique names, then unique names under
                   *.u.bench, each asked once: every query is forwarded, inserted in a full
                   cache and evicts an answer
-       intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
-                  configured to do the same)
-     then its memory (VmRSS, VmHWM) and CPU time from /proc/PID, and the server is stopped by
-     its PID. Then it is started again with its cache off (where it has such a knob) for
+       misses-5k  other unique names at the fixed rate, the cache full: the real miss's p99
+     with the server's CPU time (utime + stime of /proc/PID/stat, all its threads) around each
+     and its memory (VmRSS, VmHWM) after each, and the server is stopped by its PID. Then it
+     is started again with its cache off (where it has such a knob) for
        misses-nocache  unique names again: parse, forward, relay, nothing kept
-  3. Instructions per query under callgrind for each path (bench/callgrind.py), for the
-     servers of --callgrind-servers: each path measured as the difference of two runs.
-  4. One table, servers as columns, with the peers' versions and the machine. The "floor"
-     column is bench/floor (dns-floor): recvmmsg, the question echoed with one fixed A answer,
-     sendmmsg; the least a UDP responder does here, so every figure reads as a distance to it.
+     and the run's table is printed.
+  3. Instructions per query under callgrind for each path (bench/callgrind.py), once per
+     server of --callgrind-servers (they do not move with the machine's load): each path
+     measured as the difference of two runs.
+  4. The final table, the median of each figure over the runs, in the shape of issue 8: rows
+     are paths (server CPU µs per answered query on each, p99 at the fixed rate, RSS idle,
+     local peak and with a full cache, instructions per query), columns the servers and the
+     floor, and a goal column (0.95 × the best peer). The "floor" column is bench/floor
+     (dns-floor): recvmmsg, the question echoed with one fixed A answer, sendmmsg; the least a
+     UDP responder does here, so every figure reads as a distance to it.
 
 Raw dnsperf outputs (the per-query lines dropped; --keep-verbose keeps them gzipped), server
-logs, Dynamo Gateway's /metrics after each workload, summary.txt and results.json go to
---results. Every process is one we started, stopped by its PID; the temp dir is removed.
+logs, Dynamo Gateway's /metrics after each workload (per run in run1/, run2/, ...),
+median.txt/.md, summary.txt/.md and results.json go to --results. Every process is one we
+started, stopped by its PID; the temp dir is removed.
 """
 
 import argparse
@@ -46,6 +57,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -78,8 +90,31 @@ def _die_with_parent():
         pass
 
 
-def popen(argv, **kwargs):
-    return subprocess.Popen(argv, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL, **kwargs)
+# Pinning (what `taskset -c` does, done in the child before its exec, so the PID we read /proc
+# of is the server's own): the server measured on one core, dnsperf and the upstream on the
+# others, so the load generator never takes the server's core. None: unpinned (set_pinning).
+PIN = {"server": None, "load": None}
+
+
+def set_pinning(enabled):
+    """Splits the CPUs we may run on: the first for the server, the rest for the load. Returns
+    a sentence saying what was done."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled:
+        return "unpinned (--no-pin)"
+    if len(cpus) < 2:
+        return "unpinned: this machine gives us only 1 core (%s)" % cpus
+    PIN["server"], PIN["load"] = {cpus[0]}, set(cpus[1:])
+    return "server pinned to CPU %d, dnsperf and knotd to CPU %s" % (
+        cpus[0], ",".join(str(c) for c in cpus[1:]))
+
+
+def popen(argv, cpus=None, **kwargs):
+    def child():
+        _die_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # inherited by every thread it starts
+    return subprocess.Popen(argv, preexec_fn=child, stdin=subprocess.DEVNULL, **kwargs)
 
 
 def stop_process(proc, timeout=STOP_TIMEOUT):
@@ -231,7 +266,7 @@ def write_zone(path):
             f.write("n%05d A %s\n" % (i, zone_address(i)))
 
 
-def write_queries(directory, max_queries, callgrind_queries):
+def write_queries(directory, max_queries, callgrind_queries, latency_queries):
     files = {}
     files["hits"] = os.path.join(directory, "hits.txt")
     with open(files["hits"], "w") as f:
@@ -241,6 +276,11 @@ def write_queries(directory, max_queries, callgrind_queries):
     with open(files["misses"], "w") as f:
         for i in range(max_queries):
             f.write("q%07d.u.bench A\n" % i)
+    # Unique names of the fixed-rate miss load, none asked before it.
+    files["misses-5k"] = os.path.join(directory, "misses-5k.txt")
+    with open(files["misses-5k"], "w") as f:
+        for i in range(latency_queries):
+            f.write("p%07d.u.bench A\n" % i)
     files["intercept"] = os.path.join(directory, "intercept.txt")
     with open(files["intercept"], "w") as f:
         f.write(("%s A\n" % INTERCEPT_NAME) * 100)
@@ -263,12 +303,14 @@ class Server:
     binary = None
     # False for a server with no way to turn its cache off (its misses-nocache is not run).
     has_cache_off = True
+    # Which side of the pinning it runs on (PIN): the measured server, or the load (knotd).
+    role = "server"
 
     def __init__(self, workdir, results, upstream_port, cache=True, tag=""):
         """cache=False: the server's cache off. tag tells apart several starts of one server."""
         self.tag = tag
-        self.dir = os.path.join(workdir, self.name + tag)
-        os.makedirs(self.dir)
+        # One directory per start: a server starts once per run and per cache setting.
+        self.dir = tempfile.mkdtemp(prefix=self.name + tag + "-", dir=workdir)
         self.results = results
         self.uport = upstream_port
         self.cache = cache
@@ -296,7 +338,7 @@ class Server:
     def start(self, timeout=30.0):
         self.log = open(os.path.join(self.results, self.name + self.tag + ".log"), "wb")
         self.proc = popen(self.prefix + self.argv(), stdout=self.log, stderr=subprocess.STDOUT,
-                          cwd=self.dir)
+                          cwd=self.dir, cpus=None if self.prefix else PIN[self.role])
         try:
             wait_until_answers(self.port, self.ready_probe(), self.proc, timeout,
                                probe_timeout=self.probe_timeout)
@@ -322,6 +364,7 @@ class Server:
 
 class Knot(Server):
     name = "knotd"
+    role = "load"
 
     def argv(self):
         os.makedirs(os.path.join(self.dir, "db"))
@@ -473,16 +516,17 @@ STAT_PATTERNS = {
 }
 
 
-def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose):
-    """One bounded dnsperf run (-l seconds, -n passes over the file). -v prints one line per
-    answered query with its latency; we keep a microsecond histogram of those for the
-    percentiles dnsperf does not print, and the rest of the output as the raw record."""
+def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=None):
+    """One bounded dnsperf run (-l seconds, -n passes over the file; qps: -Q, a fixed rate).
+    -v prints one line per answered query with its latency; we keep a microsecond histogram of
+    those for the percentiles dnsperf 2.10 does not print, and the rest of the output as the
+    raw record. dnsperf runs on the load's side of the pinning."""
     argv = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", query_file,
             "-l", str(args.duration), "-n", str(maxruns), "-c", str(args.clients),
-            "-q", str(args.outstanding), "-t", "5", "-v"]
+            "-q", str(args.outstanding), "-t", "5", "-v"] + (["-Q", str(qps)] if qps else [])
     verbose_path = out_path + ".verbose"
     with open(verbose_path, "wb") as out:
-        proc = popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        proc = popen(argv, stdout=out, stderr=subprocess.STDOUT, cpus=PIN["load"])
         try:
             proc.wait(timeout=args.duration + 30)
         except BaseException:
@@ -535,9 +579,11 @@ def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose):
 # One server through the three workloads
 
 # In the order they run; misses-nocache runs on a second start of the server, its cache off.
-WORKLOADS = ("hits", "misses", "intercept", "misses-nocache")
+# intercept first, on a fresh server: its VmHWM after it is the local path's peak RSS. The
+# "-5k" loads are the same paths at a fixed rate (--latency-qps, dnsperf -Q) for their p99.
+WORKLOADS = ("intercept", "hits", "hits-5k", "misses", "misses-5k", "misses-nocache")
 # In the order of the table: the cheapest path first.
-TABLE_ORDER = ("intercept", "hits", "misses-nocache", "misses")
+TABLE_ORDER = ("intercept", "hits", "misses-nocache", "misses", "hits-5k", "misses-5k")
 
 
 def check_answers(server):
@@ -553,19 +599,22 @@ def check_answers(server):
 
 def measure_workload(server, args, files, results, workload):
     """One dnsperf load against a running server, with the server's CPU time around it."""
-    if workload == "hits":  # one pass to fill the cache
+    if workload in ("hits", "hits-5k"):  # one pass to fill the cache
         run_dnsperf(args, server.port, files["hits"], 1,
-                    os.path.join(results, "%s-hits-warmup.txt" % server.name), False)
-    if workload == "misses":  # the cache full before the load: every insert evicts
+                    os.path.join(results, "%s-%s-warmup.txt" % (server.name, workload)), False)
+    if workload == "misses" or (workload == "misses-5k" and "misses" not in args.workloads):
+        # the cache full before the load: every insert evicts
         run_dnsperf(args, server.port, files["fill"], 1,
-                    os.path.join(results, "%s-misses-fill.txt" % server.name), False)
-    maxruns = {"hits": max(1, args.max_queries // HIT_NAMES), "misses": 1,
-               "misses-nocache": 1, "intercept": max(1, args.max_queries // 100)}[workload]
-    query_file = files["misses" if workload == "misses-nocache" else workload]
+                    os.path.join(results, "%s-%s-fill.txt" % (server.name, workload)), False)
+    maxruns = {"hits": max(1, args.max_queries // HIT_NAMES), "misses": 1, "misses-5k": 1,
+               "misses-nocache": 1, "intercept": max(1, args.max_queries // 100),
+               "hits-5k": max(1, args.max_queries // HIT_NAMES)}[workload]
+    query_file = files[{"misses-nocache": "misses", "hits-5k": "hits"}.get(workload, workload)]
     before = proc_status(server.proc.pid)
     result = run_dnsperf(args, server.port, query_file, maxruns,
                          os.path.join(results, "%s-%s.txt" % (server.name, workload)),
-                         args.keep_verbose)
+                         args.keep_verbose,
+                         qps=args.latency_qps if workload.endswith("-5k") else None)
     after = proc_status(server.proc.pid) if server.alive() else {}
     if "cpu" in before and "cpu" in after and result.get("runtime"):
         used = after["cpu"] - before["cpu"]
@@ -639,9 +688,6 @@ def bench_server(make, args, files, results):
                 print("   could not run it with its cache off: %s" % e, flush=True)
         else:
             row["notes"].append("no way to turn its cache off: misses-nocache not run")
-    if server.name in args.callgrind_servers and args.callgrind_queries > 0:
-        row["instructions"] = callgrind_server(make, args, files, results, row,
-                                               server.has_cache_off)
     return row
 
 
@@ -761,7 +807,10 @@ def table_rows(rows, args):
     def kib(mem):
         return str(mem["VmRSS"]) if mem and "VmRSS" in mem else "-"
 
-    titles = {"hits": "cache hits (100 names)",
+    titles = {"hits-5k": "cache hits at a fixed %d qps (dnsperf -Q)" % args.latency_qps,
+              "misses-5k": "cache misses with insert + eviction at a fixed %d qps (dnsperf -Q)"
+                           % args.latency_qps,
+              "hits": "cache hits (100 names)",
               "misses": "cache misses with insert + eviction (full 10,000-answer cache)",
               "misses-nocache": "cache misses, cache off",
               "intercept": "interception (members.dyndns.org, answered locally)"}
@@ -784,37 +833,143 @@ def table_rows(rows, args):
         out.append(("server CPU µs per answer", ["%.1f" % w["cpu_us_per_query"]
                                                  if "cpu_us_per_query" in w else "-"
                                                  for w in results]))
-        out.append(("instructions per query", [
-            "%.0f" % r["instructions"][workload] if workload in r.get("instructions", {})
-            else "-" for r in rows]))
         out.append(("RSS after, KiB", [kib(w.get("mem_after")) for w in results]))
     out.append(("memory", None))
     out.append(("RSS idle at start, KiB", [kib(r.get("mem_start")) for r in rows]))
+    out.append(("peak RSS after the local path (VmHWM), KiB", [
+        str(r["workloads"].get("intercept", {}).get("mem_after", {}).get("VmHWM", "-"))
+        for r in rows]))
     out.append(("peak RSS (VmHWM), KiB", [str(r.get("mem_end", {}).get("VmHWM", "-"))
                                           for r in rows]))
     return out
 
 
 def render_text(rows, table):
-    width = max(16, max(len(r["name"]) for r in rows) + 2)
-    lines = ["%-26s" % "" + "".join("%*s" % (width, r["name"]) for r in rows)]
+    """rows: the server rows (or just their names) that make the columns."""
+    names = [r if isinstance(r, str) else r["name"] for r in rows]
+    width = max(16, max(max(len(n) for n in names) + 2,
+                        max(len(v) + 2 for _, values in table for v in values or [""])))
+    label_width = max(24, max(len(label) for label, values in table if values is not None))
+    lines = [" " * (label_width + 2) + "".join("%*s" % (width, n) for n in names)]
     for label, values in table:
         if values is None:
             lines.append(label)
         else:
-            lines.append("  %-24s" % label + "".join("%*s" % (width, v) for v in values))
+            lines.append("  %-*s" % (label_width, label)
+                         + "".join("%*s" % (width, v) for v in values))
     return lines
 
 
 def render_markdown(rows, table):
-    lines = ["| | " + " | ".join(r["name"] for r in rows) + " |",
-             "|---|" + "---:|" * len(rows)]
+    names = [r if isinstance(r, str) else r["name"] for r in rows]
+    lines = ["| | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]
     for label, values in table:
         if values is None:
             lines.append("| **%s** |" % label + " |" * len(rows))
         else:
             lines.append("| %s | " % label + " | ".join(values) + " |")
     return lines
+
+
+# --------------------------------------------------------------------------------------------
+# The median table: the issue's shape, rows = paths, columns = servers (and the floor), each
+# cell the median over the runs of the figure that separates servers.
+
+PEERS = ("dnsmasq", "unbound", "dnsdist")  # the servers Dynamo Gateway is measured against
+GOAL_RATIO = 0.95                         # its CPU per query at most this times the best peer's
+
+
+def sig3(value):
+    """About 3 significant figures, never in exponent form: 7.59, 17.3, 136."""
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return "%.0f" % value
+    if abs(value) >= 10:
+        return "%.1f" % value
+    return "%.2f" % value
+
+
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def median_cells(runs, names, figure):
+    """{server: (median, how many runs had it)} of figure(row) over the runs."""
+    out = {}
+    for name in names:
+        values = [figure(r) for run in runs for r in run if r["name"] == name]
+        values = [v for v in values if v is not None]
+        out[name] = (median_or_none(values), len(values))
+    return out
+
+
+def _workload_figure(workload, key):
+    return lambda row: row["workloads"].get(workload, {}).get(key)
+
+
+def _mem_figure(workload, key):
+    def figure(row):
+        kib = (row.get("mem_start", {}) if workload is None
+               else row["workloads"].get(workload, {}).get("mem_after", {})).get(key)
+        return None if kib is None else kib / 1024.0
+    return figure
+
+
+def median_table(runs, names, args, instructions):
+    """[(label, [cell per server] + [goal])]; a cell with fewer runs than --runs gets a '*'."""
+    table = []
+
+    def cells(medians):
+        return ["%s%s" % (sig3(m), "*" if m is not None and n < len(runs) else "")
+                for m, n in (medians[name] for name in names)]
+
+    def best_peer(medians):
+        values = [medians[p][0] for p in PEERS if p in medians and medians[p][0] is not None]
+        return min(values) if values else None
+
+    table.append(("server CPU per answered query, µs", None))
+    for workload, label in (("intercept", "intercepted name (local answer)"),
+                            ("hits", "cache hit (100 names)"),
+                            ("misses-nocache", "cache miss, cache off"),
+                            ("misses", "cache miss with cache insert (the real miss)")):
+        if workload not in args.workloads:
+            continue
+        medians = median_cells(runs, names, _workload_figure(workload, "cpu_us_per_query"))
+        best = best_peer(medians)
+        table.append((label, cells(medians) + [
+            "≤ %s" % sig3(GOAL_RATIO * best) if best is not None else "—"]))
+    if "hits-5k" in args.workloads or "misses-5k" in args.workloads:
+        p99 = [median_cells(runs, names, lambda r, w=w: (
+            None if r["workloads"].get(w, {}).get("p99") is None
+            else r["workloads"][w]["p99"] * 1e6)) for w in ("hits-5k", "misses-5k")]
+        hit, miss = cells(p99[0]), cells(p99[1])
+        table.append(("p99 latency at %s qps, cache hit / miss+cache (µs)"
+                      % ("%dk" % (args.latency_qps // 1000) if args.latency_qps % 1000 == 0
+                         else args.latency_qps),
+                      ["%s / %s" % (h, m) for h, m in zip(hit, miss)] + ["lowest"]))
+    table.append(("memory, MiB", None))
+    table.append(("RSS idle after start", cells(median_cells(runs, names,
+                                                             _mem_figure(None, "VmRSS")))
+                  + ["≤ 8"]))
+    if "intercept" in args.workloads:
+        table.append(("peak RSS (VmHWM), local path", cells(median_cells(
+            runs, names, _mem_figure("intercept", "VmHWM"))) + [""]))
+    if "misses" in args.workloads:
+        table.append(("RSS with a full 10,000-entry cache", cells(median_cells(
+            runs, names, _mem_figure("misses", "VmRSS"))) + ["≤ 12"]))
+    if instructions:
+        table.append(("instructions per query (callgrind, one run)", None))
+        for workload, label in (("intercept", "intercepted name"), ("hits", "cache hit"),
+                                ("misses-nocache", "cache miss, cache off"),
+                                ("misses", "cache miss with cache insert")):
+            if workload in args.workloads:
+                table.append((label, ["%.0f" % instructions[n][workload]
+                                      if workload in instructions.get(n, {}) else "—"
+                                      for n in names] + [""]))
+    return table
 
 
 def footer(rows, args, knot_version, dnsperf_version):
@@ -825,6 +980,8 @@ def footer(rows, args, knot_version, dnsperf_version):
     lines.append("  %-22s %s" % ("dnsperf", dnsperf_version))
     lines.append("load: dnsperf -l %d -c %d -q %d -t 5, at most %d queries a run, UDP, loopback"
                  % (args.duration, args.clients, args.outstanding, args.max_queries))
+    lines.append("p99 loads: the same with -Q %d" % args.latency_qps)
+    lines.append("pinning: %s" % args.pinning)
     if args.callgrind_queries > 0:
         lines.append("instructions per query: user-space Ir under valgrind --tool=callgrind, "
                      "(Ir(N) - Ir(0)) / N, N = %d, for %s" % (args.callgrind_queries,
@@ -848,9 +1005,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--daemon", required=True, help="the dynamo-gateway binary")
     parser.add_argument("--results", required=True, help="directory for raw outputs")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="interleaved runs (run 1 of every server, then run 2, ...); the "
+                             "final table is their median")
     parser.add_argument("--duration", type=int, default=10, help="seconds per workload")
-    parser.add_argument("--clients", type=int, default=4, help="dnsperf -c")
+    parser.add_argument("--clients", type=int, default=10, help="dnsperf -c")
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
+    parser.add_argument("--latency-qps", type=int, default=5000,
+                        help="dnsperf -Q of the fixed-rate loads (hits-5k, misses-5k) whose "
+                             "p99 the final table gives")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the server to one core and the load to the others")
     parser.add_argument("--max-queries", type=int, default=1000000,
                         help="cap on the queries of one run (and the unique names made)")
     parser.add_argument("--floor", help="the dns-floor binary (default: beside --daemon)")
@@ -867,7 +1032,12 @@ def main():
     parser.add_argument("--keep-verbose", action="store_true",
                         help="keep dnsperf's per-query lines (gzipped)")
     args = parser.parse_args()
+    args.runs = max(1, args.runs)
     args.workloads = args.workloads.split(",")
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error("unknown workload(s) %s (known: %s)" % (", ".join(unknown),
+                                                              ", ".join(WORKLOADS)))
     args.callgrind_servers = (args.callgrind_servers or args.servers).split(",")
     args.callgrind_queries = max(0, args.callgrind_queries // 100 * 100)
     if args.callgrind_queries and callgrind.have_tools():
@@ -877,8 +1047,14 @@ def main():
     args.results = os.path.abspath(args.results)  # valgrind's log goes there
     args.floor = os.path.abspath(args.floor or os.path.join(os.path.dirname(args.daemon),
                                                             "dns-floor"))
+    args.pinning = set_pinning(not args.no_pin)
+    print("pinning: " + args.pinning, flush=True)
     classes = {"dynamo-gateway": DynamoGateway, "dynamo-gateway-nostale": DynamoGatewayNoStale,
                "dnsmasq": Dnsmasq, "unbound": Unbound, "dnsdist": Dnsdist, "floor": Floor}
+    names = args.servers.split(",")
+    unknown = [n for n in names if n not in classes]
+    if unknown:
+        parser.error("unknown server(s) %s" % ", ".join(unknown))
 
     # SIGTERM (e.g. from make or a CI timeout) unwinds like Ctrl-C: every server is stopped.
     def on_sigterm(signum, frame):
@@ -895,29 +1071,65 @@ def main():
         os.symlink(stamp, latest)
     workdir = tempfile.mkdtemp(prefix="dynamo-bench-")
     knot = None
-    rows = []
+    runs = []            # runs[i]: the rows of run i + 1, one per server
+    instructions = {}    # server -> {path: instructions per query}
     started = time.monotonic()
     load_before = os.getloadavg()
+    summary_parts = []
+
+    def maker(cls, run_results):
+        extra = {DynamoGateway: (args.daemon,), Floor: (args.floor,)}
+        extra = next((v for k, v in extra.items() if issubclass(cls, k)), ())
+
+        def make(cache=True, tag=""):
+            return cls(workdir, run_results, knot.port, *extra, cache=cache, tag=tag)
+        return make
+
     try:
-        files = write_queries(workdir, args.max_queries, args.callgrind_queries)
+        files = write_queries(workdir, args.max_queries, args.callgrind_queries,
+                              min(args.max_queries, args.latency_qps * args.duration * 2))
         knot = Knot(workdir, results, None)
         knot.start()
         knot_version = knot.version()
         print("upstream: %s on 127.0.0.1:%d, zone bench. (%d names + wildcard)"
               % (knot_version, knot.port, ZONE_NAMES), flush=True)
-        for name in args.servers.split(","):
-            cls = classes[name]
-            extra = {DynamoGateway: (args.daemon,), Floor: (args.floor,)}
-            extra = next((v for k, v in extra.items() if issubclass(cls, k)), ())
-
-            def make(cache=True, tag="", cls=cls, extra=extra):
-                return cls(workdir, results, knot.port, *extra, cache=cache, tag=tag)
-            try:
-                rows.append(bench_server(make, args, files, results))
-            except RuntimeError as e:
-                print("   could not run %s: %s" % (name, e), flush=True)
-                rows.append({"name": name, "version": "?", "workloads": {},
-                             "notes": [str(e)]})
+        # Interleaved: run 1 of every server, then run 2 of every server, ...: a slow spell of
+        # the machine spreads over the servers instead of falling on one.
+        for run in range(1, args.runs + 1):
+            run_results = os.path.join(results, "run%d" % run)
+            os.makedirs(run_results)
+            rows = []
+            print("=== run %d of %d" % (run, args.runs), flush=True)
+            for name in names:
+                try:
+                    rows.append(bench_server(maker(classes[name], run_results), args, files,
+                                             run_results))
+                except RuntimeError as e:
+                    print("   could not run %s: %s" % (name, e), flush=True)
+                    rows.append({"name": name, "version": "?", "workloads": {},
+                                 "notes": [str(e)]})
+            runs.append(rows)
+            text = "\n".join(["run %d of %d" % (run, args.runs)]
+                             + render_text(rows, table_rows(rows, args)))
+            print("\n" + text + "\n", flush=True)
+            summary_parts.append(text)
+        # Instructions do not move with the machine's load: one measure per server is enough.
+        if args.callgrind_queries > 0:
+            cg_results = os.path.join(results, "callgrind")
+            os.makedirs(cg_results)
+            for name in names:
+                if name not in args.callgrind_servers:
+                    continue
+                row = next(r for r in runs[-1] if r["name"] == name)
+                print("== %s under callgrind" % name, flush=True)
+                try:
+                    instructions[name] = callgrind_server(
+                        maker(classes[name], cg_results), args, files, cg_results, row,
+                        classes[name].has_cache_off)
+                except RuntimeError as e:
+                    print("   callgrind: %s" % e, flush=True)
+                    row["notes"].append("callgrind: %s" % e)
+                row["instructions"] = instructions.get(name, {})
         knot_cpu = proc_status(knot.proc.pid).get("cpu")
     except KeyboardInterrupt:
         print("interrupted; stopping what was started", file=sys.stderr)
@@ -930,26 +1142,47 @@ def main():
             knot.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    dnsperf_version = next((w["dnsperf_version"] for r in rows
+    rows = runs[-1]
+    for r in rows:
+        r["instructions"] = instructions.get(r["name"], {})
+    dnsperf_version = next((w["dnsperf_version"] for run in runs for r in run
                             for w in r["workloads"].values()), "?")
     # Other work on the machine skews everything: say how busy it was.
     header = ("Dynamo Gateway benchmark, %s\nmachine: %s\n"
               "load average (1 min) before %.2f, after %.2f\n") % (
         datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine(), load_before[0],
         os.getloadavg()[0])
-    table = table_rows(rows, args)
     notes = footer(rows, args, knot_version, dnsperf_version)
-    summary = header + "\n" + "\n".join(render_text(rows, table) + [""] + notes) + "\n"
-    print("\n" + summary)
-    print("(%.0f s; knotd used %.1f CPU s; raw outputs in %s)"
-          % (time.monotonic() - started, knot_cpu or 0, results))
+    medians = median_table(runs, names, args, instructions)
+    median_title = ("median of %d interleaved run%s (a * marks a cell fewer runs gave); the "
+                    "goal column: Dynamo Gateway's CPU at most %.2f × the best of %s"
+                    % (args.runs, "s" if args.runs > 1 else "", GOAL_RATIO, ", ".join(PEERS)))
+    median_text = "\n".join([median_title] + render_text(names + ["goal"], medians))
+    summary = (header + "\n" + "\n\n".join(summary_parts) + "\n\n" + median_text + "\n\n"
+               + "\n".join(notes) + "\n")
+    print("\n" + median_text + "\n\n" + "\n".join(notes))
+    print("(%.0f s; knotd used %.1f CPU s; raw outputs in %s; the median table in %s)"
+          % (time.monotonic() - started, knot_cpu or 0, results,
+             os.path.join(results, "median.txt")))
     with open(os.path.join(results, "summary.txt"), "w") as f:
         f.write(summary)
-    with open(os.path.join(results, "summary.md"), "w") as f:  # for bench/README.md
-        f.write(header.replace("\n", "  \n") + "\n" + "\n".join(render_markdown(rows, table))
+    with open(os.path.join(results, "median.txt"), "w") as f:
+        f.write(header + "\n" + median_text + "\n\n" + "\n".join(notes) + "\n")
+    with open(os.path.join(results, "median.md"), "w") as f:  # for bench/README.md
+        f.write(header.replace("\n", "  \n") + "\n" + median_title + ":\n\n"
+                + "\n".join(render_markdown(names + ["goal"], medians))
                 + "\n\n```\n" + "\n".join(notes) + "\n```\n")
+    with open(os.path.join(results, "summary.md"), "w") as f:
+        parts = []
+        for i, run in enumerate(runs, 1):
+            parts.append("**run %d of %d**\n\n" % (i, args.runs)
+                         + "\n".join(render_markdown(run, table_rows(run, args))))
+        f.write(header.replace("\n", "  \n") + "\n" + "\n\n".join(parts) + "\n")
     with open(os.path.join(results, "results.json"), "w") as f:
-        json.dump({"machine": machine(), "args": vars(args), "servers": rows}, f, indent=1)
+        json.dump({"machine": machine(), "args": vars(args), "runs": runs,
+                   "instructions": instructions,
+                   "median": [{"path": label, "values": values} for label, values in medians]},
+                  f, indent=1)
     return 0
 
 

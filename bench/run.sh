@@ -8,8 +8,9 @@
 # 1. installs the missing Debian packages it uses (apt-get; root, or sudo),
 # 2. builds the daemon and bench/floor's dns-floor in $BENCH_BUILD_DIR (default build-bench,
 #    RelWithDebInfo) first, never while measuring,
-# 3. runs bench/bench.py: knotd upstream and every server on free loopback ports, dnsperf loads
-#    bounded in time and count, one table at the end; raw outputs in
+# 3. runs bench/bench.py: knotd upstream and every server on free loopback ports, the server
+#    pinned to one core, dnsperf loads bounded in time and count, --runs (3) interleaved runs,
+#    a table per run and the median table at the end (median.txt); raw outputs in
 #    $BENCH_BUILD_DIR/bench-results/<date>/ (and .../latest).
 set -euo pipefail
 
