@@ -5,6 +5,7 @@ reloads it, and a real ddclient then updates with the new account through the em
 password, a missing CSRF token, an invalid change and a client outside dns.allow are refused."""
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 import harness
+import struct
 from emulator import Emulator
 from gateway_harness import (PUBLIC_B, Gateway, account, make_token, run, wait_calls)
 
@@ -24,6 +26,7 @@ ADMIN_PASSWORD = "correct horse battery"
 NEW_USER = "newcam"
 NEW_PASS = 'n3w:p@ss"x'
 CLIENT_TIMEOUT = 60
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -67,7 +70,9 @@ class SetupPageTest(unittest.TestCase):
     def setUpClass(cls):
         cls.old_token = make_token("O")
         cls.new_token = make_token("N")
-        cls.emu = Emulator(tokens={cls.old_token: "ok", cls.new_token: "ok"})
+        cls.phone_token = make_token("P")
+        cls.emu = Emulator(tokens={cls.old_token: "ok", cls.new_token: "ok",
+                                   cls.phone_token: "ok"})
         cls.emu.start()
         cls.gw = Gateway(cls.emu.url, accounts=[account(cls.old_token, username="oldcam")])
         cls.gw.start()
@@ -147,20 +152,22 @@ class SetupPageTest(unittest.TestCase):
         self.assertEqual(os.stat(self.path).st_mode & 0o777, 0o640)
         self.check_file()
 
+        self.ddclient_updates(NEW_USER, NEW_PASS, "newcam.example.net", self.new_token)
+
+    def ddclient_updates(self, user, password, host, token):
         tmp = tempfile.mkdtemp(prefix="dynamo-setup-ddclient-")
         self.addCleanup(shutil.rmtree, tmp, True)
         conf = os.path.join(tmp, "ddclient.conf")
         with open(conf, "w") as f:
             f.write("\n".join(["protocol=dyndns2", "use=cmd, cmd='echo %s'" % PUBLIC_B,
                                "server=127.0.0.1:%d" % self.gw.http_port, "ssl=no",
-                               "login=%s" % NEW_USER, "password='%s'" % NEW_PASS,
-                               "newcam.example.net", ""]))
+                               "login=%s" % user, "password='%s'" % password, host, ""]))
         os.chmod(conf, 0o600)
         harness.require("ddclient", "ddclient")
         proc = run(["ddclient", "-daemon=0", "-foreground", "-verbose", "-noquiet", "-file", conf,
                     "-cache", os.path.join(tmp, "cache")], timeout=CLIENT_TIMEOUT)
         self.assertIn("good %s" % PUBLIC_B, proc.stdout + proc.stderr, self.gw.stderr_tail())
-        calls = wait_calls(self.emu, self.new_token, 1)
+        calls = wait_calls(self.emu, token, 1)
         self.assertEqual([(c["ip"], c["code"]) for c in calls], [(PUBLIC_B, "UP,OK")])
 
     def test_3_an_invalid_change_is_refused_with_the_check_message(self):
@@ -201,6 +208,42 @@ class SetupPageTest(unittest.TestCase):
                     "csrf=%s&upstreams=127.0.0.1:5353" % browser.csrf(page),
                     self.base + "/setup/upstreams"])
         self.assertEqual(proc.stdout, "403")
+
+    def test_6_headless_chromium_logs_in_and_adds_an_account(self):
+        """In a real browser: the cookie's attributes as Chromium stored them, the form posted
+        with its CSRF token, the new account's card at phone width, and ddclient with it."""
+        harness.require("chromium", "chromium")
+        node = harness.require("node", "nodejs")
+        modules = os.environ.get("DYNAMO_NODE_MODULES") or os.path.join(
+            os.environ.get("DYNAMO_BUILD_DIR") or os.path.join(HERE, "..", "..", "build"),
+            "node_modules")
+        if not os.path.isdir(os.path.join(modules, "playwright-core")):
+            raise AssertionError("playwright-core is missing: npm install --prefix BUILD_DIR "
+                                 "playwright-core (or set DYNAMO_NODE_MODULES)")
+        build = os.path.dirname(modules)
+        shot = os.path.join(build, "setup-phone.png")
+        user, password, host = "phonecam", "from a phone #1", "phonecam.example.net"
+        proc = run([node, os.path.join(HERE, "setup_browser.js"), self.base, ADMIN_PASSWORD,
+                    json.dumps({"username": user, "password": password, "token": self.phone_token,
+                                "hostnames": host}), shot],
+                   timeout=120, env=dict(os.environ, NODE_PATH=modules))
+        self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        seen = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["errors"], "")
+        self.assertIn("account 'phonecam' added", seen["message"])
+        self.assertIn(user, seen["cards"])  # the new account's card is in the DOM
+        cookie = [c for c in seen["cookies"] if c["name"] == "dynamo_setup"][0]
+        self.assertTrue(cookie["httpOnly"])
+        self.assertEqual(cookie["sameSite"], "Strict")
+        self.assertEqual(cookie["path"], "/setup")
+        self.assertGreater(cookie["expires"], 0)
+        with open(shot, "rb") as image:
+            head = image.read(24)
+        self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+        width = struct.unpack(">I", head[16:20])[0]
+        self.assertEqual(width, 390)  # IHDR: the phone-width viewport
+        self.check_file()
+        self.ddclient_updates(user, password, host, self.phone_token)
 
     def test_5_a_client_outside_dns_allow_is_refused(self):
         gw = Gateway(self.emu.url, allow=["127.0.0.1/32"])
