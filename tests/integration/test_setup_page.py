@@ -219,7 +219,8 @@ class SetupPageTest(unittest.TestCase):
             "node_modules")
         if not os.path.isdir(os.path.join(modules, "playwright-core")):
             raise AssertionError("playwright-core is missing: npm install --prefix BUILD_DIR "
-                                 "playwright-core (or set DYNAMO_NODE_MODULES)")
+                                 "playwright-core@1.65.2 (make test does it; or set "
+                                 "DYNAMO_NODE_MODULES)")
         build = os.path.dirname(modules)
         shot = os.path.join(build, "setup-phone.png")
         user, password, host = "phonecam", "from a phone #1", "phonecam.example.net"
