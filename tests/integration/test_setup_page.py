@@ -20,7 +20,8 @@ import urllib.request
 import harness
 import struct
 from emulator import Emulator
-from gateway_harness import (PUBLIC_B, Gateway, account, make_token, run, wait_calls)
+from gateway_harness import (PUBLIC_A, PUBLIC_B, Gateway, account, make_token, run, update,
+                             wait_calls)
 
 ADMIN_PASSWORD = "correct horse battery"
 NEW_USER = "newcam"
@@ -245,6 +246,73 @@ class SetupPageTest(unittest.TestCase):
         self.assertEqual(width, 390)  # IHDR: the phone-width viewport
         self.check_file()
         self.ddclient_updates(user, password, host, self.phone_token)
+
+    def test_7_edit_keeps_the_secrets_and_remove_refuses_the_device(self):
+        browser, page = self.logged_in()
+        start = self.gw.daemon.stderr.mark()
+        status, _, page = browser.call("/setup/account", {
+            "csrf": browser.csrf(page), "original": "oldcam", "action": "save",
+            "username": "oldcam", "password": "", "token": "",
+            "hostnames": "only.example.net", "ip_token": "", "names": ""})
+        self.assertEqual(status, 200, page[-2000:])
+        self.assertIsNotNone(self.gw.daemon.stderr.wait_for(lambda l: "reloaded" in l,
+                                                            start=start, timeout=10))
+        self.check_file()
+        # The empty fields kept the password and token: the device still updates, and only for
+        # the one host name it may now use.
+        reply = update(self.gw, "other.example.net", myip=PUBLIC_A, user="oldcam")
+        self.assertEqual(reply.body.strip(), "nohost")
+        reply = update(self.gw, "only.example.net", myip=PUBLIC_A, user="oldcam")
+        self.assertIn(reply.body.split()[0], ("good", "nochg"), reply)
+
+        status, _, page = browser.call("/setup/account", {
+            "csrf": browser.csrf(page), "original": "oldcam", "action": "remove"})
+        self.assertEqual(status, 200, page[-2000:])
+        self.assertNotIn('data-username="oldcam"', page)
+        self.assertNotIn("oldcam", self.read_config())
+        self.check_file()
+        reply = update(self.gw, "only.example.net", myip=PUBLIC_A, user="oldcam")
+        self.assertEqual(reply.body.strip(), "badauth")
+
+    def test_8_upstreams_are_saved_and_used(self):
+        browser, page = self.logged_in()
+        port = harness.free_port()
+        status, _, page = browser.call("/setup/upstreams", {
+            "csrf": browser.csrf(page), "upstreams": "127.0.0.1:%d 127.0.0.2:%d" % (port, port)})
+        self.assertEqual(status, 200, page[-2000:])
+        self.assertIn('upstreams: ["127.0.0.1:%d", "127.0.0.2:%d"]' % (port, port),
+                      self.read_config())
+        self.check_file()
+        reply = Browser(self.base)
+        status, _, json_text = reply.call("/status.json")
+        self.assertEqual(status, 200)
+        self.assertIn("127.0.0.2:%d" % port, json_text)  # the running forwarder has it
+
+    def test_9_the_command_keeps_the_files_owner_and_mode(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give the file another owner")
+        tmp = tempfile.mkdtemp(prefix="dynamo-setup-owner-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "config.yaml")
+        shutil.copy(self.path, path)
+        os.chown(path, 65534, 65534)
+        os.chmod(path, 0o600)
+        proc = subprocess.run([harness.DAEMON, "--config", path, "--set-admin-password"],
+                              input="another long one\n", capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        info = os.stat(path)
+        self.assertEqual((info.st_uid, info.st_gid, info.st_mode & 0o7777), (65534, 65534, 0o600))
+        self.assertEqual(os.listdir(tmp), ["config.yaml"])  # no temporary file left
+        # Refused: too short, and nothing changes.
+        with open(path) as f:
+            before = f.read()
+        proc = subprocess.run([harness.DAEMON, "--config", path, "--set-admin-password"],
+                              input="short\n", capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("too short", proc.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), before)
 
     def test_5_a_client_outside_dns_allow_is_refused(self):
         gw = Gateway(self.emu.url, allow=["127.0.0.1/32"])
