@@ -34,6 +34,9 @@ run: $(BUILD_DIR)/build.ninja
 test: test-deps build
 	@if grep -q '^PYTHON3:FILEPATH=.*NOTFOUND' $(BUILD_DIR)/CMakeCache.txt; then \
 	    cmake -S . -B $(BUILD_DIR); fi
+	@# The set-up page's browser test drives Chromium through playwright-core (npm, not Debian).
+	@test -d $(BUILD_DIR)/node_modules/playwright-core || \
+	    npm install --prefix $(BUILD_DIR) --no-audit --no-fund --no-save playwright-core@1.65.2
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.

@@ -136,7 +136,30 @@ void ConfigParser::readGateway(const Item& gateway) {
             listenField("http_listen", kHttpPort, config_.gateway.httpListen, httpListen_),
             listenField("https_listen", kHttpsPort, config_.gateway.httpsListen, httpsListen_),
             {"tls", [&](const Item& item) { readTls(item); }},
+            {"admin_password_hash", [&](const Item& item) { readAdminPasswordHash(item); }},
         });
+}
+
+// A crypt(3) hash in the modular format "$id$...": only what --set-admin-password writes
+// (yescrypt "$y$", SHA-512 "$6$") or another libxcrypt method a person pasted in. The hash is
+// not a secret in the way a password is, but it is never shown either.
+void ConfigParser::readAdminPasswordHash(const Item& item) {
+    if (item.node.IsNull())
+        return;
+    auto text = reader_.readString(item, "expected a crypt(3) hash");
+    if (!text)
+        return;
+    const bool printable = std::all_of(text->begin(), text->end(), [](char c) {
+        return c > ' ' && c < 0x7f && c != '\'' && c != '"';
+    });
+    if (text->size() < 4 || (*text)[0] != '$' || text->find('$', 1) == std::string::npos ||
+        !printable) {
+        reader_.error(item,
+                      "is not a crypt(3) hash: set it with dynamo-gateway --config FILE "
+                      "--set-admin-password");
+        return;
+    }
+    config_.gateway.adminPasswordHash = *text;
 }
 
 void ConfigParser::readTls(const Item& tls) {

@@ -107,6 +107,9 @@ struct GatewayConfig {
     std::vector<net::SocketAddress> httpListen;
     std::vector<net::SocketAddress> httpsListen;
     TlsConfig tls;
+    // The /setup page's administrator password as a crypt(3) hash ("$y$..." yescrypt or
+    // "$6$..." SHA-512), written by `dynamo-gateway --set-admin-password`; unset = no /setup.
+    std::optional<std::string> adminPasswordHash;
 };
 
 struct DynamoConfig {

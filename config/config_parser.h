@@ -62,6 +62,7 @@ class ConfigParser {
     // config.cc
     void readGateway(const Item& gateway);
     void readTls(const Item& tls);
+    void readAdminPasswordHash(const Item& item);
     void readDynamo(const Item& dynamo);
     void readUpdateUrl(const Item& item);
     void readStateDir(const Item& item);

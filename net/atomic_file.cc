@@ -26,10 +26,13 @@ bool writeAll(int fd, std::string_view data) {
     return true;
 }
 
-}  // namespace
+struct Owner {
+    uid_t uid;
+    gid_t gid;
+};
 
-bool writeFileAtomically(const std::string& dir, std::string_view name, std::string_view content,
-                         mode_t mode, std::string* error) {
+bool writeAtomically(const std::string& dir, std::string_view name, std::string_view content,
+                     mode_t mode, const Owner* owner, std::string* error) {
     const std::string path =
         (!dir.empty() && dir.back() == '/' ? dir : dir + "/") + std::string(name);
     const std::string temp = path + ".tmp";
@@ -42,6 +45,16 @@ bool writeFileAtomically(const std::string& dir, std::string_view name, std::str
             return false;
         }
         // fchmod: the umask may have narrowed `mode`; it must be exactly what was asked.
+        struct stat created {};
+        if (owner != nullptr && (::fstat(fd.get(), &created) != 0 ||
+                                 ((created.st_uid != owner->uid || created.st_gid != owner->gid) &&
+                                  ::fchown(fd.get(), owner->uid, owner->gid) != 0))) {
+            *error = fileErrorText("cannot give the owner " + std::to_string(owner->uid) + ":" +
+                                       std::to_string(owner->gid) + " to",
+                                   temp);
+            ::unlink(temp.c_str());
+            return false;
+        }
         if (::fchmod(fd.get(), mode) != 0 || !writeAll(fd.get(), content) ||
             ::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
             *error = fileErrorText("cannot write", temp);
@@ -60,6 +73,19 @@ bool writeFileAtomically(const std::string& dir, std::string_view name, std::str
         return false;
     }
     return true;
+}
+
+}  // namespace
+
+bool writeFileAtomically(const std::string& dir, std::string_view name, std::string_view content,
+                         mode_t mode, std::string* error) {
+    return writeAtomically(dir, name, content, mode, nullptr, error);
+}
+
+bool writeFileAtomically(const std::string& dir, std::string_view name, std::string_view content,
+                         mode_t mode, uid_t owner, gid_t group, std::string* error) {
+    const Owner wanted{owner, group};
+    return writeAtomically(dir, name, content, mode, &wanted, error);
 }
 
 }  // namespace dynamo::net

@@ -21,4 +21,11 @@ namespace dynamo::net {
 bool writeFileAtomically(const std::string& dir, std::string_view name, std::string_view content,
                          mode_t mode, std::string* error);
 
+// The same, and the new file gets this owner and group before it replaces the old one (the
+// configuration file, edited by /setup and --set-admin-password, keeps the owner the admin
+// gave it). No chown is made when the new file already has them (the daemon's own user under
+// systemd, which may not call chown at all); when one is needed and refused, nothing is replaced.
+bool writeFileAtomically(const std::string& dir, std::string_view name, std::string_view content,
+                         mode_t mode, uid_t owner, gid_t group, std::string* error);
+
 }  // namespace dynamo::net

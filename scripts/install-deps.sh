@@ -4,7 +4,8 @@
 set -euo pipefail
 
 build=(build-essential cmake ninja-build pkg-config
-       libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev)
+       libc-ares-dev libevent-dev libssl-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+       libcrypt-dev)
 # The peers the tests talk to: real DNS clients and servers, real DynDNS clients, TLS tools.
 # Packages are installed without their Recommends, so whatever a test needs from a peer's
 # Recommends is named here: ddclient only recommends IO::Socket::SSL (libio-socket-ssl-perl),
@@ -13,7 +14,7 @@ build=(build-essential cmake ninja-build pkg-config
 # come with perl). inadyn and knot recommend nothing; Chromium's fonts come with its Depends.
 test=(dnsutils knot-dnsutils dnsmasq-base knot unbound curl wget openssl ddclient inadyn python3 iproute2
       clang libclang-rt-14-dev chromium systemd file
-      libio-socket-ssl-perl miniupnpd-nftables
+      libio-socket-ssl-perl miniupnpd-nftables nodejs npm
       valgrind dnsperf)  # the performance guard (tests/perf): callgrind, and dnsperf's load
 
 # `make run` tries the gateway with these.

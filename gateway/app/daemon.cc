@@ -92,6 +92,7 @@ Daemon::~Daemon() {
     // Everything registered with the loop goes before it; listeners first, so no new work
     // arrives while the rest is taken down.
     http_.reset();
+    setup_.reset();
     endpoint_.reset();
     publicAddress_.reset();  // its hooks call the scheduler
     scheduler_.reset();
@@ -227,6 +228,9 @@ bool Daemon::start(std::string* error) {
         return false;
     http_->setAllow(config_.dns.allow);
     http_->setObserver(devices_.get());
+    setup_ = std::make_unique<SetupService>(
+        configPath_, SetupService::Hooks{[this]() -> const config::Config& { return config_; },
+                                         [this] { return reload(); }});
 
     sigterm_.reset(evsignal_new(base_.get(), SIGTERM, &Daemon::onSignal, this));
     sigint_.reset(evsignal_new(base_.get(), SIGINT, &Daemon::onSignal, this));
@@ -444,7 +448,8 @@ void Daemon::onHeartbeat(evutil_socket_t, short, void* arg) {
 }
 
 void Daemon::route(const std::shared_ptr<HttpExchange>& exchange) {
-    if (endpoint_->handle(exchange) || serveStatus(exchange) || serveDevices(exchange))
+    if (endpoint_->handle(exchange) || serveStatus(exchange) || serveDevices(exchange) ||
+        setup_->handle(exchange))
         return;
     exchange->reply({404, "text/plain", "not found\n", {}});
 }
@@ -610,10 +615,11 @@ void Daemon::onSignal(evutil_socket_t signal, short, void* arg) {
     event_base_loopexit(self->base_.get(), nullptr);
 }
 
-void Daemon::reload() {
+bool Daemon::reload() {
     systemd_.notify("RELOADING=1");
-    reloadConfig();
+    const bool reloaded = reloadConfig();
     systemd_.notify("READY=1\n" + statusLine());
+    return reloaded;
 }
 
 std::vector<std::string_view> Daemon::keepStartOnlyKeys(config::Config& next) const {
@@ -635,16 +641,16 @@ std::vector<std::string_view> Daemon::keepStartOnlyKeys(config::Config& next) co
     return changed;
 }
 
-void Daemon::reloadConfig() {
+bool Daemon::reloadConfig() {
     auto loaded = config::loadFile(configPath_);
     const auto refuse = [](const std::string& why) {
         DLOG(Error) << "reload refused: " << why << "; still serving the previous configuration";
+        return false;
     };
     if (!loaded.config) {
         for (const auto& problem : loaded.errors)
             DLOG(Error) << problem;
-        refuse(configPath_ + " is invalid");
-        return;
+        return refuse(configPath_ + " is invalid");
     }
     config::Config& next = *loaded.config;
     const std::vector<std::string_view> startOnlyChanged = keepStartOnlyKeys(next);
@@ -705,6 +711,7 @@ void Daemon::reloadConfig() {
         DLOG(Warning) << warning;
     armSchedulerTimer();
     DLOG(Info) << "reloaded " << configPath_;
+    return true;
 }
 
 }  // namespace dynamo::gateway

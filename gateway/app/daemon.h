@@ -17,6 +17,7 @@
 #include "gateway/devices/device_recorder.h"
 #include "gateway/http/http_server.h"
 #include "gateway/http/update_endpoint.h"
+#include "gateway/setup/setup_service.h"
 #include "gateway/status/minute_series.h"
 #include "gateway/status/status_report.h"
 #include "gateway/updates/address_history.h"
@@ -72,8 +73,9 @@ class Daemon {
     static void onHeartbeat(evutil_socket_t, short, void* arg);
     bool dropRoot(std::string* error);
     std::string statusLine() const;
-    void reload();
-    void reloadConfig();
+    // False when the new file was refused (the old configuration keeps running).
+    bool reload();
+    bool reloadConfig();
     // Puts the running values of the keys applied at start only into next; names the changed.
     std::vector<std::string_view> keepStartOnlyKeys(config::Config& next) const;
     void route(const std::shared_ptr<HttpExchange>& exchange);
@@ -113,6 +115,7 @@ class Daemon {
     std::unique_ptr<UpdateScheduler> scheduler_;
     std::unique_ptr<UpdateEndpoint> endpoint_;
     std::unique_ptr<HttpServer> http_;
+    std::unique_ptr<SetupService> setup_;  // /setup: edits configPath_, then reload()
     net::EventPtr schedulerTimer_;
     SystemdNotifier systemd_;
     net::EventPtr heartbeat_;  // WATCHDOG=1 and a fresh STATUS= line

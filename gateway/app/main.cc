@@ -1,22 +1,29 @@
 // dynamo-gateway: a DNS forwarder that answers members.dyndns.org with its own address, and the
 // DynDNS update gateway behind it (docs/operations.md#command-line for the command line).
 
+#include <termios.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "config/config.h"
 #include "gateway/app/daemon.h"
 #include "gateway/app/test_notify.h"
+#include "gateway/setup/admin_password.h"
+#include "gateway/setup/config_file.h"
+#include "gateway/setup/config_text.h"
 #include "net/log.h"
 #include "version.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "Usage: dynamo-gateway --config FILE [--check | --test-notify]\n"
+    "Usage: dynamo-gateway --config FILE [--check | --test-notify | --set-admin-password]\n"
     "       dynamo-gateway --version | --help\n"
     "\n"
     "Answers the LAN's DNS (intercepting members.dyndns.org) and translates DynDNS updates\n"
@@ -27,11 +34,86 @@ constexpr const char* kUsage =
     "                 nothing on success; exit 0 when valid, 1 when not\n"
     "  --test-notify  send one 'test' alert on every alerts channel, print one line\n"
     "                 per channel; exit 0 when all were delivered, 1 when not\n"
+    "  --set-admin-password\n"
+    "                 read a new password for the /setup page from standard input (twice,\n"
+    "                 without echo, on a terminal) and write its hash into FILE as\n"
+    "                 gateway.admin_password_hash; the running daemon needs a reload\n"
     "  --version      print the version\n"
     "  --help         print this help\n"
     "\n"
     "Signals: SIGHUP reloads FILE (an invalid file is refused, the old one stays),\n"
     "SIGTERM and SIGINT stop after saving state.\n";
+
+// One line from standard input, without its line end; on a terminal without echo, after prompt.
+std::optional<std::string> readSecretLine(const char* prompt) {
+    const bool tty = ::isatty(STDIN_FILENO) == 1;
+    termios saved{};
+    if (tty) {
+        std::cerr << prompt << std::flush;
+        if (::tcgetattr(STDIN_FILENO, &saved) == 0) {
+            termios quiet = saved;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        }
+    }
+    std::string line;
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (tty) {
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::cerr << "\n";
+    }
+    if (!got && line.empty())
+        return std::nullopt;
+    if (!line.empty() && line.back() == '\r')
+        line.pop_back();
+    return line;
+}
+
+int setAdminPassword(const std::string& configPath) {
+    using namespace dynamo;
+    const auto password = readSecretLine("New administrator password for /setup: ");
+    if (!password) {
+        std::cerr << "dynamo-gateway: no password on standard input\n";
+        return gateway::kExitFailure;
+    }
+    if (const std::string problem = gateway::adminPasswordProblem(*password); !problem.empty()) {
+        std::cerr << "dynamo-gateway: the password is " << problem << "\n";
+        return gateway::kExitFailure;
+    }
+    if (::isatty(STDIN_FILENO) == 1) {
+        const auto again = readSecretLine("The same again: ");
+        if (!again || *again != *password) {
+            std::cerr << "dynamo-gateway: the two passwords differ; nothing was changed\n";
+            return gateway::kExitFailure;
+        }
+    }
+    const auto hash = gateway::hashAdminPassword(*password);
+    if (!hash || !gateway::verifyAdminPassword(*password, *hash)) {
+        std::cerr << "dynamo-gateway: libcrypt could not hash the password\n";
+        return gateway::kExitFailure;
+    }
+    const auto result = gateway::editConfigFile(
+        configPath,
+        [&](const std::string& text, std::string* error) {
+            return gateway::setGatewayKey(text, "admin_password_hash", gateway::yamlQuoted(*hash),
+                                          error);
+        },
+        [&](const config::Config& next, std::vector<std::string>& errors) {
+            if (next.gateway.adminPasswordHash != *hash)
+                errors.push_back(configPath +
+                                 ": gateway.admin_password_hash could not be written there; "
+                                 "add it by hand");
+        });
+    if (!result.written) {
+        for (const auto& problem : result.errors)
+            std::cerr << problem << "\n";
+        std::cerr << "dynamo-gateway: nothing was changed\n";
+        return gateway::kExitFailure;
+    }
+    std::cout << "gateway.admin_password_hash written to " << configPath
+              << "; reload the daemon (systemctl reload dynamo-gateway) to use it\n";
+    return gateway::kExitOk;
+}
 
 }  // namespace
 
@@ -40,6 +122,7 @@ int main(int argc, char** argv) {
     std::string configPath;
     bool check = false;
     bool testNotify = false;
+    bool setPassword = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -52,6 +135,8 @@ int main(int argc, char** argv) {
         }
         if (arg == "--check") {
             check = true;
+        } else if (arg == "--set-admin-password") {
+            setPassword = true;
         } else if (arg == "--test-notify") {
             testNotify = true;
         } else if (arg == "--config" && i + 1 < argc) {
@@ -67,6 +152,9 @@ int main(int argc, char** argv) {
         std::cerr << "dynamo-gateway: --config FILE is required\n" << kUsage;
         return gateway::kExitUsage;
     }
+
+    if (setPassword)
+        return setAdminPassword(configPath);
 
     auto loaded = config::loadFile(configPath);
     if (check) {

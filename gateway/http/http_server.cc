@@ -71,6 +71,9 @@ compat::HttpRequest toCompat(evhttp_request* request) {
     if (const char* value = evhttp_find_header(headers, "User-Agent")) {
         parsed.userAgent = value;  // for the device list, which bounds it
     }
+    if (const char* value = evhttp_find_header(headers, "Cookie")) {
+        parsed.cookie = value;  // the /setup session; bounded by the header limit
+    }
     evbuffer* body = evhttp_request_get_input_buffer(request);
     const size_t length = evbuffer_get_length(body);
     parsed.body.resize(length);
@@ -85,6 +88,16 @@ compat::HttpRequest toCompat(evhttp_request* request) {
             peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
         if (auto address = net::SocketAddress::fromSockaddr(peer, peerLength))
             parsed.client = address->ip().unmapped();
+    }
+    if (connection != nullptr) {
+        const evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(connection));
+        sockaddr_storage local{};
+        socklen_t localLength = sizeof local;
+        if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &localLength) == 0) {
+            if (auto address = net::SocketAddress::fromSockaddr(
+                    reinterpret_cast<const sockaddr*>(&local), localLength))
+                parsed.local = address->ip().unmapped();
+        }
     }
     return parsed;
 }

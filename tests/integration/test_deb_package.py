@@ -302,8 +302,10 @@ class PackageInstallTest(unittest.TestCase):
         self.assertEqual(self.stat("install", BINARY), "755 root root regular file")
         self.assertEqual(self.stat("install", UNIT), "644 root root regular file")
         self.assertEqual(self.stat("install", SYSUSERS), "644 root root regular file")
-        self.assertEqual(self.stat("install", CONFIG), "640 root %s regular file" % USER)
-        self.assertEqual(self.stat("install", os.path.dirname(CONFIG)), "755 root root directory")
+        self.assertEqual(self.stat("install", CONFIG), "640 %s %s regular file" % (USER, USER))
+        # Writable by the service user for /setup (systemd/dynamo-gateway.service says why).
+        self.assertEqual(self.stat("install", os.path.dirname(CONFIG)),
+                         "770 root %s directory" % USER)
         self.assertEqual(self.stat("install", STATE), "700 %s %s directory" % (USER, USER))
 
     def test_system_user_is_created(self):
@@ -332,7 +334,7 @@ class PackageInstallTest(unittest.TestCase):
     def test_reinstall_keeps_edits_and_permissions(self):
         self.assertEqual(self.fact("reinstall", "status"), "ii ", self.fact("reinstall", "output"))
         self.assertEqual(self.fact("reinstall", "edited"), "1")
-        self.assertEqual(self.stat("reinstall", CONFIG), "640 root %s regular file" % USER)
+        self.assertEqual(self.stat("reinstall", CONFIG), "640 %s %s regular file" % (USER, USER))
         self.assertEqual(self.stat("reinstall", STATE), "700 %s %s directory" % (USER, USER))
         self.assertEqual(self.fact("reinstall", "passwd"), self.fact("install", "passwd"))
         self.assertNotIn("not started", self.fact("reinstall", "output"))
@@ -341,7 +343,7 @@ class PackageInstallTest(unittest.TestCase):
         self.assertEqual(self.fact("remove", "status"), "rc ", self.fact("remove", "output"))
         self.assertEqual(self.stat("remove", BINARY), "absent")
         self.assertEqual(self.stat("remove", UNIT), "absent")
-        self.assertEqual(self.stat("remove", CONFIG), "640 root %s regular file" % USER)
+        self.assertEqual(self.stat("remove", CONFIG), "640 %s %s regular file" % (USER, USER))
         self.assertNotEqual(self.stat("remove", STATE), "absent")
         self.assertTrue(self.fact("remove", "passwd").startswith(USER + ":"))
 
