@@ -156,7 +156,7 @@ struct AlertsConfig {
 };
 
 // One public_address.dns_whoami entry: a name whose answer is the asker's own address, as the
-// server sees it (docs/configuration.md#public-address).
+// server sees it (docs/configuration.md#public_address).
 struct DnsWhoami {
     net::SocketAddress server;  // port 53 unless written
     std::string name;           // lower-case, no trailing dot
@@ -165,7 +165,7 @@ struct DnsWhoami {
     friend bool operator==(const DnsWhoami&, const DnsWhoami&) = default;
 };
 
-// Where the public address is learned (docs/configuration.md#public-address).
+// Where the public address is learned (docs/configuration.md#public_address).
 enum class AddressSourceKind { Router, Dns, Http };
 
 struct PublicAddressConfig {

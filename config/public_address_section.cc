@@ -1,5 +1,5 @@
 // The public_address section: where the gateway learns the network's public IPv4 address
-// (docs/configuration.md#public-address). Detection runs only when this section is written or
+// (docs/configuration.md#public_address). Detection runs only when this section is written or
 // an account has self_update: an appliance asks outside services nothing on its own.
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 #pragma once
-// The sources public_address configures (docs/configuration.md#public-address), in its order:
+// The sources public_address configures (docs/configuration.md#public_address), in its order:
 // the router, then each dns_whoami entry, then each http_echo URL.
 
 #include <event2/event.h>

@@ -1,5 +1,5 @@
 #pragma once
-// Reading a DNS whoami answer (docs/configuration.md#public-address): the A record of
+// Reading a DNS whoami answer (docs/configuration.md#public_address): the A record of
 // myip.opendns.com, or the TXT record of o-o.myaddr.l.google.com or whoami.cloudflare (class
 // CH), whose text is the address the server saw the question come from. Pure and bounded: the
 // reply is untrusted bytes from the network.

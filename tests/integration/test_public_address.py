@@ -1,5 +1,5 @@
 """End-to-end tests of public address detection (README "Keeping the address current without a
-device", docs/configuration.md#public-address): the real daemon asks loopback stand-ins for the
+device", docs/configuration.md#public_address): the real daemon asks loopback stand-ins for the
 whoami servers (a scriptable DNS server answering A, TXT and TXT in class CH, as OpenDNS,
 Google and Cloudflare do) and for an HTTP echo page (http.server in this test), and shows what
 it believes on /status.json. With the token-API emulator, a believed address becomes one

@@ -127,16 +127,16 @@ class RawServer {
 std::optional<Bytes> dnsAnswer(const Bytes& query) {
     const auto parsed = dns::test::parseOrDie(query);
     MessageBuilder builder;
-    builder.id(dns::getId(query)).question(parsed.qname, parsed.qtype);
+    builder.id(dns::getId(query)).question(parsed.qname(), parsed.qtype);
     const Bytes v6Loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    if (parsed.qname == "echo.test" || parsed.qname == "six.test" || parsed.qname == "two.test") {
+    if (parsed.qname() == "echo.test" || parsed.qname() == "six.test" || parsed.qname() == "two.test") {
         builder.response();
-        if (parsed.qtype == dns::type::A && parsed.qname == "echo.test")
+        if (parsed.qtype == dns::type::A && parsed.qname() == "echo.test")
             builder.answer(dns::type::A, 60, {127, 0, 0, 1});
-        if (parsed.qtype == dns::type::A && parsed.qname == "two.test")
+        if (parsed.qtype == dns::type::A && parsed.qname() == "two.test")
             builder.answer(dns::type::A, 60, {127, 0, 0, 2})
                 .answer(dns::type::A, 60, {127, 0, 0, 3});
-        if (parsed.qtype == dns::type::AAAA && parsed.qname != "two.test")
+        if (parsed.qtype == dns::type::AAAA && parsed.qname() != "two.test")
             builder.answer(dns::type::AAAA, 60, v6Loopback);
     } else {
         builder.response(dns::Rcode::NxDomain);
