@@ -163,7 +163,9 @@ void DeviceTable::interceptedQuery(const std::string& address, std::string_view 
     DeviceRecord& record = touch(address, now);
     ++record.interceptedQueries;
     record.lastQuery = now;
-    record.lastQueryName = boundedText(name);
+    // A device asks the same name again and again: keep the stored text when it is unchanged.
+    if (record.lastQueryName != name)
+        record.lastQueryName = boundedText(name);
 }
 
 void DeviceTable::updateSeen(const UpdateSeen& update, int64_t now) {

@@ -1,6 +1,7 @@
 // net::IpAddress, net::SocketAddress, net::Cidr and net::CidrSet: the address forms the config
 // writes and the access checks of both listeners.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <string_view>
@@ -38,6 +39,22 @@ TEST(IpAddress, ParsesBothFamilies) {
         EXPECT_EQ(parsed->family(), c.family);
         EXPECT_EQ(parsed->size(), c.family == AF_INET ? 4u : 16u);
         EXPECT_EQ(parsed->toString(), c.canonical);
+    }
+}
+
+TEST(IpAddress, FormatsEveryIpv4OctetAsInetNtopDoes) {
+    // IPv4 is formatted by hand (no sprintf on the intercepted path): every octet value in every
+    // position must read as inet_ntop writes it.
+    for (unsigned value = 0; value < 256; ++value) {
+        for (size_t position = 0; position < 4; ++position) {
+            in_addr raw{};
+            auto* bytes = reinterpret_cast<uint8_t*>(&raw.s_addr);
+            for (size_t i = 0; i < 4; ++i)
+                bytes[i] = static_cast<uint8_t>(i == position ? value : 7 * i + 1);
+            char expected[INET_ADDRSTRLEN] = {};
+            ASSERT_NE(inet_ntop(AF_INET, &raw, expected, sizeof expected), nullptr);
+            EXPECT_EQ(IpAddress::fromV4(raw).toString(), expected);
+        }
     }
 }
 
