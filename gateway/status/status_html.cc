@@ -131,7 +131,8 @@ void appendQueued(std::string& out, const UpdateScheduler::AccountStatus& accoun
         // No address sent: the service takes the one our request comes from.
         out += "<span class=\"queued-ip\">this network's public address</span>";
     }
-    out += ", accepted " + timeElement(queued.acceptedAt, now) + "; ";
+    out += ", accepted " + timeElement(queued.acceptedAt, now) + " from " +
+           std::string(toString(queued.origin)) + "; ";
     if (account.callInFlight) {
         out += "being sent now";
     } else if (queued.nextAttempt <= now) {
@@ -157,8 +158,9 @@ void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& accou
 
     out += "<dt>Published address</dt>";
     if (account.confirmedIp) {
-        out +=
-            "<dd class=\"published-ip\">" + escapeHtml(account.confirmedIp->toString()) + "</dd>\n";
+        out += "<dd><span class=\"published-ip\">" + escapeHtml(account.confirmedIp->toString()) +
+               "</span> <small class=\"origin\">(from " +
+               std::string(toString(account.confirmedOrigin)) + ")</small></dd>\n";
     } else {
         out += "<dd class=\"none\">none confirmed yet</dd>\n";
     }
@@ -186,6 +188,12 @@ void appendAccount(std::string& out, const UpdateScheduler::AccountStatus& accou
     if (account.callInFlight)
         out += " <small>(a call is in progress)</small>";
     out += "</dd>\n";
+
+    // Self-update: the gateway keeps this account current from the public address it
+    // detects (README "Keeping the address current without a device").
+    out += "<dt>Self-update</dt>";
+    out += account.selfUpdate ? "<dd class=\"self-update on\">on</dd>\n"
+                              : "<dd class=\"self-update none\">off (devices only)</dd>\n";
 
     out += "<dt>Queued</dt>";
     appendQueued(out, account, now);

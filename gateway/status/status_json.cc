@@ -133,6 +133,8 @@ void writeAccount(JsonWriter& json, const UpdateScheduler::AccountStatus& accoun
             json.null();
         json.key("accepted_at");
         json.time(account.queued->acceptedAt);
+        json.key("origin");
+        json.string(std::string(toString(account.queued->origin)));
         member(json, "attempts", account.queued->attempts);
         json.key("next_attempt");
         json.time(account.queued->nextAttempt);
@@ -140,6 +142,13 @@ void writeAccount(JsonWriter& json, const UpdateScheduler::AccountStatus& accoun
     } else {
         json.null();
     }
+    json.key("self_update");
+    json.boolean(account.selfUpdate);
+    json.key("published_origin");  // device | self-update: who asked for published_ip
+    if (account.confirmedIp)
+        json.string(std::string(toString(account.confirmedOrigin)));
+    else
+        json.null();
     json.key("call_in_flight");
     json.boolean(account.callInFlight);
     member(json, "consecutive_missing", account.consecutiveMissing);

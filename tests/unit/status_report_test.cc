@@ -32,6 +32,8 @@ UpdateScheduler::AccountStatus healthyAccount() {
     account.lastCall = kNow - minutes(3) - seconds(20);
     account.lastResult = "UP,OK";
     account.lastResultText = "the record was updated";
+    account.selfUpdate = true;
+    account.confirmedOrigin = UpdateOrigin::SelfUpdate;
     return account;
 }
 
@@ -233,7 +235,9 @@ TEST(StatusHtml, AccountCardShowsAddressChangeAndResult) {
     const std::string html = renderStatusHtml(sampleReport());
     EXPECT_THAT(html, HasSubstr("<section class=\"account\" id=\"account-home\">"));
     EXPECT_THAT(html, HasSubstr("<code class=\"token\">abcd…</code>"));
-    EXPECT_THAT(html, HasSubstr("<dd class=\"published-ip\">203.0.113.7</dd>"));
+    EXPECT_THAT(html, HasSubstr("<dd><span class=\"published-ip\">203.0.113.7</span> <small "
+                                "class=\"origin\">(from self-update)</small></dd>"));
+    EXPECT_THAT(html, HasSubstr("<dt>Self-update</dt><dd class=\"self-update on\">on</dd>"));
     EXPECT_THAT(html, HasSubstr("<dd class=\"changed-at\"><time datetime=\"2024-05-01T11:56:40Z\">"
                                 "3 minutes ago</time> <small>(2024-05-01 11:56:40 UTC)</small>"));
     EXPECT_THAT(html, HasSubstr("<dd class=\"last-result result-ok\"><code>UP,OK</code>: the "
@@ -251,6 +255,8 @@ TEST(StatusHtml, QueuedUpdateSaysWhatAndWhen) {
     EXPECT_THAT(html, HasSubstr("to be sent <span class=\"next-attempt\"><time "
                                 "datetime=\"2024-05-01T12:04:30Z\">in 4 minutes</time> "
                                 "<small>(2024-05-01 12:04:30 UTC)</small></span>"));
+    EXPECT_THAT(html, HasSubstr("(2024-05-01 11:50:00 UTC)</small> from device; "));
+    EXPECT_THAT(html, HasSubstr("<dd class=\"self-update none\">off (devices only)</dd>"));
     EXPECT_THAT(html, HasSubstr("2 attempts failed so far"));
 }
 
@@ -717,9 +723,12 @@ TEST(StatusJson, AccountsInFull) {
       "queued": {
         "ip": "198.51.100.20",
         "accepted_at": "2024-05-01T11:50:00Z",
+        "origin": "device",
         "attempts": 2,
         "next_attempt": "2024-05-01T12:04:30Z"
       },
+      "self_update": false,
+      "published_origin": null,
       "call_in_flight": false,
       "consecutive_missing": 2,
       "missing_record": true
