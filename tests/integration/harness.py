@@ -70,6 +70,28 @@ def require(program, package):
     return path
 
 
+def render_at_phone_width(test, url, screenshot=None):
+    """The DOM headless Chromium builds for `url` at a phone's viewport (390 x 844), and when
+    `screenshot` is a path, a PNG of the page there (checked to be one). The pages are read by
+    a real browser, not only by string matching on what the daemon sent."""
+    chromium = require("chromium", "chromium")
+    profile = tempfile.mkdtemp(prefix="dynamo-chromium-")
+    test.addCleanup(shutil.rmtree, profile, True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + profile, "--window-size=390,844"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=90)
+    test.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+    if screenshot:
+        taken = subprocess.run([chromium, *flags, "--screenshot=" + screenshot, url],
+                               capture_output=True, text=True, timeout=90)
+        test.assertEqual(taken.returncode, 0, taken.stderr[-2000:])
+        with open(screenshot, "rb") as image:
+            test.assertEqual(image.read(8), b"\x89PNG\r\n\x1a\n")
+    return dom.stdout
+
+
 def require_perl_module(module, package, needed_by):
     """Fails, naming the package to install, when perl cannot load `module`."""
     perl = shutil.which("perl") or "/usr/bin/perl"

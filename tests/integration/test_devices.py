@@ -138,6 +138,16 @@ class DevicesTest(unittest.TestCase):
         self.assertIn("FRITZ!Box &lt;7590&gt;", page.body)
         self.assertNotIn("<7590>", page.body)
 
+    def test_a_phone_shows_the_device_list(self):
+        # The list as a phone's browser builds it: a card per device with its diagnosis.
+        self.wait_diagnosis("127.0.0.6", BY_ADDRESS)
+        url = "http://%s:%d/devices" % (self.gw.http_host, self.gw.http_port)
+        shot = os.path.join(self.gw.state_dir, "devices-phone.png")
+        dom = harness.render_at_phone_width(self, url, screenshot=shot)
+        self.assertGreaterEqual(dom.count('class="device"'), 5)
+        self.assertIn(html_escaped(FINE), dom)
+        self.assertIn(UNKNOWN_USER, dom)  # Chromium writes the quote back as a quote
+
     def test_passwords_are_never_kept(self):
         self.wait_diagnosis("127.0.0.3", UNKNOWN_USER)
         self.assertNotIn("secret-never-stored", self.get("/devices.json").body)

@@ -319,5 +319,45 @@ class SelfUpdateTest(PublicAddressCase):
             self.assertEqual(self.status(gw)["public_address"]["rounds"], 1)
 
 
+    def test_a_self_update_and_a_device_update_in_one_window_survive_kill_9(self):
+        # One window per token whoever asks (docs/updates.md#self-update): the self-update is
+        # sent, the device's newer address waits in the queue, a power cut loses nothing, and
+        # the service never sees two calls inside its window (no TF).
+        self.answer(opendns=PUBLIC_A)
+        page = EchoPage(PUBLIC_A)
+        self.addCleanup(page.close)
+        token = make_token("selfdev")
+        entry = account(token)
+        entry["self_update"] = True
+        window = 6.0
+        with Emulator(tokens={token: "ok"}, window=window - 0.5) as emu:
+            gw = self.gateway({"sources": ["dns", "http"],
+                               "dns_whoami": self.whoami_entries()[:1], "http_echo": [page.url]},
+                              update_url=emu.url, accounts=[entry], min_interval="%ds" % window)
+            first = wait_calls(emu, token, 1, timeout=20)[0]
+            self.assertEqual(first["ip"], PUBLIC_A)
+            # The address moves: a device says so inside the window, and so do the sources.
+            r = update(gw, "cam.example.net", myip=PUBLIC_B)
+            self.assertTrue(r.body.startswith("good"), r.body)
+            queued = self.status(gw)["accounts"][0]["queued"]
+            self.assertEqual((queued["ip"], queued["origin"]), (PUBLIC_B, "device"))
+            self.assertEqual(len(calls_for(emu, token)), 1)
+            self.whoami.table.clear()
+            self.answer(opendns=PUBLIC_B)
+            page.body = "Current IP Address: %s\r\n" % PUBLIC_B
+            gw.kill9()
+            gw.restart()
+            calls = wait_calls(emu, token, 2, timeout=window + 15)
+            self.assertEqual(calls[1]["ip"], PUBLIC_B)
+            self.assertGreaterEqual(calls[1]["time"] - calls[0]["time"], window - 0.5)
+            self.assertEqual([c["code"] for c in calls], ["UP,OK", "UP,OK"])
+            account_state = poll_until(
+                lambda: (lambda a: a if a["published_ip"] == PUBLIC_B else None)(
+                    self.status(gw)["accounts"][0]), what="the published address after restart")
+            self.assertTrue(account_state["self_update"])
+            self.assertEqual(account_state["published_origin"], "device")
+            self.assertIsNone(account_state["queued"])
+            self.assertEqual(len(calls_for(emu, token)), 2)
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -29,23 +30,30 @@ struct LoopbackEndpoint {
 
     static LoopbackEndpoint open(event_base* base, event_callback_fn onUdp,
                                  evconnlistener_cb onAccept, void* arg) {
-        LoopbackEndpoint endpoint;
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        endpoint.udp.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
-        ::bind(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
-        socklen_t length = sizeof address;
-        ::getsockname(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), &length);
-        endpoint.port = ntohs(address.sin_port);
-        endpoint.udpEvent.reset(
-            event_new(base, endpoint.udp.get(), EV_READ | EV_PERSIST, onUdp, arg));
-        event_add(endpoint.udpEvent.get(), nullptr);
-        // TCP on the same port number.
-        endpoint.listener.reset(
-            evconnlistener_new_bind(base, onAccept, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-                                    16, reinterpret_cast<sockaddr*>(&address), sizeof address));
-        return endpoint;
+        // The UDP port is the kernel's choice; the same number may be taken for TCP (another
+        // test's connection, in a parallel run): then try another port, a bounded few times.
+        for (int attempt = 0; attempt < 50; ++attempt) {
+            LoopbackEndpoint endpoint;
+            sockaddr_in address{};
+            address.sin_family = AF_INET;
+            address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            endpoint.udp.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+            ::bind(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
+            socklen_t length = sizeof address;
+            ::getsockname(endpoint.udp.get(), reinterpret_cast<sockaddr*>(&address), &length);
+            endpoint.port = ntohs(address.sin_port);
+            endpoint.listener.reset(evconnlistener_new_bind(
+                base, onAccept, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+                reinterpret_cast<sockaddr*>(&address), sizeof address));
+            if (!endpoint.listener)
+                continue;
+            endpoint.udpEvent.reset(
+                event_new(base, endpoint.udp.get(), EV_READ | EV_PERSIST, onUdp, arg));
+            event_add(endpoint.udpEvent.get(), nullptr);
+            return endpoint;
+        }
+        ADD_FAILURE() << "no free port on 127.0.0.1 for both UDP and TCP";
+        return {};
     }
     net::SocketAddress address() const {
         return net::SocketAddress(*net::IpAddress::parse("127.0.0.1"), port);
