@@ -28,6 +28,11 @@ esac
 
 missing=()
 for pkg in "${want[@]}"; do
+    # A Node.js from elsewhere (NodeSource's nodejs carries npm and conflicts with Debian's npm)
+    # does what the browser test needs: node and npm on PATH.
+    if [[ $pkg == nodejs || $pkg == npm ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+        continue
+    fi
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
