@@ -29,19 +29,25 @@ run: $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target dynamo-gateway dynamo-emulator
 	@scripts/dev-run.sh $(BUILD_DIR)
 
+# The set-up page's browser test drives Chromium through playwright-core (npm, not Debian),
+# installed into the build directory whose tests use it.
+define playwright
+	@test -d $(1)/node_modules/playwright-core || \
+	    npm install --prefix $(1) --no-audit --no-fund --no-save playwright-core@1.65.2
+endef
+
 # A build first configured by `make run` on a machine without python3 has no end-to-end tests
 # (tests/CMakeLists.txt): test-deps has installed python3 since, so configure it again.
 test: test-deps build
 	@if grep -q '^PYTHON3:FILEPATH=.*NOTFOUND' $(BUILD_DIR)/CMakeCache.txt; then \
 	    cmake -S . -B $(BUILD_DIR); fi
-	@# The set-up page's browser test drives Chromium through playwright-core (npm, not Debian).
-	@test -d $(BUILD_DIR)/node_modules/playwright-core || \
-	    npm install --prefix $(BUILD_DIR) --no-audit --no-fund --no-save playwright-core@1.65.2
+	$(call playwright,$(BUILD_DIR))
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-sanitize: test-deps
 	$(MAKE) BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS=-DDYNAMO_SANITIZE=ON build
+	$(call playwright,build-asan)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 # libFuzzer targets (clang); run one with e.g. build-fuzz/tests/dns_message_fuzzer -max_total_time=60
