@@ -800,7 +800,7 @@ StatusReport reportWithPublicAddress() {
     state.disagreements = 2;
     state.sources = {
         {"dns", "dns myip.opendns.com@208.67.222.222:53", ip("1.2.3.4"), "", kNow - minutes(1)},
-        {"router", "router auto", std::nullopt, "router: not built yet", kNow - minutes(1)}};
+        {"router", "router auto", std::nullopt, "UPnP: no answer to M-SEARCH", kNow - minutes(1)}};
     return report;
 }
 
@@ -833,7 +833,7 @@ TEST(StatusJson, PublicAddressWithItsSources) {
         "kind": "router",
         "source": "router auto",
         "address": null,
-        "error": "router: not built yet",
+        "error": "UPnP: no answer to M-SEARCH",
         "time": "2024-05-01T11:59:00Z"
       }
     ]
@@ -851,8 +851,8 @@ TEST(StatusHtml, PublicAddressSectionShowsBeliefNatAndSources) {
     EXPECT_THAT(html, HasSubstr("id=\"cgnat\">Behind carrier-grade NAT: incoming connections will "
                                 "not reach this network"));
     EXPECT_THAT(html, HasSubstr("against 5.6.7.8 (&lt;router&gt;)"));
-    EXPECT_THAT(html, HasSubstr("<code>router auto</code></th><td><span class=\"none\">router: "
-                                "not built yet</span>"));
+    EXPECT_THAT(html, HasSubstr("<code>router auto</code></th><td><span class=\"none\">UPnP: "
+                                "no answer to M-SEARCH</span>"));
     EXPECT_THAT(html, HasSubstr("1 minute ago"));
     EXPECT_THAT(renderStatusHtml(sampleReport()), HasSubstr("Detection is off"));
 }
