@@ -25,7 +25,8 @@ arm64=(libc-ares-dev libc-ares2
        libevent-pthreads-2.1-7 libevent-openssl-2.1-7
        libssl-dev libssl3
        libyaml-cpp-dev libyaml-cpp0.7
-       libgtest-dev libgmock-dev)
+       libgtest-dev libgmock-dev
+       libcrypt-dev libcrypt1)
 # glibc, libstdc++ and libgcc come with the cross compiler; of their Debian packages only the
 # control information is kept, for the package's Depends (below).
 arm64_info_only=(libc6 libstdc++6 libgcc-s1)
@@ -86,6 +87,21 @@ for deb in "$downloads"/*.deb; do
         dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -n "s|^\./\(.\{1,\}\)|$sysroot/\1|p" | sed 's|/$||' >"$control/files"
     fi
     dpkg-deb -f "$deb" Version >"$sysroot/.stamps/$name"
+done
+
+# libcrypt1 ships its library in /lib (Debian 12's packages are not usr-merged) and
+# libcrypt-dev links to it by an absolute path: as on a usr-merged Pi, the staged /lib's
+# libraries are also in /usr/lib (where the linker and qemu's LD_LIBRARY_PATH look), and
+# absolute links point inside the staging directory.
+libdir="$sysroot/usr/lib/aarch64-linux-gnu"
+if [[ -d "$sysroot/lib/aarch64-linux-gnu" ]]; then
+    for file in "$sysroot/lib/aarch64-linux-gnu"/*; do
+        [[ -e "$libdir/$(basename "$file")" ]] ||
+            ln -s "../../../lib/aarch64-linux-gnu/$(basename "$file")" "$libdir/$(basename "$file")"
+    done
+fi
+find "$libdir" -maxdepth 1 -type l -lname '/*' | while read -r link; do
+    ln -sfn "../../..$(readlink "$link")" "$link"
 done
 
 # A dpkg database that describes the staged packages, for `dpkg-shlibdeps --admindir` (see
