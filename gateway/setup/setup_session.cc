@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 
+#include "compat/form.h"
+
 namespace dynamo::gateway {
 
 const SetupSessions::Session& SetupSessions::open(bool loggedIn, TimePoint now) {
@@ -94,36 +96,6 @@ std::string sessionCookie(std::string_view id, std::chrono::seconds maxAge) {
            std::to_string(id.empty() ? 0 : maxAge.count());
 }
 
-namespace {
-
-int hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-std::string formDecode(std::string_view text) {
-    std::string out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '+') {
-            out += ' ';
-        } else if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
-                   hexValue(text[i + 2]) >= 0) {
-            out += static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2]));
-            i += 2;
-        } else {
-            out += text[i];
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 std::map<std::string, std::string, std::less<>> parseForm(std::string_view body) {
     std::map<std::string, std::string, std::less<>> fields;
     while (!body.empty()) {
@@ -133,9 +105,10 @@ std::map<std::string, std::string, std::less<>> parseForm(std::string_view body)
         if (pair.empty())
             continue;
         const size_t equals = pair.find('=');
-        std::string name = formDecode(pair.substr(0, equals));
-        std::string value =
-            equals == std::string_view::npos ? std::string() : formDecode(pair.substr(equals + 1));
+        std::string name = compat::formDecode(pair.substr(0, equals));
+        std::string value = equals == std::string_view::npos
+                                ? std::string()
+                                : compat::formDecode(pair.substr(equals + 1));
         fields.emplace(std::move(name), std::move(value));
     }
     return fields;
