@@ -3,6 +3,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "net/ares_sockets.h"
+
 namespace dynamo::net {
 
 void initAresLibrary() {
@@ -62,6 +64,7 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
         self->channel_ = nullptr;
         return nullptr;
     }
+    ares_set_socket_functions(self->channel_, &aresSocketFunctions(), nullptr);
     // Explicit servers always: with none, c-ares 1.18 falls back to 127.0.0.1, which is this
     // daemon once it is the LAN's resolver.
     const std::string csv = serversCsv(options.servers);
@@ -139,6 +142,12 @@ void AresChannel::onSocketEvent(evutil_socket_t fd, short what, void* arg) {
     const ares_socket_t readFd = (what & EV_READ) ? fd : ARES_SOCKET_BAD;
     const ares_socket_t writeFd = (what & EV_WRITE) ? fd : ARES_SOCKET_BAD;
     ares_process_fd(self->channel_, readFd, writeFd);
+    // c-ares reads a socket until it is empty, so nothing read ahead should be left; if it
+    // stopped early, the answers are handed over now, not lost.
+    for (int round = 0; round < 16 && readFd != ARES_SOCKET_BAD && aresReadAheadPending(readFd);
+         ++round) {
+        ares_process_fd(self->channel_, readFd, ARES_SOCKET_BAD);
+    }
     self->rearmTimer();
 }
 

@@ -15,7 +15,12 @@
 // closed them; the next question on it opens a new socket, whose ephemeral port the kernel
 // picks at random from ip_local_port_range (net/ipv4/udp.c: udp_lib_get_port). Channels are
 // created when every one is resting, up to maxChannels, and reused once idle, so the miss path
-// pays one socket()/connect()/close() per batch, not one ares_init_options(). When all
+// pays one socket()/connect()/close() per batch, not one ares_init_options(). The batch is
+// 16: a socket's life (socket, connect, two epoll_ctl, close) cost as much kernel time as the
+// questions themselves at 4 per port (a quarter of a miss's CPU, bench/), and at 16 a spoofer
+// still faces a port drawn from ~28,000 for every 16 questions, far beyond the one long-lived
+// port of a stock c-ares channel. At a home network's pace a socket rarely carries more than
+// one or two questions anyway: c-ares closes it as soon as its questions are answered. When all
 // maxChannels are resting (a flood of distinct misses), the least loaded one takes the question
 // anyway (counted in Stats::portShares): forwarding degrades to shared ports, never to
 // SERVFAIL.
@@ -71,8 +76,8 @@ class Forwarder {
         size_t maxInFlight = 1024;                // distinct upstream queries, expired included
         size_t maxWaitersPerQuestion = 64;        // identical client queries joined to one
         size_t maxWaiters = 4096;                 // client queries held in total
-        size_t questionsPerPort = 4;  // new questions per c-ares channel's sockets, see above
-        size_t maxChannels = 64;      // c-ares channels per upstream, ~75 KB each
+        size_t questionsPerPort = 16;  // new questions per c-ares channel's sockets, see above
+        size_t maxChannels = 64;       // c-ares channels per upstream, ~75 KB each
         enum class Policy { Ordered, Fastest } policy = Policy::Ordered;
         std::string healthName = ".";  // the probe of an upstream marked down
         uint16_t healthType = 2;       // NS

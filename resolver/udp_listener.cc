@@ -48,9 +48,10 @@ void resetLengths(msghdr& message) {
 }
 }  // namespace
 
-// The answers given while a batch is handled, sent together by one sendmmsg() once the batch
-// is done. An answer given synchronously is at most the client's UDP size (cut to TC=1 above
-// it), so kMaxAnswer bytes each always suffice; a larger one is sent at once anyway.
+// The answers given while a batch is handled, or during one turn of the event loop for
+// answers from upstream, sent together by one sendmmsg() once the batch or the turn is done.
+// An answer is at most the client's UDP size (cut to TC=1 above it), so kMaxAnswer bytes each
+// nearly always suffice; a larger one is sent at once.
 struct UdpListener::Outbox {
     static constexpr size_t kMaxAnswer = 4096;
     mmsghdr messages[kBatch];
@@ -81,7 +82,14 @@ std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
     self->readEvent_.reset(event_new(base, self->fd_.get(), EV_READ | EV_PERSIST,
                                      &UdpListener::onReadable, self.get()));
     event_add(self->readEvent_.get(), nullptr);
+    self->flushEvent_.reset(event_new(base, -1, 0, &UdpListener::onFlush, self.get()));
     return self;
+}
+
+void UdpListener::onFlush(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<UdpListener*>(arg);
+    self->flushScheduled_ = false;
+    self->flush();
 }
 
 void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
@@ -91,7 +99,10 @@ void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
 UdpListener::UdpListener(QueryHandler& handler, net::SocketAddress address)
     : handler_(handler), address_(address) {}
 
-UdpListener::~UdpListener() = default;
+UdpListener::~UdpListener() {
+    if (outbox_)
+        flush();
+}
 
 void UdpListener::readBatch() {
     // The handler may answer synchronously: keep a reference for the batch (Reply::keep()
@@ -201,8 +212,15 @@ resolver::Reply UdpListener::Reply::keep() const {
 
 void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress& client,
                        const net::IpAddress& local, int ifindex) {
-    if (batching_ && answer.size() <= Outbox::kMaxAnswer) {
+    if (answer.size() <= Outbox::kMaxAnswer) {
         queue(answer, client, local, ifindex);
+        // Outside a batch (an upstream's answer, read by c-ares): the flush event runs after
+        // the other callbacks this turn of the loop has ready, so the answers of every
+        // upstream socket that was readable leave together, in one sendmmsg().
+        if (!batching_ && !flushScheduled_) {
+            flushScheduled_ = true;
+            event_active(flushEvent_.get(), EV_TIMEOUT, 0);
+        }
         return;
     }
     iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};

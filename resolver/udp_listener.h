@@ -49,9 +49,11 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     };
 
     static void onReadable(evutil_socket_t fd, short what, void* arg);
+    static void onFlush(evutil_socket_t fd, short what, void* arg);
     void readBatch();
-    // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO. While a batch
-    // is handled the answer joins the outbox (queue), sent with the others by flush().
+    // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO. The answer
+    // joins the outbox (queue), sent with the others by flush(): at the end of the batch, or
+    // at the end of this turn of the event loop for answers from upstream.
     void send(std::span<const uint8_t> answer, const net::SocketAddress& client,
               const net::IpAddress& local, int ifindex);
     void queue(std::span<const uint8_t> answer, const net::SocketAddress& client,
@@ -65,6 +67,8 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     net::SocketAddress address_;
     net::UniqueFd fd_;
     net::EventPtr readEvent_;
+    net::EventPtr flushEvent_;  // sends what answers from upstream queued this turn
+    bool flushScheduled_ = false;
     bool wildcard_ = false;
     struct Outbox;
     std::unique_ptr<Outbox> outbox_;

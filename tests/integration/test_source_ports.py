@@ -114,13 +114,14 @@ class SourcePortTest(unittest.TestCase):
         spread = "%d distinct source ports for %d questions; busiest %d carried %d" % (
             len(per_port), QUESTIONS, busiest[0], busiest[1])
         print("\n" + spread)
-        # The forwarder sends at most 4 questions from one socket, and the kernel picks each new
-        # socket's port at random from ip_local_port_range (~28,000 ports): some 500 batches and
-        # 570-690 distinct ports in trials, and a port carries more than 4 only when the kernel
-        # happened to pick it again for a later batch (8 for two batches is common, 16 would
-        # take four). Long-lived sockets gave 4 ports with 500 questions each.
-        self.assertGreaterEqual(len(per_port), QUESTIONS // 8, spread)
-        self.assertLessEqual(busiest[1], 16, spread)
+        # The forwarder sends at most 16 questions from one socket, and the kernel picks each
+        # new socket's port at random from ip_local_port_range (~28,000 ports): some 125
+        # batches or more (a socket closed early carries fewer), and a port carries more than
+        # 16 only when the kernel happened to pick it again for a later batch (32 for two
+        # batches happens, 64 would take four). Long-lived sockets gave 4 ports with 500
+        # questions each.
+        self.assertGreaterEqual(len(per_port), QUESTIONS // 32, spread)
+        self.assertLessEqual(busiest[1], 64, spread)
 
 if __name__ == "__main__":
     unittest.main()

@@ -418,13 +418,13 @@ Bytes questionFor(const std::string& name) {
 // query in flight, so a busy forwarder with four channels sent every question from four ports.
 TEST_F(ForwarderTest, QuestionsInFlightTogetherLeaveFromManySourcePorts) {
     test::MockDnsServer upstream(base_.get(), [](const Bytes&, bool) { return std::nullopt; });
-    Forwarder::Settings settings;  // the defaults: four questions per port
+    Forwarder::Settings settings;  // the defaults: 16 questions per port
     settings.upstreams = {upstream.address()};
     settings.timeout = std::chrono::milliseconds(3000);
     std::string error;
     auto forwarder = Forwarder::create(base_.get(), settings, &error);
     ASSERT_TRUE(forwarder) << error;
-    constexpr size_t kQuestions = 40;
+    constexpr size_t kQuestions = 64;
     for (size_t i = 0; i < kQuestions; ++i)
         ASSERT_TRUE(forwarder->forward(questionFor("p" + std::to_string(i) + ".example"),
                                        [](std::span<const uint8_t>) {}));
@@ -432,9 +432,9 @@ TEST_F(ForwarderTest, QuestionsInFlightTogetherLeaveFromManySourcePorts) {
         test::runUntil(base_.get(), [&] { return firstPorts(upstream).size() == kQuestions; }));
 
     const auto perPort = questionsPerPort(firstPorts(upstream));
-    EXPECT_EQ(perPort.size(), kQuestions / 4);  // sockets open together never share a port
+    EXPECT_EQ(perPort.size(), kQuestions / 16);  // sockets open together never share a port
     for (const auto& [port, count] : perPort)
-        EXPECT_EQ(count, 4u) << "port " << port;
+        EXPECT_EQ(count, 16u) << "port " << port;
 }
 
 TEST_F(ForwarderTest, ARestedChannelIsReusedOnceIdleWithAFreshSocket) {
