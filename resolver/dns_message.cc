@@ -224,10 +224,12 @@ std::optional<Header> readHeader(std::span<const uint8_t> message) {
 
 namespace {
 
-// parse(), and with questionOptional a message of QDCOUNT 0 too (questionEnd = 12, no name),
-// for answering a header-only query of an opcode we do not serve.
-ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) {
-    const auto fail = [](ParseError error) { return ParseResult{std::nullopt, error}; };
+// parse() into `message` (whose records' capacity is reused), and with questionOptional a
+// message of QDCOUNT 0 too (questionEnd = 12, no name), for answering a header-only query of
+// an opcode we do not serve. nullopt when the message is sound.
+std::optional<ParseError> parseMessage(std::span<const uint8_t> bytes, bool questionOptional,
+                                       Message& message) {
+    const auto fail = [](ParseError error) { return std::optional<ParseError>(error); };
     const std::optional<Header> header = readHeader(bytes);
     if (!header)
         return fail(ParseError::TooShort);
@@ -236,8 +238,11 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
     if (header->qdcount != 1 && !noQuestion)
         return fail(ParseError::BadQuestion);
 
-    Message message;
     message.header = *header;
+    message.qnameWire = WireName();
+    message.qtype = message.qclass = 0;
+    message.edns.reset();
+    message.records.clear();
     message.questionEnd = kHeaderSize;
     if (!noQuestion) {
         const NameResult qname = readName(bytes, kHeaderSize, &message.qnameWire);
@@ -298,6 +303,13 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
     }
     if (position != bytes.size())
         return fail(ParseError::TrailingGarbage);
+    return std::nullopt;
+}
+
+ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) {
+    Message message;
+    if (const auto error = parseMessage(bytes, questionOptional, message))
+        return ParseResult{std::nullopt, *error};
     return ParseResult{std::move(message), ParseError::TooShort};
 }
 
@@ -305,6 +317,10 @@ ParseResult parseMessage(std::span<const uint8_t> bytes, bool questionOptional) 
 
 ParseResult parse(std::span<const uint8_t> bytes) {
     return parseMessage(bytes, false);
+}
+
+bool parseInto(std::span<const uint8_t> bytes, Message& message) {
+    return !parseMessage(bytes, false, message).has_value();
 }
 
 const char* toString(ParseError error) {

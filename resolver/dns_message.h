@@ -177,6 +177,10 @@ struct ParseResult {
 
 // Walks the whole message. For queries and answers alike.
 ParseResult parse(std::span<const uint8_t> bytes);
+// The same into `message`, whose record list keeps its capacity from message to message (the
+// forwarded answer's parse allocates nothing); false, and `message` meaningless, when
+// parse() would fail.
+bool parseInto(std::span<const uint8_t> bytes, Message& message);
 
 // For logs and tests.
 const char* toString(ParseError error);

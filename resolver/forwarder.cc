@@ -297,10 +297,33 @@ std::optional<uint16_t> Forwarder::randomId() {
     return id;
 }
 
+std::unique_ptr<Forwarder::Pending> Forwarder::takePending() {
+    if (spare_.empty())
+        return std::make_unique<Pending>();
+    auto pending = std::move(spare_.back());
+    spare_.pop_back();
+    return pending;
+}
+
+void Forwarder::recycle(std::unique_ptr<Pending> pending) {
+    // A few dozen kept are enough for a burst; a flood's worth is given back.
+    // Buffers grown by a large (TCP) query are not kept either.
+    constexpr size_t kSpares = 64;
+    constexpr size_t kKeptBytes = 4096;
+    if (spare_.size() >= kSpares || pending->query.capacity() > kKeptBytes)
+        return;
+    pending->waiters.clear();
+    pending->tried.clear();
+    pending->earlier = pending->later = nullptr;
+    pending->expired = false;
+    spare_.push_back(std::move(pending));
+}
+
 bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     const uint16_t clientId = dns::getId(query);
-    std::string key(reinterpret_cast<const char*>(query.data()), query.size());
-    key[0] = key[1] = 0;  // the ID is not part of the question
+    lookupKey_.assign(reinterpret_cast<const char*>(query.data()), query.size());
+    lookupKey_[0] = lookupKey_[1] = 0;  // the ID is not part of the question
+    const std::string_view key = lookupKey_;
 
     // Every waiter holds a copy of its query (up to 64 KiB over TCP) and a reply callback:
     // joined ones are bounded too, per question and in total.
@@ -334,9 +357,9 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
         ++stats_.failed;
         return false;
     }
-    auto pending = std::make_unique<Pending>();
+    auto pending = takePending();
     pending->owner = this;
-    pending->key = key;
+    pending->key.assign(key);
     pending->waiters.push_back({clientId, std::move(done)});
     pending->query.assign(query.begin(), query.end());
     dns::setId(pending->query, *upstreamId);
@@ -345,7 +368,7 @@ bool Forwarder::forward(std::span<const uint8_t> query, Done done) {
     // Listed before send(): an answer given synchronously takes `raw` off the list.
     pending->deadline = std::chrono::steady_clock::now() + settings_.timeout;
     addDeadline(*raw);
-    pending_.emplace(std::move(key), std::move(pending));
+    pending_.emplace(std::string_view(raw->key), std::move(pending));
     ++stats_.sent;
     send(*raw, *upstream);  // may complete synchronously
     return true;
@@ -362,16 +385,19 @@ void Forwarder::send(Pending& pending, Upstream& upstream) {
 }
 
 void Forwarder::answerWaiters(Pending& pending, std::span<const uint8_t> answer) {
-    // Moved out first: a waiter may forward again (a TCP client's next query) before we return.
-    std::vector<Waiter> waiters = std::move(pending.waiters);
-    pending.waiters.clear();
-    waiters_ -= waiters.size();
-    std::vector<uint8_t> copy(answer.begin(), answer.end());
-    for (auto& waiter : waiters) {
+    // A waiter may forward again (a TCP client's next query) before we return: that question
+    // gets a record of its own, never this one (out of pending_ already), and answering it at
+    // once (a synchronous failure) finds answerCopy_ taken and uses a buffer of its own.
+    std::vector<uint8_t> copy = std::move(answerCopy_);
+    copy.assign(answer.begin(), answer.end());
+    waiters_ -= pending.waiters.size();
+    for (auto& waiter : pending.waiters) {
         if (!copy.empty())
             dns::setId(copy, waiter.clientId);
         waiter.done(copy);
     }
+    pending.waiters.clear();
+    answerCopy_ = std::move(copy);
 }
 
 void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int length) {
@@ -390,7 +416,6 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
 
     if (status == ARES_EDESTRUCTION || self->destroying_)
         return;
-
     // With ARES_FLAG_EDNS, an upstream FORMERR without OPT makes c-ares strip 11 bytes off the
     // query, clear the flag channel-wide and retry (ares_process.c 1.18, read_answers); that
     // FORMERR never reaches us, so look after every completed query, whatever its outcome.
@@ -421,8 +446,11 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         self->markUp(upstream, "it answered a query");
     }
 
-    if (owned->expired)
-        return;  // its waiters got SERVFAIL at the deadline, and it was counted then
+    if (owned->expired) {
+        // Its waiters got SERVFAIL at the deadline, and it was counted then.
+        self->recycle(std::move(owned));
+        return;
+    }
 
     if (!answered) {
         // Fail over: the next upstream, within the same deadline.
@@ -439,10 +467,12 @@ void Forwarder::onAnswer(void* arg, int status, int, unsigned char* answer, int 
         ++self->stats_.failed;
         DLOG(Debug) << "upstream query failed: " << ares_strerror(status);
         self->answerWaiters(*owned, {});
+        self->recycle(std::move(owned));
         return;
     }
     self->latency_.observe(latency);
     self->answerWaiters(*owned, {answer, static_cast<size_t>(length)});
+    self->recycle(std::move(owned));
 }
 
 void Forwarder::addDeadline(Pending& pending) {

@@ -53,6 +53,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
@@ -189,6 +190,9 @@ class Forwarder {
     void freeFormerUpstreams();
     // Answers every waiter of `pending` (an empty span = failure) and forgets them.
     void answerWaiters(Pending& pending, std::span<const uint8_t> answer);
+    // A question record from spare_ (or a new one), and back there once its question ended.
+    std::unique_ptr<Pending> takePending();
+    void recycle(std::unique_ptr<Pending> pending);
     static void onAnswer(void* arg, int status, int timeouts, unsigned char* answer, int length);
     // One timer for every question's deadline, not a libevent timer allocated and armed per
     // question: the questions wait in a list ordered by deadline (appended at the end but for
@@ -209,8 +213,16 @@ class Forwarder {
     std::unordered_map<Probe*, std::unique_ptr<Probe>> probes_;
     std::vector<std::unique_ptr<net::AresChannel>>
         retired_;  // destroyed once idle, never in a callback
-    std::unordered_map<std::string, std::unique_ptr<Pending>> pending_;
+    // The miss path allocates nothing once warm: finished questions are kept for reuse with
+    // their buffers (spare_), the coalescing index takes its nodes from a pool, keyed by the
+    // question's own key, and the key to look up and the answer to hand out are built in
+    // reused buffers.
+    std::pmr::unsynchronized_pool_resource indexNodes_;
+    std::pmr::unordered_map<std::string_view, std::unique_ptr<Pending>> pending_{&indexNodes_};
     std::unordered_map<Pending*, std::unique_ptr<Pending>> expired_;
+    std::vector<std::unique_ptr<Pending>> spare_;
+    std::string lookupKey_;
+    std::vector<uint8_t> answerCopy_;
     size_t waiters_ = 0;
     std::vector<uint16_t> randomIds_;
     std::chrono::steady_clock::time_point lastEdnsWarning_{};

@@ -185,19 +185,28 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
     }
 
     ++stats_.forwarded;
-    auto waiting =
-        std::make_shared<Waiting>(Waiting{this, std::vector<uint8_t>(packet.begin(), packet.end()),
-                                          *query, context, reply.keep(), false, nullptr});
+    Waiting& waiting = startWaiting();
+    waiting.queryBytes.assign(packet.begin(), packet.end());
+    waiting.query = *query;
+    waiting.context = context;
+    waiting.reply = reply.keep();
     // TC in a query says nothing (RFC 1035 §4.1.1: it marks a message cut to fit its channel,
     // and this one arrived whole); upstreams that refuse it (Unbound: FORMERR without OPT)
     // would make c-ares 1.18 retry a query cut short by 11 bytes (its EDNS fallback) and fail
     // at the timeout. Cleared, the query is the plain one, and is cached and coalesced as such.
-    std::vector<uint8_t> upstreamQuery = waiting->queryBytes;
-    dns::clearFlags(upstreamQuery, dns::flag::kTc);
-    auto onAnswer = [waiting](std::span<const uint8_t> upstream) {
-        waiting->self->onUpstreamAnswer(upstream, *waiting);
+    upstreamQuery_.assign(packet.begin(), packet.end());
+    dns::clearFlags(upstreamQuery_, dns::flag::kTc);
+    // A plain pointer (kept in std::function's own storage, no allocation): the waiting
+    // client lives in waiting_ until the forwarder has called back and handle() is done.
+    Waiting* const client = &waiting;
+    auto onAnswer = [client](std::span<const uint8_t> upstream) {
+        client->self->onUpstreamAnswer(upstream, *client);
+        client->finished = true;
+        if (!client->inHandle)
+            client->self->finishWaiting(*client);
     };
-    if (!forwarder_->forward(upstreamQuery, std::move(onAnswer))) {
+    if (!forwarder_->forward(upstreamQuery_, onAnswer)) {
+        finishWaiting(waiting);
         // Overloaded: stale data is better than SERVFAIL (RFC 8767 §4).
         if (staleAtHand && answerStale(packet, *query, context, reply))
             return true;
@@ -205,21 +214,49 @@ bool QueryHandler::handle(std::span<const uint8_t> packet, const QueryContext& c
         reply(dns::errorResponse(packet, query, dns::Rcode::ServFail));
         return true;
     }
-    if (staleAtHand && !waiting->answered && !forwarder_->anyUp()) {
+    if (staleAtHand && !waiting.finished && !waiting.answered && !forwarder_->anyUp()) {
         // Every upstream is marked down: waiting client_timeout would only delay the stale
         // answer; the question still goes out, as the refresh.
         if (answerStale(packet, *query, context, reply))
-            waiting->answered = true;
+            waiting.answered = true;
     }
-    if (staleAtHand && !waiting->answered) {
+    if (staleAtHand && !waiting.finished && !waiting.answered) {
         // The client-response timer of RFC 8767 §4 (1.8 s suggested): the question keeps
         // going upstream to refresh the entry; the client gets the stale answer meanwhile.
-        waiting->timer.reset(
-            evtimer_new(forwarder_->base(), &QueryHandler::onClientTimeout, waiting.get()));
+        waiting.timer.reset(
+            evtimer_new(forwarder_->base(), &QueryHandler::onClientTimeout, &waiting));
         const timeval timeout = net::toTimeval(clientTimeout_);
-        evtimer_add(waiting->timer.get(), &timeout);
+        evtimer_add(waiting.timer.get(), &timeout);
     }
+    waiting.inHandle = false;
+    if (waiting.finished)  // answered before forward() returned (a synchronous failure)
+        finishWaiting(waiting);
     return true;
+}
+
+QueryHandler::Waiting& QueryHandler::startWaiting() {
+    if (idleWaiting_.empty())
+        idleWaiting_.emplace_back();
+    waiting_.splice(waiting_.end(), idleWaiting_, idleWaiting_.begin());
+    Waiting& waiting = waiting_.back();
+    waiting.self = this;
+    waiting.place = std::prev(waiting_.end());
+    waiting.answered = waiting.finished = false;
+    waiting.inHandle = true;
+    return waiting;
+}
+
+void QueryHandler::finishWaiting(Waiting& waiting) {
+    waiting.timer.reset();
+    waiting.reply = nullptr;  // what it captured (the listener, weakly) goes now
+    // A few dozen kept for the next burst, and not a large (TCP) query's buffer.
+    constexpr size_t kIdleKept = 64;
+    constexpr size_t kKeptBytes = 4096;
+    if (idleWaiting_.size() < kIdleKept && waiting.queryBytes.capacity() <= kKeptBytes) {
+        idleWaiting_.splice(idleWaiting_.begin(), waiting_, waiting.place);
+    } else {
+        waiting_.erase(waiting.place);
+    }
 }
 
 void QueryHandler::setAccountAddresses(std::vector<AccountAddresses> accounts) {
@@ -296,9 +333,12 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     const QueryContext& context = waiting.context;
     const FunctionReply reply(waiting.reply);
     const dns::Message& query = waiting.query;
-    const dns::ParseResult parsed = dns::parse(upstream);
-    const bool failed = !parsed.message || parsed.message->header.rcode() ==
-                                               static_cast<uint8_t>(dns::Rcode::ServFail);
+    // Into a reused message (no allocation); it is not read after a reply, which may run a
+    // nested handle() that parses into it again.
+    const dns::Message* parsed =
+        dns::parseInto(upstream, answerMessage_) ? &answerMessage_ : nullptr;
+    const bool failed =
+        parsed == nullptr || parsed->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail);
     if (failed && serveStale_ && cache_.hasStale(query)) {
         // RFC 8767 §4: the upstreams failed; the entry stays (never evicted because a refresh
         // failed) and the client gets the stale answer, unless the timer gave it already.
@@ -310,12 +350,12 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
     }
     if (waiting.answered) {
         // Answered stale by the timer; this is the background refresh.
-        if (parsed.message)
-            cache_.store(query, upstream, *parsed.message);
+        if (parsed != nullptr)
+            cache_.store(query, upstream, *parsed);
         return;
     }
     waiting.answered = true;
-    if (!parsed.message) {
+    if (parsed == nullptr) {
         if (!query.header.rd()) {
             // Recursion not desired (RFC 1034 §4.3.1): the upstream had nothing it would give
             // without recursing. A recursive upstream refuses such queries (Unbound, BIND
@@ -339,10 +379,10 @@ void QueryHandler::onUpstreamAnswer(std::span<const uint8_t> upstream, Waiting& 
         reply(failure);
         return;
     }
-    if (parsed.message->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail)) {
+    if (parsed->header.rcode() == static_cast<uint8_t>(dns::Rcode::ServFail)) {
         ++stats_.servFail;
     }
-    cache_.store(query, upstream, *parsed.message);
+    cache_.store(query, upstream, *parsed);
     answer(upstream, queryBytes, query, context, reply);
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -114,17 +115,23 @@ class QueryHandler {
     // Sends `response`, cut to TC=1 when a UDP client cannot take it whole.
     void answer(std::span<const uint8_t> response, std::span<const uint8_t> queryBytes,
                 const dns::Message& query, const QueryContext& context, const ReplyTarget& reply);
-    // A client waiting for the upstreams while a stale answer is at hand (RFC 8767 §4): the
+    // A client whose question went upstream. With a stale answer at hand (RFC 8767 §4) the
     // client timer answers it stale; whichever comes first, timer or upstream, answers it.
     struct Waiting {
-        QueryHandler* self;
+        QueryHandler* self = nullptr;
         std::vector<uint8_t> queryBytes;
         dns::Message query;  // queryBytes parsed, kept so the answer does not parse them again
         QueryContext context;
         Reply reply;
         bool answered = false;
+        bool inHandle = false;  // handle() still uses it: released there, not by the answer
+        bool finished = false;  // the forwarder has called back
         net::EventPtr timer;
+        std::list<Waiting>::iterator place;  // in waiting_
     };
+    // From idleWaiting_ (buffers and all) or new, into waiting_; back once finished.
+    Waiting& startWaiting();
+    void finishWaiting(Waiting& waiting);
     void onUpstreamAnswer(std::span<const uint8_t> answer, Waiting& waiting);
     // Answers from the stale entry; false when it is gone (evicted meanwhile).
     bool answerStale(std::span<const uint8_t> queryBytes, const dns::Message& query,
@@ -141,6 +148,12 @@ class QueryHandler {
     static constexpr size_t kMaxPrefetchInFlight = 16;
     static constexpr uint32_t kMaxPrefetchPerSecond = 20;
 
+    // Before forwarder_, so destroyed after it: a forwarder being destroyed calls no waiter, and
+    // the clients it held are freed here.
+    std::list<Waiting> waiting_;
+    std::list<Waiting> idleWaiting_;
+    std::vector<uint8_t> upstreamQuery_;  // the query as sent upstream (TC cleared), reused
+    dns::Message answerMessage_;          // the upstream's answer parsed, reused
     net::CidrSet allow_;
     Interceptor interceptor_;
     LocalRecords localRecords_;
