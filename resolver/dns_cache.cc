@@ -15,7 +15,7 @@ constexpr size_t kOptFixedSize = 10;      // TYPE, CLASS, TTL, RDLENGTH after th
 // Blocks are allocated in steps of this, and a spare block is reused for an answer up to this
 // much smaller: most answers of a cache differ by a few bytes (name length, record count), so
 // the evicted block nearly always fits the next answer, while no entry wastes more than this.
-constexpr size_t kBlockStep = 32;
+constexpr size_t kBlockStep = 16;
 constexpr size_t kReuseSlack = 64;
 
 uint16_t read16(std::span<const uint8_t> bytes, size_t offset) {
@@ -605,6 +605,12 @@ void DnsCache::heapSiftDown(size_t index) {
 }
 
 void DnsCache::heapPush(Entry* entry) {
+    if (byExpiry_.size() == byExpiry_.capacity()) {
+        // Doubling, but never past capacity + 1 (store() pushes before it evicts): a full
+        // cache of 10,000 would otherwise keep room for 16,384.
+        const size_t doubled = std::max<size_t>(16, 2 * byExpiry_.capacity());
+        byExpiry_.reserve(std::max(byExpiry_.size() + 1, std::min(doubled, capacity_ + 1)));
+    }
     byExpiry_.push_back({entry->expires(), entry});
     heapSiftUp(byExpiry_.size() - 1);
 }
