@@ -8,18 +8,21 @@
 // the query handler to answer with when the upstreams fail. A failure never replaces a good
 // answer that is still within that window: a SERVFAIL is never served in place of stale data.
 //
+// Memory: a full cache of 10,000 answers is a good part of the daemon's footprint on a small
+// router, so each answer is one heap block (its fixed fields, the TTL offsets and the answer
+// bytes; the key's name is the stored question itself), linked into an intrusive LRU list,
+// found through an open-addressing index and ordered by expiry in a binary heap: no node
+// allocations beside it. On a full cache the evicted answer's block is reused for the next
+// one, so the steady-state miss path neither allocates nor frees.
+//
 // One thread (the event loop's); not thread-safe by design.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <list>
-#include <map>
 #include <optional>
 #include <span>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "resolver/dns_message.h"
@@ -44,6 +47,9 @@ class DnsCache {
     // capacity 0 = disabled: lookup() always misses, store() does nothing. An empty clock
     // means steady_clock::now.
     DnsCache(size_t capacity, Clock clock);
+    ~DnsCache();
+    DnsCache(const DnsCache&) = delete;
+    DnsCache& operator=(const DnsCache&) = delete;
 
     // A fresh copy for this query: the client's ID, the question bytes exactly as the client
     // sent them (0x20 case preserved), TTLs decremented by the time spent in cache, and AD
@@ -88,7 +94,7 @@ class DnsCache {
     void clear();
     void setCapacity(size_t capacity);  // shrinking evicts least recently used entries
 
-    size_t size() const { return index_.size(); }
+    size_t size() const { return size_; }
     size_t bytes() const { return bytes_; }
     uint64_t hits() const { return hits_; }
     uint64_t misses() const { return misses_; }
@@ -115,55 +121,67 @@ class DnsCache {
         bool recursionDesired = false;
         friend bool operator==(const KeyFields&, const KeyFields&) = default;
     };
-    struct Key {
-        std::string nameWire;
-        KeyFields fields;
-    };
-    // A key as a query gives it, the name borrowed from the parsed question: what lookups use,
-    // so a lookup copies no name (heterogeneous lookup, both functors are transparent).
+    // A key as a query gives it, the name borrowed from the parsed question: a lookup copies
+    // no name.
     struct KeyRef {
         std::string_view nameWire;
         KeyFields fields;
     };
-    static KeyRef ref(const Key& key) { return {key.nameWire, key.fields}; }
-    static KeyRef ref(const KeyRef& key) { return key; }
-    struct KeyHash {
-        using is_transparent = void;
-        size_t operator()(const KeyRef& key) const;
-        size_t operator()(const Key& key) const { return (*this)(ref(key)); }
-    };
-    struct KeyEqual {
-        using is_transparent = void;
-        template <typename A, typename B>
-        bool operator()(const A& a, const B& b) const {
-            const KeyRef x = ref(a);
-            const KeyRef y = ref(b);
-            return x.nameWire == y.nameWire && x.fields == y.fields;
-        }
-    };
-    struct Entry {
-        Key key;
-        std::vector<uint8_t> answer;     // TTLs already capped at `ttl`
-        std::vector<RecordRef> records;  // where the TTLs are, so a hit does not reparse
-        size_t questionEnd = 0;
-        std::chrono::steady_clock::time_point storedAt;
-        uint32_t ttl = 0;
-        // The query that fetched it had AD or DO, so the upstream set AD exactly when the
-        // data validated (RFC 6840 §5.7); without either, AD is clear whatever the data.
-        bool adMeaningful = false;
-        bool failure = false;     // a cached SERVFAIL: never served stale
-        bool prefetched = false;  // a prefetch for this answer has been started
-        std::optional<std::chrono::steady_clock::time_point> refreshFailedAt;
-        std::multimap<std::chrono::steady_clock::time_point, Entry*>::iterator expiry;
-    };
-    using List = std::list<Entry>;  // most recently used first
     using Time = std::chrono::steady_clock::time_point;
 
+    // One cached answer in one heap block: this header, then `recordCount` TTL offsets, then
+    // the `answerSize` answer bytes. The answer's question holds the key's name: it is stored
+    // lower-cased (render() writes the client's own question over it on every hit anyway), so
+    // the name is not kept twice. Offsets and sizes fit 16 bits: a DNS message is at most
+    // 65535 bytes (RFC 1035 §4.2.2).
+    struct Entry {
+        Entry* newer = nullptr;  // LRU neighbours; nullptr at either end
+        Entry* older = nullptr;
+        Time storedAt;
+        Time refreshFailedAt;  // meaningful when refreshFailed
+        // Insertion order: of two answers expiring at the same instant, the older goes first.
+        uint64_t sequence = 0;
+        uint32_t hash = 0;
+        uint32_t heapIndex = 0;  // its place in byExpiry_, kept by every heap move
+        uint32_t ttl = 0;        // the record TTLs in the answer are already capped at it
+        uint32_t blockSize = 0;  // bytes allocated, for reuse by a later answer
+        KeyFields fields;
+        uint16_t answerSize = 0;
+        uint16_t questionEnd = 0;
+        uint16_t recordCount = 0;  // TTL offsets: only the TTLs are rewritten on a hit
+        // The query that fetched it had AD or DO, so the upstream set AD exactly when the
+        // data validated (RFC 6840 §5.7); without either, AD is clear whatever the data.
+        bool adMeaningful : 1 = false;
+        bool failure : 1 = false;     // a cached SERVFAIL: never served stale
+        bool prefetched : 1 = false;  // a prefetch for this answer has been started
+        bool refreshFailed : 1 = false;
+
+        std::span<uint16_t> ttlOffsets();
+        std::span<const uint16_t> ttlOffsets() const;
+        std::span<uint8_t> answer();
+        std::span<const uint8_t> answer() const;
+        std::string_view nameWire() const;
+        Time expires() const { return storedAt + std::chrono::seconds(ttl); }
+    };
+    // Open addressing with linear probing; the hash is kept beside the pointer so a probe
+    // past other keys does not touch their (cold) entries.
+    struct Slot {
+        Entry* entry = nullptr;
+        uint32_t hash = 0;
+    };
+    struct Expiry {
+        Time at;  // storedAt + ttl, copied here so heap moves compare without touching entries
+        Entry* entry = nullptr;
+    };
+
     static KeyRef keyFor(const Message& query);
+    static uint32_t hashOf(const KeyRef& key);
     static bool wantsAd(const Message& query);
     bool fresh(const Entry& entry) const;
     // Past its TTL but within maxStale, and a good answer.
     bool staleUsable(const Entry& entry) const;
+    Entry* find(const KeyRef& key) const;
+    Entry* find(const KeyRef& key, uint32_t hash) const;
     const Entry* findUsable(const Message& query) const;
     // The entry as this client's answer, into `answer`.
     void render(const Entry& entry, std::span<const uint8_t> queryBytes, const Message& query,
@@ -172,13 +190,40 @@ class DnsCache {
     void dropDead();
     uint64_t budget() const;  // the byte bound, capacity_ × kBytesPerEntry
     void evictToFit();
-    void remove(List::iterator entry);
+    void remove(Entry* entry);
+
+    // Memory: a block of at least `size` bytes, the spare one when it fits closely.
+    Entry* allocate(size_t size);
+    void release(Entry* entry);  // keeps it as the spare, freeing the previous spare
+    static void freeBlock(Entry* entry);
+
+    // LRU list, most recently used at newest_.
+    void linkNewest(Entry* entry);
+    void unlink(Entry* entry);
+
+    // The index.
+    void indexInsert(Entry* entry);
+    void indexErase(const Entry* entry);
+    void growIndex();
+
+    // The expiry heap: the earliest (expires, sequence) at byExpiry_[0].
+    static bool earlier(const Expiry& a, const Expiry& b);
+    void heapPlace(size_t index, const Expiry& item);
+    void heapSiftUp(size_t index);
+    void heapSiftDown(size_t index);
+    void heapPush(Entry* entry);
+    void heapErase(const Entry* entry);
+    size_t countExpired(size_t index, Time now) const;
 
     size_t capacity_;
     Clock clock_;
-    List lru_;
-    std::unordered_map<Key, List::iterator, KeyHash, KeyEqual> index_;
-    std::multimap<Time, Entry*> byExpiry_;  // storedAt + ttl: expired entries are evicted first
+    Entry* newest_ = nullptr;
+    Entry* oldest_ = nullptr;
+    std::vector<Slot> slots_;       // power-of-two size, at most 3/4 full
+    std::vector<Expiry> byExpiry_;  // expired entries are evicted first
+    Entry* spare_ = nullptr;        // the last removed block, for the next store()
+    size_t size_ = 0;
+    uint64_t sequence_ = 0;
     std::chrono::seconds maxStale_{0};
     uint32_t staleTtl_ = 30;
     size_t bytes_ = 0;

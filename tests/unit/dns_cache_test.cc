@@ -2,7 +2,51 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <new>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <string>
+
 #include "dns_test_util.h"
+
+// Every allocation of this test binary is counted, so the tests below can see what storing an
+// answer costs the heap (the cache's own memory is its whole point on a small router).
+namespace {
+size_t allocationCalls = 0;
+size_t allocatedBytes = 0;
+size_t freeCalls = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+    ++allocationCalls;
+    allocatedBytes += size;
+    if (void* memory = std::malloc(size == 0 ? 1 : size))
+        return memory;
+    throw std::bad_alloc();
+}
+// The replacement operator new above takes its memory from malloc(): GCC, seeing free() of a
+// pointer from `new` once inlined, cannot know that.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void operator delete(void* memory) noexcept {
+    if (memory != nullptr)
+        ++freeCalls;
+    std::free(memory);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+void operator delete(void* memory, std::size_t) noexcept {
+    operator delete(memory);
+}
 
 namespace dynamo::dns {
 namespace {
@@ -609,6 +653,227 @@ TEST_F(DnsCacheTest, DefaultClockWorks) {
     const Bytes q = query("a.example");
     store(cache, q, positive("a.example", 300));
     EXPECT_TRUE(lookup(cache, q));
+}
+
+// prefix + five digits under `zone`: the answers of one test have one size.
+std::string numbered(const char* prefix, int n, const char* zone = "example.net") {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s%05d.%s", prefix, n, zone);
+    return name;
+}
+
+// A query and its answer, parsed ahead so that only the cache runs between the counts.
+struct Exchange {
+    Bytes queryBytes;
+    Bytes answerBytes;
+    Message query;
+    Message answer;
+};
+
+Exchange makeExchange(std::string_view name, uint32_t ttl) {
+    MessageBuilder builder;
+    builder.id(7).flags(0x0100).question(name, type::A).opt(1232, false);
+    Exchange out;
+    out.queryBytes = builder.build();
+    out.answerBytes = MessageBuilder()
+                          .id(7)
+                          .response()
+                          .question(name, type::A)
+                          .answer(type::A, ttl, kAddress)
+                          .opt()
+                          .build();
+    out.query = parseOrDie(out.queryBytes);
+    out.answer = parseOrDie(out.answerBytes);
+    return out;
+}
+
+// Issue 8: a miss into a full cache (insert and eviction) allocated and freed ~6 heap blocks
+// (list node, name, answer, record offsets, index node, expiry node); the evicted answer's
+// block now takes the new one.
+TEST_F(DnsCacheTest, AFullCacheStoresWithoutAllocating) {
+    DnsCache cache(100, clock_);
+    std::vector<Exchange> exchanges;
+    for (int i = 0; i < 300; ++i)
+        exchanges.push_back(makeExchange(numbered("m", i), 300));
+    for (int i = 0; i < 200; ++i)  // full, and churned once
+        cache.store(exchanges[i].query, exchanges[i].answerBytes, exchanges[i].answer);
+    ASSERT_EQ(cache.size(), 100u);
+
+    const size_t calls = allocationCalls;
+    const size_t frees = freeCalls;
+    for (int i = 200; i < 300; ++i)
+        cache.store(exchanges[i].query, exchanges[i].answerBytes, exchanges[i].answer);
+    const size_t allocated = allocationCalls - calls;
+    const size_t freed = freeCalls - frees;
+    EXPECT_EQ(allocated, 0u);
+    EXPECT_EQ(freed, 0u);
+    EXPECT_EQ(cache.size(), 100u);
+    for (int i = 200; i < 300; ++i)
+        EXPECT_TRUE(cache.lookup(exchanges[i].queryBytes, exchanges[i].query)) << i;
+    EXPECT_FALSE(cache.lookup(exchanges[199].queryBytes, exchanges[199].query));
+}
+
+// Issue 8: a cached A answer (~60 bytes on the wire) cost ~730 bytes of the daemon's memory.
+// What the cache holds of the heap per typical entry, the allocator's own overhead, the index
+// and the expiry order included (glibc's count of bytes in use).
+TEST_F(DnsCacheTest, ATypicalAnswerCostsFewBytes) {
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+    std::vector<Exchange> exchanges;
+    for (int i = 0; i < 1000; ++i)
+        exchanges.push_back(makeExchange(numbered("host", i), 300));
+    DnsCache cache(1000, clock_);
+    const size_t before = mallinfo2().uordblks;
+    for (const Exchange& e : exchanges)
+        cache.store(e.query, e.answerBytes, e.answer);
+    ASSERT_EQ(cache.size(), 1000u);
+    const size_t perEntry = (mallinfo2().uordblks - before) / 1000;
+    EXPECT_LE(perEntry, 256u) << "answers of " << exchanges[0].answerBytes.size() << " bytes";
+#else
+    GTEST_SKIP() << "glibc's mallinfo2() measures it";
+#endif
+}
+
+// Under churn with answers of every size, the cache holds exactly what its index finds: never
+// more than `capacity` answers or the byte budget, and `capacity` once only small ones arrive.
+TEST_F(DnsCacheTest, ChurnKeepsTheCountAndTheByteBudget) {
+    constexpr size_t kCapacity = 8;
+    DnsCache cache(kCapacity, clock_);
+    std::vector<Exchange> exchanges;
+    uint32_t seed = 12345;
+    const auto next = [&seed] {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 16) & 0x7fff;
+    };
+    for (int i = 0; i < 60; ++i) {
+        const std::string name = numbered("c", i);
+        Exchange e = makeExchange(name, 300);
+        if (i % 3 == 0) {  // TXT sets of 1 to 9 KB: three or four of them fill the byte budget
+            MessageBuilder big;
+            big.response().question(name, type::TXT);
+            for (uint32_t r = 0, n = 4 + next() % 32; r < n; ++r)
+                big.answer(type::TXT, 300, Bytes(250, 'x'));
+            big.opt();
+            MessageBuilder q;
+            q.id(7).flags(0x0100).question(name, type::TXT).opt(1232, false);
+            e.queryBytes = q.build();
+            e.answerBytes = big.build();
+            e.query = parseOrDie(e.queryBytes);
+            e.answer = parseOrDie(e.answerBytes);
+        }
+        exchanges.push_back(std::move(e));
+    }
+    for (int round = 0; round < 3000; ++round) {
+        const Exchange& e = exchanges[next() % exchanges.size()];
+        if (next() % 4 == 0)
+            cache.erase(numbered("c", static_cast<int>(next() % exchanges.size())));
+        else
+            cache.store(e.query, e.answerBytes, e.answer);
+        now_ += 1ms;
+        ASSERT_LE(cache.size(), kCapacity);
+        ASSERT_LE(cache.bytes(), kCapacity * DnsCache::kBytesPerEntry);
+    }
+    size_t found = 0;
+    size_t bytes = 0;
+    for (const Exchange& e : exchanges) {
+        if (auto hit = cache.lookup(e.queryBytes, e.query)) {
+            ++found;
+            bytes += hit->size();
+        }
+    }
+    EXPECT_EQ(found, cache.size());
+    EXPECT_EQ(bytes, cache.bytes());
+    for (const Exchange& e : exchanges) {
+        if (e.query.qtype == type::A)
+            cache.store(e.query, e.answerBytes, e.answer);
+    }
+    EXPECT_EQ(cache.size(), kCapacity);
+}
+
+// The expiry order after many inserts, replacements and erasures: staleEntries() counts
+// exactly the expired answers, a full cache evicts the one expired longest first, and
+// answers past maxStale are dropped, all of them and no other.
+TEST_F(DnsCacheTest, TheExpiryOrderSurvivesChurn) {
+    constexpr int kCapacity = 200;
+    DnsCache cache(kCapacity, clock_);
+    cache.setServeStale(std::chrono::seconds(3600), 30);
+    std::map<std::string, std::chrono::steady_clock::time_point> expires;  // the model
+    std::vector<Exchange> exchanges;
+    uint32_t seed = 777;
+    const auto next = [&seed] {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 16) & 0x7fff;
+    };
+    for (int i = 0; i < 400; ++i) {
+        const std::string name = numbered("e", i % kCapacity);
+        const uint32_t ttl = 1 + next() % 1000;
+        Exchange e = makeExchange(name, ttl);
+        cache.store(e.query, e.answerBytes, e.answer);  // the second round replaces
+        expires[name] = now_ + std::chrono::seconds(ttl);
+        if (i % 7 == 3) {
+            const std::string gone = numbered("e", static_cast<int>(next() % kCapacity));
+            if (cache.erase(gone) == 1)
+                expires.erase(gone);
+        }
+        now_ += 3ms;  // every expiry distinct
+    }
+    ASSERT_EQ(cache.size(), expires.size());
+    const auto expiredCount = [&] {
+        return static_cast<size_t>(std::count_if(expires.begin(), expires.end(),
+                                                 [&](const auto& e) { return e.second <= now_; }));
+    };
+    for (int step = 0; step < 5; ++step) {
+        now_ += 150s;
+        EXPECT_EQ(cache.staleEntries(), expiredCount()) << step;
+    }
+    // now_ is ~750 s on, most answers are stale: fill up with fresh answers; each one past capacity
+    // evicts the answer expired longest ago.
+    for (int i = 0; cache.size() < static_cast<size_t>(kCapacity) || i < 80; ++i) {
+        Exchange e = makeExchange(numbered("f", i), 5000);
+        const bool full = cache.size() == static_cast<size_t>(kCapacity);
+        cache.store(e.query, e.answerBytes, e.answer);
+        if (full) {
+            const auto oldest =
+                std::min_element(expires.begin(), expires.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+            ASSERT_NE(oldest, expires.end());
+            const Exchange gone = makeExchange(oldest->first, 1);
+            EXPECT_FALSE(cache.hasStale(gone.query)) << oldest->first;
+            expires.erase(oldest);
+        }
+        expires[numbered("f", i)] = now_ + std::chrono::seconds(5000);
+        ASSERT_EQ(cache.size(), expires.size());
+    }
+    for (const auto& [name, at] : expires) {
+        if (at <= now_) {
+            EXPECT_TRUE(cache.hasStale(makeExchange(name, 1).query)) << name;
+        }
+    }
+    // Past maxStale: setServeStale() drops the dead, exactly those.
+    now_ += 3300s;
+    size_t dead = 0;
+    for (const auto& [name, at] : expires)
+        dead += at + std::chrono::seconds(3600) <= now_ ? 1 : 0;
+    ASSERT_GT(dead, 0u);
+    ASSERT_LT(dead, expires.size());
+    const size_t before = cache.size();
+    cache.setServeStale(std::chrono::seconds(3600), 30);
+    EXPECT_EQ(cache.size(), before - dead);
+}
+
+// The key's name is read from the stored question, which is kept lower-case: an upstream
+// echoing another spelling (0x20) changes neither lookups nor erase().
+TEST_F(DnsCacheTest, TheUpstreamsSpellingOfTheQuestionIsNotTheKey) {
+    DnsCache cache(10, clock_);
+    const Bytes q = query("wWw.Example.COM", type::A, 0x1111);
+    store(cache, q, positive("WwW.ExAmple.com", 300));
+    const auto hit = lookup(cache, query("WWW.EXAMPLE.COM", type::A, 0x2222));
+    ASSERT_TRUE(hit);
+    EXPECT_EQ(parseOrDie(*hit).header.id, 0x2222);
+    const Bytes spelled = query("WWW.EXAMPLE.COM", type::A, 0x2222);
+    EXPECT_TRUE(std::equal(spelled.begin() + kHeaderSize, spelled.begin() + 33,
+                           hit->begin() + kHeaderSize));
+    EXPECT_EQ(cache.erase("Www.Example.Com."), 1u);
+    EXPECT_EQ(cache.size(), 0u);
 }
 
 }  // namespace
