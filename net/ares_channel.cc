@@ -31,6 +31,7 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
     }
     std::unique_ptr<AresChannel> self(new AresChannel(base));
     self->timer_.reset(evtimer_new(base, &AresChannel::onTimer, self.get()));
+    self->sockets_ = std::make_unique<AresSockets>(base);
 
     ares_options opts{};
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
@@ -64,7 +65,7 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
         self->channel_ = nullptr;
         return nullptr;
     }
-    ares_set_socket_functions(self->channel_, &aresSocketFunctions(), nullptr);
+    ares_set_socket_functions(self->channel_, &aresSocketFunctions(), self->sockets_.get());
     // Explicit servers always: with none, c-ares 1.18 falls back to 127.0.0.1, which is this
     // daemon once it is the LAN's resolver.
     const std::string csv = serversCsv(options.servers);

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/ares_sockets.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
 
@@ -83,6 +84,7 @@ class AresChannel {
     int requestedFlags_ = 0;
     bool flagsReadable_ = false;
     EventPtr timer_;
+    std::unique_ptr<AresSockets> sockets_;  // c-ares' socket calls (net/ares_sockets.h)
     std::unordered_map<ares_socket_t, EventPtr> socketEvents_;
     size_t pending_ = 0;
     size_t sendsOnOpenSockets_ = 0;

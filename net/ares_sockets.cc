@@ -39,21 +39,12 @@ void forget(ares_socket_t fd) {
     }
 }
 
-ares_socket_t openSocket(int domain, int type, int protocol, void*) {
-    const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-    if (fd < 0)
-        return ARES_SOCKET_BAD;
-    if (type == SOCK_STREAM) {
-        // As c-ares does for its own TCP sockets: one question, one write, no Nagle delay.
-        const int on = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    }
-    return fd;
+ares_socket_t openSocket(int domain, int type, int protocol, void* sockets) {
+    return static_cast<AresSockets*>(sockets)->open(domain, type, protocol);
 }
 
-int closeSocket(ares_socket_t fd, void*) {
-    forget(fd);
-    return ::close(fd);
+int closeSocket(ares_socket_t fd, void* sockets) {
+    return static_cast<AresSockets*>(sockets)->close(fd);
 }
 
 int connectSocket(ares_socket_t fd, const sockaddr* address, ares_socklen_t length, void*) {
@@ -113,8 +104,8 @@ ares_ssize_t receive(ares_socket_t fd, void* data, size_t length, int flags, soc
     return static_cast<ares_ssize_t>(size);
 }
 
-ares_ssize_t sendVector(ares_socket_t fd, const iovec* vector, int count, void*) {
-    return ::writev(fd, vector, count);
+ares_ssize_t sendVector(ares_socket_t fd, const iovec* vector, int count, void* sockets) {
+    return static_cast<AresSockets*>(sockets)->send(fd, vector, count);
 }
 
 const ares_socket_functions kFunctions = {openSocket, closeSocket, connectSocket, receive,
@@ -127,6 +118,93 @@ const ares_socket_functions& aresSocketFunctions() {
 
 bool aresReadAheadPending(ares_socket_t fd) {
     return readAhead.fd == fd && readAhead.next < readAhead.count;
+}
+
+AresSockets::AresSockets(event_base* base)
+    : flushEvent_(event_new(base, -1, 0, &AresSockets::onFlush, this)) {}
+
+AresSockets::~AresSockets() = default;
+
+ares_socket_t AresSockets::open(int domain, int type, int protocol) {
+    const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return ARES_SOCKET_BAD;
+    if (type == SOCK_STREAM) {
+        // As c-ares does for its own TCP sockets: one question, one write, no Nagle delay.
+        const int on = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    } else {
+        udpSockets_.push_back(fd);
+    }
+    return fd;
+}
+
+int AresSockets::close(ares_socket_t fd) {
+    forget(fd);
+    // What was queued for it goes with it (c-ares closes a socket whose questions it gave up
+    // or moved), and its number may come back for another socket.
+    std::erase_if(queued_, [fd](const Datagram& datagram) { return datagram.fd == fd; });
+    std::erase(udpSockets_, fd);
+    return ::close(fd);
+}
+
+ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count) {
+    // A question is a few dozen bytes; anything unusual (TCP, a huge question) goes at once.
+    constexpr size_t kQueuedMax = 1232;
+    size_t length = 0;
+    for (int i = 0; i < count; ++i)
+        length += vector[i].iov_len;
+    if (std::find(udpSockets_.begin(), udpSockets_.end(), fd) == udpSockets_.end() ||
+        length > kQueuedMax) {
+        return ::writev(fd, vector, count);
+    }
+    if (queued_.size() == kReadAhead)
+        flush();
+    queued_.push_back({fd, bytes_.size(), length});
+    for (int i = 0; i < count; ++i) {
+        const auto* data = static_cast<const uint8_t*>(vector[i].iov_base);
+        bytes_.insert(bytes_.end(), data, data + vector[i].iov_len);
+    }
+    if (!flushScheduled_) {
+        flushScheduled_ = true;
+        event_active(flushEvent_.get(), EV_TIMEOUT, 0);
+    }
+    return static_cast<ares_ssize_t>(length);
+}
+
+void AresSockets::onFlush(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<AresSockets*>(arg);
+    self->flushScheduled_ = false;
+    self->flush();
+}
+
+void AresSockets::flush() {
+    mmsghdr messages[kReadAhead];
+    iovec iov[kReadAhead];
+    size_t first = 0;
+    while (first < queued_.size()) {
+        // The run of datagrams for one socket, in the order c-ares sent them.
+        const ares_socket_t fd = queued_[first].fd;
+        unsigned n = 0;
+        while (first + n < queued_.size() && queued_[first + n].fd == fd && n < kReadAhead) {
+            const Datagram& datagram = queued_[first + n];
+            iov[n] = {bytes_.data() + datagram.offset, datagram.length};
+            messages[n] = {};
+            messages[n].msg_hdr.msg_iov = &iov[n];
+            messages[n].msg_hdr.msg_iovlen = 1;
+            ++n;
+        }
+        unsigned sent = 0;
+        while (sent < n) {
+            const int done = ::sendmmsg(fd, messages + sent, n - sent, MSG_DONTWAIT);
+            // Refused (a full buffer, an ICMP error pending): that question is lost as on the
+            // wire, and c-ares asks again at its timeout. The rest still get their chance.
+            sent += done > 0 ? static_cast<unsigned>(done) : 1;
+        }
+        first += n;
+    }
+    queued_.clear();
+    bytes_.clear();
 }
 
 }  // namespace dynamo::net

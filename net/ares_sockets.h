@@ -8,16 +8,57 @@
 // - an upstream's UDP answers are read by one recvmmsg() per wake-up: c-ares reads a readable
 //   socket with recvfrom() until EAGAIN (ares_process.c: read_udp_packets), one call per
 //   answer plus the one that finds the socket empty; here the first call takes everything
-//   waiting and the following ones are served from that batch, the empty one included.
+//   waiting and the following ones are served from that batch, the empty one included;
+// - the questions c-ares sends on a UDP socket during one turn of the event loop (a batch of
+//   client queries read together) leave together, by one sendmmsg() at the end of the turn,
+//   which also wakes the upstream once rather than once per question. c-ares counts them sent
+//   when it hands them over; one the kernel then refuses (a full buffer) is retried by c-ares
+//   at its timeout, as a datagram lost on the way would be.
 //
 // TCP sockets (c-ares asks for TCP when an answer is truncated) go straight to the kernel,
 // with TCP_NODELAY set as c-ares sets it for its own sockets.
 
 #include <ares.h>
+#include <event2/event.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "net/handles.h"
 
 namespace dynamo::net {
 
-// For every channel: ares_set_socket_functions(channel, &aresSocketFunctions(), nullptr).
+// One per c-ares channel: ares_set_socket_functions(channel, &aresSocketFunctions(), &sockets).
+// Outlives the channel's sockets (destroy the channel first).
+class AresSockets {
+  public:
+    explicit AresSockets(event_base* base);
+    ~AresSockets();
+    AresSockets(const AresSockets&) = delete;
+    AresSockets& operator=(const AresSockets&) = delete;
+
+    // What the socket functions call, with this object as their user data.
+    ares_socket_t open(int domain, int type, int protocol);
+    int close(ares_socket_t fd);
+    ares_ssize_t send(ares_socket_t fd, const iovec* vector, int count);
+    // The datagrams queued this turn, sent now.
+    void flush();
+
+  private:
+    static void onFlush(evutil_socket_t, short, void* arg);
+    struct Datagram {
+        ares_socket_t fd;
+        size_t offset;  // in bytes_
+        size_t length;
+    };
+    std::vector<ares_socket_t> udpSockets_;
+    std::vector<Datagram> queued_;
+    std::vector<uint8_t> bytes_;
+    EventPtr flushEvent_;
+    bool flushScheduled_ = false;
+};
+
 const ares_socket_functions& aresSocketFunctions();
 
 // Whether answers read ahead for `fd` wait to be handed to c-ares: after ares_process_fd()
