@@ -4,12 +4,18 @@ openssl.cnf, activates the default provider and fetches its algorithms, which fa
 2 MiB of libcrypto (net/sha256.h, gateway/updates/http_client.cc). The real daemon, its
 /proc/PID/smaps, and for comparison a process that only loads the same libcrypto."""
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import harness
-from gateway_harness import Gateway, account, free_port
+import tls_util
+from emulator import Emulator
+from gateway_harness import (PUBLIC_A, Gateway, account, free_port, make_token, update,
+                             wait_calls)
 
 # What a library's pages may grow by beyond merely being loaded: a few 64 KiB fault-around
 # windows for the calls that do not initialise the library (error strings, OPENSSL_cleanse).
@@ -42,11 +48,20 @@ def rss_of_loaded_library(path):
 
 
 class IdleMemoryTest(unittest.TestCase):
-    def start(self, update_url):
-        gw = Gateway(update_url=update_url, accounts=[account()], https_listen=[],
+    def start(self, update_url, accounts=None, env=None):
+        gw = Gateway(update_url=update_url, accounts=accounts or [account()], https_listen=[],
                      log_level="info")
         self.addCleanup(gw.cleanup)
-        gw.start()
+        saved = {key: os.environ.get(key) for key in env or {}}
+        os.environ.update(env or {})  # the daemon inherits it
+        try:
+            gw.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    del os.environ[key]
+                else:
+                    os.environ[key] = value
         # An intercepted name is answered from the gateway itself: the start and a first answer.
         reply = harness.dig("members.dyndns.org", port=gw.dns_port)
         self.assertFalse(reply.timeout, gw.stderr_tail())
@@ -69,6 +84,24 @@ class IdleMemoryTest(unittest.TestCase):
         # Nothing listens there: a call, if the scheduler made one, would be refused before
         # any TLS; the context would only have been made at start.
         self.assert_libcrypto_untouched(self.start("https://127.0.0.1:%d/" % free_port()))
+
+    def test_the_first_https_call_without_a_ca_file_makes_the_context_and_succeeds(self):
+        # Without dynamo.ca_file the context is made on the first call, with the system store:
+        # SSL_CERT_FILE stands in for it, OpenSSL's default verify paths read that variable.
+        tmp = tempfile.mkdtemp(prefix="dynamo-idle-tls-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        tls = tls_util.make_ca_and_cert(tmp, dns_names=["update.test"], ips=["127.0.0.1"])
+        token = make_token("Lazy")
+        emu = Emulator(tokens={token: "ok"}, tls=tls)
+        emu.start()
+        self.addCleanup(emu.stop)
+        gw = self.start(emu.url, accounts=[account(token)], env={"SSL_CERT_FILE": tls.ca_cert})
+        self.assert_libcrypto_untouched(gw)
+        r = update(gw, "cam.example.net", PUBLIC_A)
+        self.assertEqual((r.status, r.body.strip()), (200, "good %s" % PUBLIC_A),
+                         gw.stderr_tail())
+        calls = wait_calls(emu, token, 1)
+        self.assertEqual((calls[0]["ip"], calls[0]["code"]), (PUBLIC_A, "UP,OK"))
 
 
 if __name__ == "__main__":
