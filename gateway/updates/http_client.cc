@@ -72,6 +72,29 @@ std::optional<Target> parseTarget(std::string_view text, std::string* error) {
     return Target{std::move(*url), path + std::string(query)};
 }
 
+// TLS >= 1.2, the peer verified against the system store plus `caFile`.
+net::SslCtxPtr makeClientContext(const std::optional<std::string>& caFile, std::string* error) {
+    net::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx || SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION) != 1) {
+        *error = "cannot create the TLS client context";
+        return nullptr;
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    // A machine without a CA bundle still works with ca_file alone; the failure shows in the
+    // first request's verification error.
+    SSL_CTX_set_default_verify_paths(ctx.get());
+    if (caFile) {
+        ERR_clear_error();
+        if (SSL_CTX_load_verify_locations(ctx.get(), caFile->c_str(), nullptr) != 1) {
+            *error =
+                "dynamo.ca_file " + *caFile + ": " + net::opensslErrorText(ERR_peek_last_error());
+            ERR_clear_error();
+            return nullptr;
+        }
+    }
+    return ctx;
+}
+
 }  // namespace
 
 std::string_view toString(HttpFailure failure) {
@@ -145,28 +168,16 @@ std::unique_ptr<HttpClient> HttpClient::create(event_base* base, Options options
     std::unique_ptr<HttpClient> self(new HttpClient(base, std::move(options)));
     const Options& opts = self->options_;
 
-    if (opts.tls) {
-        self->sslCtx_.reset(SSL_CTX_new(TLS_client_method()));
-        SSL_CTX* ctx = self->sslCtx_.get();
-        if (ctx == nullptr || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-            *error = "cannot create the TLS client context";
+    // The context is made on the first https:// request: in OpenSSL 3, SSL_CTX_new() and
+    // loading the system CA store fault in about 2 MiB of libcrypto, libssl and heap (measured
+    // on Debian 12), which a gateway whose token API, alerts and echo pages are never called
+    // over TLS should not carry. With a ca_file it is made now instead, so a file that is
+    // readable (config checks that) but holds no certificate stops the start with its name.
+    if (opts.tls && opts.caFile) {
+        self->sslCtx_ = makeClientContext(opts.caFile, error);
+        if (!self->sslCtx_)
             return nullptr;
-        }
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-        // A machine without a CA bundle still works with ca_file alone; the failure shows
-        // in the first request's verification error.
-        SSL_CTX_set_default_verify_paths(ctx);
-        if (opts.caFile) {
-            ERR_clear_error();
-            if (SSL_CTX_load_verify_locations(ctx, opts.caFile->c_str(), nullptr) != 1) {
-                *error = "dynamo.ca_file " + *opts.caFile + ": " +
-                         net::opensslErrorText(ERR_peek_last_error());
-                ERR_clear_error();
-                return nullptr;
-            }
-        }
     }
-
     if (opts.resolve) {
         net::AresChannel::Options aresOptions;
         aresOptions.servers = opts.dnsServers;
@@ -342,9 +353,17 @@ void HttpClient::startSession(Exchange& exchange, net::UniqueFd socket) {
         sendRequest(exchange);
         return;
     }
-    if (!sslCtx_) {
+    if (!options_.tls) {
         fail(exchange, HttpFailure::TlsFailed, "this client speaks no TLS");
         return;
+    }
+    if (!sslCtx_) {
+        std::string error;
+        sslCtx_ = makeClientContext(options_.caFile, &error);
+        if (!sslCtx_) {
+            fail(exchange, HttpFailure::TlsFailed, error);
+            return;
+        }
     }
     net::SslPtr ssl(SSL_new(sslCtx_.get()));
     bool ok = ssl != nullptr;

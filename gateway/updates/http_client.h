@@ -95,9 +95,10 @@ class HttpClient {
     struct Options {
         // For create()'s errors: "resolver for <purpose>: ...".
         std::string purpose = "HTTP requests";
-        // Make the TLS context (https:// URLs fail with TlsFailed without it) and the
-        // resolver (URLs naming a host fail with DnsFailed without it): a client for one
-        // fixed URL makes only what that URL needs.
+        // Speak TLS (https:// URLs fail with TlsFailed without it; its context is made by
+        // create() when there is a caFile, else by the first https:// request) and make the
+        // resolver (URLs naming a host fail with DnsFailed without it): a client for one fixed
+        // URL makes only what that URL needs.
         bool tls = true;
         bool resolve = true;
         std::optional<std::string> caFile;           // trusted besides the system store
@@ -150,7 +151,7 @@ class HttpClient {
 
     event_base* base_;
     Options options_;
-    net::SslCtxPtr sslCtx_;                  // null without Options::tls
+    net::SslCtxPtr sslCtx_;  // made by create() with a ca_file, else by the first https:// request
     std::unique_ptr<net::AresChannel> dns_;  // null without Options::resolve
     std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
     uint64_t nextId_ = 1;

@@ -1,7 +1,6 @@
 #include "gateway/updates/state_store.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -16,6 +15,7 @@
 #include "net/error_text.h"
 #include "net/handles.h"
 #include "net/log.h"
+#include "net/sha256.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -386,21 +386,15 @@ std::string formatStateText(const TokenStates& states) {
 }
 
 std::string tokenKey(std::string_view token) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    if (EVP_Digest(token.data(), token.size(), digest.data(), &length, EVP_sha256(), nullptr) !=
-        1) {
-        // SHA-256 is always available in OpenSSL 3's default provider; losing it is a broken
-        // installation, not something to limp along with.
-        DLOG(Error) << "SHA-256 unavailable in OpenSSL";
-        std::abort();
-    }
+    // Our own SHA-256, not OpenSSL's: this runs at start for every account, and OpenSSL's first
+    // digest would initialise all of libcrypto (net/sha256.h).
+    const net::Sha256Digest digest = net::sha256(token);
     static constexpr char kHex[] = "0123456789abcdef";
     std::string key;
-    key.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-        key.push_back(kHex[digest[i] >> 4]);
-        key.push_back(kHex[digest[i] & 0x0f]);
+    key.reserve(digest.size() * 2);
+    for (const uint8_t byte : digest) {
+        key.push_back(kHex[byte >> 4]);
+        key.push_back(kHex[byte & 0x0f]);
     }
     return key;
 }

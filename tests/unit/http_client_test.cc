@@ -129,7 +129,8 @@ std::optional<Bytes> dnsAnswer(const Bytes& query) {
     MessageBuilder builder;
     builder.id(dns::getId(query)).question(parsed.qname(), parsed.qtype);
     const Bytes v6Loopback{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    if (parsed.qname() == "echo.test" || parsed.qname() == "six.test" || parsed.qname() == "two.test") {
+    if (parsed.qname() == "echo.test" || parsed.qname() == "six.test" ||
+        parsed.qname() == "two.test") {
         builder.response();
         if (parsed.qtype == dns::type::A && parsed.qname() == "echo.test")
             builder.answer(dns::type::A, 60, {127, 0, 0, 1});
@@ -316,6 +317,23 @@ TEST_F(HttpClientTest, CreateRefusesAnUnreadableCaFile) {
     std::string error;
     EXPECT_FALSE(HttpClient::create(base_.get(), options, &error));
     EXPECT_NE(error.find("/nonexistent/ca.pem"), std::string::npos) << error;
+}
+
+// The context is made at create() when there is a ca_file (otherwise at the first https://
+// request): a readable file that holds no certificate still stops the start, naming the file.
+TEST_F(HttpClientTest, CreateRefusesACaFileWithoutACertificate) {
+    char path[] = "/tmp/dynamo-http-client-ca-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    constexpr std::string_view kText = "not a certificate\n";
+    ASSERT_EQ(::write(fd, kText.data(), kText.size()), static_cast<ssize_t>(kText.size()));
+    ::close(fd);
+    HttpClient::Options options;
+    options.caFile = path;
+    std::string error;
+    EXPECT_FALSE(HttpClient::create(base_.get(), options, &error));
+    ::unlink(path);
+    EXPECT_NE(error.find(std::string("dynamo.ca_file ") + path), std::string::npos) << error;
 }
 
 TEST_F(HttpClientTest, DestroyingTheClientFromInsideDoneCancelsTheRest) {
