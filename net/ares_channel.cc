@@ -160,10 +160,17 @@ void AresChannel::onTimer(evutil_socket_t, short, void* arg) {
 
 void AresChannel::rearmTimer() {
     timeval wait{};
-    if (ares_timeout(channel_, nullptr, &wait) == nullptr) {  // nothing pending
-        evtimer_del(timer_.get());
+    if (ares_timeout(channel_, nullptr, &wait) == nullptr)  // nothing pending
+        return;  // a timer still set finds nothing due, once
+    // Every question gets the same timeout, so a new one's comes after the timer already set:
+    // re-setting it after every send and every answer (libevent's heap, twice per question)
+    // would change nothing. A timer set for a question answered meanwhile fires with nothing
+    // due, and is set for the next one then.
+    const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(wait.tv_sec) +
+                     std::chrono::microseconds(wait.tv_usec);
+    if (evtimer_pending(timer_.get(), nullptr) && due >= timerDue_)
         return;
-    }
+    timerDue_ = due;
     evtimer_add(timer_.get(), &wait);
 }
 

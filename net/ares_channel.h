@@ -84,7 +84,8 @@ class AresChannel {
     int requestedFlags_ = 0;
     bool flagsReadable_ = false;
     EventPtr timer_;
-    std::unique_ptr<AresSockets> sockets_;  // c-ares' socket calls (net/ares_sockets.h)
+    std::chrono::steady_clock::time_point timerDue_{};  // when timer_ fires, while it is set
+    std::unique_ptr<AresSockets> sockets_;              // c-ares' socket calls (net/ares_sockets.h)
     std::unordered_map<ares_socket_t, EventPtr> socketEvents_;
     size_t pending_ = 0;
     size_t sendsOnOpenSockets_ = 0;
