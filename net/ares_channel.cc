@@ -128,7 +128,10 @@ bool AresChannel::lostEdns() const {
 void AresChannel::onSocketState(void* data, ares_socket_t fd, int readable, int writable) {
     auto* self = static_cast<AresChannel*>(data);
     if (readable == 0 && writable == 0) {
-        self->socketEvents_.erase(fd);
+        if (auto found = self->socketEvents_.find(fd); found != self->socketEvents_.end()) {
+            self->sockets_->retire(std::move(found->second));
+            self->socketEvents_.erase(found);
+        }
         return;
     }
     const short what =

@@ -123,7 +123,23 @@ bool aresReadAheadPending(ares_socket_t fd) {
 AresSockets::AresSockets(event_base* base)
     : flushEvent_(event_new(base, -1, 0, &AresSockets::onFlush, this)) {}
 
-AresSockets::~AresSockets() = default;
+AresSockets::~AresSockets() {
+    retired_.clear();
+    for (const ares_socket_t fd : closing_)
+        ::close(fd);
+}
+
+void AresSockets::retire(EventPtr event) {
+    retired_.push_back(std::move(event));
+    scheduleFlush();
+}
+
+void AresSockets::scheduleFlush() {
+    if (!flushScheduled_) {
+        flushScheduled_ = true;
+        event_active(flushEvent_.get(), EV_TIMEOUT, 0);
+    }
+}
 
 ares_socket_t AresSockets::open(int domain, int type, int protocol) {
     const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -145,7 +161,11 @@ int AresSockets::close(ares_socket_t fd) {
     // or moved), and its number may come back for another socket.
     std::erase_if(queued_, [fd](const Datagram& datagram) { return datagram.fd == fd; });
     std::erase(udpSockets_, fd);
-    return ::close(fd);
+    // Open until the end of the turn, so its number is not given to another socket before
+    // its event is gone.
+    closing_.push_back(fd);
+    scheduleFlush();
+    return 0;
 }
 
 ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count) {
@@ -165,10 +185,7 @@ ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count)
         const auto* data = static_cast<const uint8_t*>(vector[i].iov_base);
         bytes_.insert(bytes_.end(), data, data + vector[i].iov_len);
     }
-    if (!flushScheduled_) {
-        flushScheduled_ = true;
-        event_active(flushEvent_.get(), EV_TIMEOUT, 0);
-    }
+    scheduleFlush();
     return static_cast<ares_ssize_t>(length);
 }
 
@@ -205,6 +222,10 @@ void AresSockets::flush() {
     }
     queued_.clear();
     bytes_.clear();
+    retired_.clear();
+    for (const ares_socket_t fd : closing_)
+        ::close(fd);
+    closing_.clear();
 }
 
 }  // namespace dynamo::net

@@ -13,7 +13,11 @@
 //   client queries read together) leave together, by one sendmmsg() at the end of the turn,
 //   which also wakes the upstream once rather than once per question. c-ares counts them sent
 //   when it hands them over; one the kernel then refuses (a full buffer) is retried by c-ares
-//   at its timeout, as a datagram lost on the way would be.
+//   at its timeout, as a datagram lost on the way would be;
+// - c-ares closes a channel's socket as soon as its last question is answered, inside the
+//   answer's callback, before the answer itself leaves (at the end of the turn, batched): the
+//   epoll_ctl() and close() wait for the end of the turn too, so at a home network's pace,
+//   where nearly every question has a socket of its own, the client does not wait for them.
 //
 // TCP sockets (c-ares asks for TCP when an answer is truncated) go straight to the kernel,
 // with TCP_NODELAY set as c-ares sets it for its own sockets.
@@ -42,17 +46,23 @@ class AresSockets {
     ares_socket_t open(int domain, int type, int protocol);
     int close(ares_socket_t fd);
     ares_ssize_t send(ares_socket_t fd, const iovec* vector, int count);
-    // The datagrams queued this turn, sent now.
+    // The libevent event of a socket c-ares stopped watching: freed (epoll_ctl DEL) at the end
+    // of the turn with the socket's close, after the answers that turn gave have left.
+    void retire(EventPtr event);
+    // The datagrams queued this turn sent, then the sockets c-ares closed this turn closed.
     void flush();
 
   private:
     static void onFlush(evutil_socket_t, short, void* arg);
+    void scheduleFlush();
     struct Datagram {
         ares_socket_t fd;
         size_t offset;  // in bytes_
         size_t length;
     };
     std::vector<ares_socket_t> udpSockets_;
+    std::vector<ares_socket_t> closing_;  // closed by c-ares this turn, by us at its end
+    std::vector<EventPtr> retired_;
     std::vector<Datagram> queued_;
     std::vector<uint8_t> bytes_;
     EventPtr flushEvent_;
