@@ -80,8 +80,8 @@ test-arm64: build-arm64
 	cd $(ARM64_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|fuzz'
 
 # Benchmark against dnsmasq, unbound and dnsdist under dnsperf (bench/README.md): prints a
-# table, never passes or fails. Installs what it needs, builds build-bench/ first. Extra
-# options: make bench BENCH_ARGS="--duration 5".
+# table per run and their medians last, never passes or fails. Installs what it needs,
+# builds build-bench/ first. Extra options: make bench BENCH_ARGS="--duration 5".
 .PHONY: bench
 bench:
 	bench/run.sh $(BENCH_ARGS)
