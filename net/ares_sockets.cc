@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/datagrams.h"
+
 namespace dynamo::net {
 namespace {
 // Answers taken per recvmmsg(): the forwarder sends a handful of questions per socket
@@ -20,22 +22,16 @@ constexpr unsigned kReadAhead = 16;
 constexpr size_t kDatagram = 4096 + 1;
 
 // One thread drives every channel and c-ares reads one socket at a time to the end, so one
-// batch serves them all. Pages the kernel never writes (most of each buffer) stay unmapped.
-struct ReadAhead {
-    ares_socket_t fd = ARES_SOCKET_BAD;
-    unsigned count = 0;  // datagrams in the batch
-    unsigned next = 0;   // the next one to hand out
-    mmsghdr messages[kReadAhead];
-    iovec iov[kReadAhead];
-    sockaddr_storage from[kReadAhead];
-    uint8_t buffers[kReadAhead][kDatagram];
-};
-ReadAhead readAhead;
+// batch serves them all.
+ReceiveBatch<kReadAhead, kDatagram> readAhead;
+ares_socket_t readAheadFd = ARES_SOCKET_BAD;
+unsigned readAheadCount = 0;  // datagrams in the batch
+unsigned readAheadNext = 0;   // the next one to hand out
 
 void forget(ares_socket_t fd) {
-    if (readAhead.fd == fd) {
-        readAhead.fd = ARES_SOCKET_BAD;
-        readAhead.count = readAhead.next = 0;
+    if (readAheadFd == fd) {
+        readAheadFd = ARES_SOCKET_BAD;
+        readAheadCount = readAheadNext = 0;
     }
 }
 
@@ -53,27 +49,14 @@ int connectSocket(ares_socket_t fd, const sockaddr* address, ares_socklen_t leng
 
 // Fills the batch from `fd`; false (errno set) when the kernel had nothing or failed.
 bool fill(ares_socket_t fd) {
-    static const bool ready = [] {
-        for (unsigned i = 0; i < kReadAhead; ++i) {
-            readAhead.iov[i] = {readAhead.buffers[i], kDatagram};
-            msghdr& message = readAhead.messages[i].msg_hdr;
-            message.msg_iov = &readAhead.iov[i];
-            message.msg_iovlen = 1;
-            message.msg_name = &readAhead.from[i];
-        }
-        return true;
-    }();
-    (void)ready;
-    for (unsigned i = 0; i < kReadAhead; ++i)
-        readAhead.messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    const int received = ::recvmmsg(fd, readAhead.messages, kReadAhead, MSG_DONTWAIT, nullptr);
+    const int received = readAhead.receive(fd, MSG_DONTWAIT);
     if (received <= 0) {
         forget(fd);
         return false;
     }
-    readAhead.fd = fd;
-    readAhead.count = static_cast<unsigned>(received);
-    readAhead.next = 0;
+    readAheadFd = fd;
+    readAheadCount = static_cast<unsigned>(received);
+    readAheadNext = 0;
     return true;
 }
 
@@ -81,10 +64,10 @@ ares_ssize_t receive(ares_socket_t fd, void* data, size_t length, int flags, soc
                      ares_socklen_t* fromLength, void*) {
     if (from == nullptr || flags != 0)  // TCP (c-ares asks without an address), or unusual
         return ::recvfrom(fd, data, length, flags, from, fromLength);
-    if (readAhead.fd != fd || readAhead.next == readAhead.count) {
+    if (readAheadFd != fd || readAheadNext == readAheadCount) {
         // A batch that was not full found the socket empty already: the kernel would say
         // EAGAIN now too (a datagram arriving meanwhile wakes the loop again).
-        if (readAhead.fd == fd && readAhead.count < kReadAhead) {
+        if (readAheadFd == fd && readAheadCount < kReadAhead) {
             forget(fd);
             errno = EAGAIN;
             return -1;
@@ -92,10 +75,11 @@ ares_ssize_t receive(ares_socket_t fd, void* data, size_t length, int flags, soc
         if (!fill(fd))
             return -1;
     }
-    const unsigned i = readAhead.next++;
+    const unsigned i = readAheadNext++;
     const msghdr& message = readAhead.messages[i].msg_hdr;
-    const size_t size = std::min<size_t>(readAhead.messages[i].msg_len, length);
-    std::memcpy(data, readAhead.buffers[i], size);
+    const std::span<const uint8_t> datagram = readAhead.datagram(i);
+    const size_t size = std::min(datagram.size(), length);
+    std::memcpy(data, datagram.data(), size);
     if (fromLength != nullptr) {
         const ares_socklen_t room = *fromLength;
         std::memcpy(from, &readAhead.from[i], std::min<size_t>(room, message.msg_namelen));
@@ -117,11 +101,10 @@ const ares_socket_functions& aresSocketFunctions() {
 }
 
 bool aresReadAheadPending(ares_socket_t fd) {
-    return readAhead.fd == fd && readAhead.next < readAhead.count;
+    return readAheadFd == fd && readAheadNext < readAheadCount;
 }
 
-AresSockets::AresSockets(event_base* base)
-    : flushEvent_(event_new(base, -1, 0, &AresSockets::onFlush, this)) {}
+AresSockets::AresSockets(event_base* base) : endOfTurn_(base, [this] { endTurn(); }) {}
 
 AresSockets::~AresSockets() {
     retired_.clear();
@@ -131,14 +114,7 @@ AresSockets::~AresSockets() {
 
 void AresSockets::retire(EventPtr event) {
     retired_.push_back(std::move(event));
-    scheduleFlush();
-}
-
-void AresSockets::scheduleFlush() {
-    if (!flushScheduled_) {
-        flushScheduled_ = true;
-        event_active(flushEvent_.get(), EV_TIMEOUT, 0);
-    }
+    endOfTurn_.schedule();
 }
 
 ares_socket_t AresSockets::open(int domain, int type, int protocol) {
@@ -164,7 +140,7 @@ int AresSockets::close(ares_socket_t fd) {
     // Open until the end of the turn, so its number is not given to another socket before
     // its event is gone.
     closing_.push_back(fd);
-    scheduleFlush();
+    endOfTurn_.schedule();
     return 0;
 }
 
@@ -178,32 +154,36 @@ ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count)
         length > kQueuedMax) {
         return ::writev(fd, vector, count);
     }
-    if (queued_.size() == kReadAhead)
-        flush();
+    // A turn queues at most what the listeners read in it (resolver/udp_listener.h: a batch
+    // each), so the queue needs no bound of its own.
     queued_.push_back({fd, bytes_.size(), length});
     for (int i = 0; i < count; ++i) {
         const auto* data = static_cast<const uint8_t*>(vector[i].iov_base);
         bytes_.insert(bytes_.end(), data, data + vector[i].iov_len);
     }
-    scheduleFlush();
+    endOfTurn_.schedule();
     return static_cast<ares_ssize_t>(length);
 }
 
-void AresSockets::onFlush(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<AresSockets*>(arg);
-    self->flushScheduled_ = false;
-    self->flush();
+void AresSockets::endTurn() {
+    sendQueued();
+    retired_.clear();
+    for (const ares_socket_t fd : closing_)
+        ::close(fd);
+    closing_.clear();
 }
 
-void AresSockets::flush() {
-    mmsghdr messages[kReadAhead];
-    iovec iov[kReadAhead];
+void AresSockets::sendQueued() {
+    // Datagrams per sendmmsg(): a turn's questions to one upstream socket nearly always fit.
+    constexpr unsigned kSendBatch = 32;
+    mmsghdr messages[kSendBatch];
+    iovec iov[kSendBatch];
     size_t first = 0;
     while (first < queued_.size()) {
         // The run of datagrams for one socket, in the order c-ares sent them.
         const ares_socket_t fd = queued_[first].fd;
         unsigned n = 0;
-        while (first + n < queued_.size() && queued_[first + n].fd == fd && n < kReadAhead) {
+        while (first + n < queued_.size() && queued_[first + n].fd == fd && n < kSendBatch) {
             const Datagram& datagram = queued_[first + n];
             iov[n] = {bytes_.data() + datagram.offset, datagram.length};
             messages[n] = {};
@@ -211,21 +191,11 @@ void AresSockets::flush() {
             messages[n].msg_hdr.msg_iovlen = 1;
             ++n;
         }
-        unsigned sent = 0;
-        while (sent < n) {
-            const int done = ::sendmmsg(fd, messages + sent, n - sent, MSG_DONTWAIT);
-            // Refused (a full buffer, an ICMP error pending): that question is lost as on the
-            // wire, and c-ares asks again at its timeout. The rest still get their chance.
-            sent += done > 0 ? static_cast<unsigned>(done) : 1;
-        }
+        sendAll(fd, messages, n);
         first += n;
     }
     queued_.clear();
     bytes_.clear();
-    retired_.clear();
-    for (const ares_socket_t fd : closing_)
-        ::close(fd);
-    closing_.clear();
 }
 
 }  // namespace dynamo::net

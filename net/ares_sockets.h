@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "net/end_of_turn.h"
 #include "net/handles.h"
 
 namespace dynamo::net {
@@ -49,12 +50,12 @@ class AresSockets {
     // The libevent event of a socket c-ares stopped watching: freed (epoll_ctl DEL) at the end
     // of the turn with the socket's close, after the answers that turn gave have left.
     void retire(EventPtr event);
-    // The datagrams queued this turn sent, then the sockets c-ares closed this turn closed.
-    void flush();
 
   private:
-    static void onFlush(evutil_socket_t, short, void* arg);
-    void scheduleFlush();
+    // At the end of the turn: the questions queued sent, then the sockets c-ares closed in it
+    // closed and their events freed.
+    void endTurn();
+    void sendQueued();
     struct Datagram {
         ares_socket_t fd;
         size_t offset;  // in bytes_
@@ -65,8 +66,7 @@ class AresSockets {
     std::vector<EventPtr> retired_;
     std::vector<Datagram> queued_;
     std::vector<uint8_t> bytes_;
-    EventPtr flushEvent_;
-    bool flushScheduled_ = false;
+    EndOfTurn endOfTurn_;
 };
 
 const ares_socket_functions& aresSocketFunctions();

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "net/bind_socket.h"
+#include "net/datagrams.h"
 #include "net/log.h"
 
 namespace dynamo::resolver {
@@ -29,23 +30,10 @@ void putControl(msghdr& message, int level, int type, const Info& info) {
     message.msg_controllen = CMSG_SPACE(sizeof info);
 }
 
-// What one recvmmsg() fills. One thread serves every listener and a batch is handled before
-// the next is read, so the listeners share it; pages the kernel never writes (the tail of each
-// 64 KiB buffer, for ordinary queries) never become resident.
-struct Inbox {
-    mmsghdr messages[kBatch];
-    iovec iov[kBatch];
-    sockaddr_storage from[kBatch];
-    alignas(cmsghdr) uint8_t control[kBatch][kControlSize];
-    uint8_t buffers[kBatch][kMaxDatagram];
-};
-Inbox inbox;
-
-void resetLengths(msghdr& message) {
-    message.msg_namelen = sizeof(sockaddr_storage);
-    message.msg_controllen = kControlSize;
-    message.msg_flags = 0;
-}
+// Client queries as one recvmmsg() reads them. One thread serves every listener and a batch is
+// handled before the next is read, so the listeners share it; the tail of each 64 KiB buffer
+// never becomes resident for ordinary queries.
+net::ReceiveBatch<kBatch, kMaxDatagram, kControlSize> inbox;
 }  // namespace
 
 // The answers given while a batch is handled, or during one turn of the event loop for
@@ -65,7 +53,7 @@ struct UdpListener::Outbox {
 std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
                                                  const net::SocketAddress& address,
                                                  QueryHandler& handler, std::string* error) {
-    std::shared_ptr<UdpListener> self(new UdpListener(handler, address));
+    std::shared_ptr<UdpListener> self(new UdpListener(base, handler, address));
     self->fd_ = net::bindSocket(address, SOCK_DGRAM, error);
     if (!self->fd_)
         return nullptr;
@@ -82,22 +70,15 @@ std::shared_ptr<UdpListener> UdpListener::create(event_base* base,
     self->readEvent_.reset(event_new(base, self->fd_.get(), EV_READ | EV_PERSIST,
                                      &UdpListener::onReadable, self.get()));
     event_add(self->readEvent_.get(), nullptr);
-    self->flushEvent_.reset(event_new(base, -1, 0, &UdpListener::onFlush, self.get()));
     return self;
-}
-
-void UdpListener::onFlush(evutil_socket_t, short, void* arg) {
-    auto* self = static_cast<UdpListener*>(arg);
-    self->flushScheduled_ = false;
-    self->flush();
 }
 
 void UdpListener::onReadable(evutil_socket_t, short, void* arg) {
     static_cast<UdpListener*>(arg)->readBatch();
 }
 
-UdpListener::UdpListener(QueryHandler& handler, net::SocketAddress address)
-    : handler_(handler), address_(address) {}
+UdpListener::UdpListener(event_base* base, QueryHandler& handler, net::SocketAddress address)
+    : handler_(handler), address_(address), endOfTurn_(base, [this] { flush(); }) {}
 
 UdpListener::~UdpListener() {
     if (outbox_)
@@ -109,23 +90,8 @@ void UdpListener::readBatch() {
     // hands weak ones to the answers that come later).
     const std::shared_ptr<UdpListener> self = shared_from_this();
 
-    // The kernel rewrites only the lengths of the messages it fills: the pointers are set once,
-    // the lengths again after each batch for the slots it used.
-    static const bool ready = [] {
-        for (unsigned i = 0; i < kBatch; ++i) {
-            inbox.iov[i] = {inbox.buffers[i], kMaxDatagram};
-            msghdr& message = inbox.messages[i].msg_hdr;
-            message.msg_name = &inbox.from[i];
-            message.msg_iov = &inbox.iov[i];
-            message.msg_iovlen = 1;
-            message.msg_control = inbox.control[i];
-            resetLengths(message);
-        }
-        return true;
-    }();
-    (void)ready;
     // EAGAIN: nothing to read; other errors (ICMP-induced) end the batch as well.
-    const int received = ::recvmmsg(fd_.get(), inbox.messages, kBatch, 0, nullptr);
+    const int received = inbox.receive(fd_.get(), 0);
     if (received <= 0)
         return;
 
@@ -157,24 +123,15 @@ void UdpListener::readBatch() {
         }
 
         const QueryContext context{*client, local, Transport::Udp};
-        handler_.handle({inbox.buffers[i], inbox.messages[i].msg_len}, context,
-                        Reply(*this, context.client, local, ifindex));
+        handler_.handle(inbox.datagram(i), context, Reply(*this, context.client, local, ifindex));
     }
     batching_ = false;
     flush();
-    for (unsigned i = 0; i < static_cast<unsigned>(received); ++i)
-        resetLengths(inbox.messages[i].msg_hdr);
 }
 
 void UdpListener::flush() {
     Outbox& out = *outbox_;
-    unsigned sent = 0;
-    while (sent < out.count) {
-        const int n = ::sendmmsg(fd_.get(), out.messages + sent, out.count - sent, MSG_DONTWAIT);
-        // A full socket buffer (or another error) drops this answer, as one sendmsg() would;
-        // the client retries, as it would after loss. The rest still get their chance.
-        sent += n > 0 ? static_cast<unsigned>(n) : 1;
-    }
+    net::sendAll(fd_.get(), out.messages, out.count);
     out.count = 0;
 }
 
@@ -217,10 +174,8 @@ void UdpListener::send(std::span<const uint8_t> answer, const net::SocketAddress
         // Outside a batch (an upstream's answer, read by c-ares): the flush event runs after
         // the other callbacks this turn of the loop has ready, so the answers of every
         // upstream socket that was readable leave together, in one sendmmsg().
-        if (!batching_ && !flushScheduled_) {
-            flushScheduled_ = true;
-            event_active(flushEvent_.get(), EV_TIMEOUT, 0);
-        }
+        if (!batching_)
+            endOfTurn_.schedule();
         return;
     }
     iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};

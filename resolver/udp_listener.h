@@ -5,7 +5,8 @@
 //
 // Batched: one recvmmsg() reads up to 32 datagrams, and the answers given while they are
 // handled (interception, cache hits, errors) leave together through one sendmmsg(), each with
-// its own destination and source address; answers that come later (forwarded) go one by one.
+// its own destination and source address; answers that come later (forwarded) leave together
+// at the end of the event loop's turn that brought them (net/end_of_turn.h).
 //
 // Owned through shared_ptr: a reply that arrives after the listener is gone (reload, shutdown)
 // finds the weak_ptr empty and is dropped.
@@ -16,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "net/end_of_turn.h"
 #include "net/handles.h"
 #include "net/socket_address.h"
 #include "resolver/query_handler.h"
@@ -31,7 +33,7 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     ~UdpListener();
 
   private:
-    UdpListener(QueryHandler& handler, net::SocketAddress address);
+    UdpListener(event_base* base, QueryHandler& handler, net::SocketAddress address);
     // Where one datagram's answer goes: sent at once, or kept (weakly) for a forwarded query.
     class Reply final : public ReplyTarget {
       public:
@@ -49,7 +51,6 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     };
 
     static void onReadable(evutil_socket_t fd, short what, void* arg);
-    static void onFlush(evutil_socket_t fd, short what, void* arg);
     void readBatch();
     // `local` and `ifindex` (0: any) from the query's IP_PKTINFO / IPV6_PKTINFO. The answer
     // joins the outbox (queue), sent with the others by flush(): at the end of the batch, or
@@ -67,8 +68,7 @@ class UdpListener : public std::enable_shared_from_this<UdpListener> {
     net::SocketAddress address_;
     net::UniqueFd fd_;
     net::EventPtr readEvent_;
-    net::EventPtr flushEvent_;  // sends what answers from upstream queued this turn
-    bool flushScheduled_ = false;
+    net::EndOfTurn endOfTurn_;  // sends what answers from upstream queued this turn
     bool wildcard_ = false;
     struct Outbox;
     std::unique_ptr<Outbox> outbox_;
