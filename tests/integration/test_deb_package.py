@@ -41,7 +41,8 @@ CONFIG = "/etc/dynamo-gateway/config.yaml"
 STATE = "/var/lib/dynamo-gateway"
 WANTS = "/etc/systemd/system/multi-user.target.wants/dynamo-gateway.service"
 # The libraries the daemon links, by the package names dpkg-shlibdeps must have found.
-EXPECTED_DEPENDS = ["libc6", "libc-ares2", "libevent-2.1-7", "libevent-openssl-2.1-7", "libssl3",
+EXPECTED_DEPENDS = ["libc6", "libc-ares2", "libevent-core-2.1-7", "libevent-extra-2.1-7",
+                    "libevent-openssl-2.1-7", "libssl3",
                     "libyaml-cpp0.7", "libstdc++6"]
 
 
