@@ -29,6 +29,7 @@ from dns_peers import DnsmasqPeer
 from emulator import Emulator
 from gateway_harness import (EMULATOR_WINDOW, MIN_INTERVAL, PUBLIC_A, PUBLIC_B, Gateway,
                              account, calls_for, make_token, run, wait_calls)
+from netns_util import ip, netns_usable
 
 CLIENT_TIMEOUT = 60
 PID = os.getpid()
@@ -44,25 +45,7 @@ OWN_NAME = "ddname.home.test"
 OWN_LAN = "192.168.1.2"
 
 
-def _netns_usable():
-    if os.geteuid() != 0:
-        return False, "needs root (network namespaces, ports 53/80/443)"
-    if not shutil.which("ip"):
-        return False, "iproute2's `ip` is not installed"
-    proc = run(["ip", "netns", "list"], timeout=10)
-    if proc.returncode != 0:
-        return False, "`ip netns` is unavailable: %s" % proc.stderr.strip()
-    return True, ""
-
-
-USABLE, WHY = _netns_usable()
-
-
-def ip(*args, check=True):
-    proc = run(["ip", *args], timeout=20)
-    if check and proc.returncode != 0:
-        raise RuntimeError("ip %s: %s" % (" ".join(args), proc.stderr.strip()))
-    return proc
+USABLE, WHY = netns_usable("network namespaces, ports 53/80/443")
 
 
 def in_ns(argv, timeout=CLIENT_TIMEOUT):

@@ -32,6 +32,7 @@ import unittest
 
 import harness
 from gateway_harness import run
+from netns_util import ip, netns_usable
 
 PID = os.getpid()
 ROUTER_NS = "dgw-rt-%d" % PID
@@ -49,25 +50,7 @@ SLACK_MS = 700
 ANSWER = re.compile(r"^(address|error) (.*) source (.*) ms (\d+)$")
 
 
-def _usable():
-    if os.geteuid() != 0:
-        return False, "needs root (network namespaces)"
-    if not shutil.which("ip"):
-        return False, "iproute2's `ip` is not installed"
-    proc = run(["ip", "netns", "list"], timeout=10)
-    if proc.returncode != 0:
-        return False, "`ip netns` is unavailable: %s" % proc.stderr.strip()
-    return True, ""
-
-
-USABLE, WHY = _usable()
-
-
-def ip(*args, check=True):
-    proc = run(["ip", *args], timeout=20)
-    if check and proc.returncode != 0:
-        raise RuntimeError("ip %s: %s" % (" ".join(args), proc.stderr.strip()))
-    return proc
+USABLE, WHY = netns_usable("network namespaces")
 
 
 def remove_namespaces():
