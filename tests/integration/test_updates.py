@@ -707,6 +707,22 @@ class HttpsListener(UpdateCase):
                     "-u", "%s:%s" % (DEVICE_USER, DEVICE_PASS), "-o", "/dev/null",
                     "-w", "%{http_code}", url], timeout=30)
 
+    def test_the_self_signed_certificate_made_at_first_start_is_reused_by_the_next(self):
+        emu, gw, token = self.simple("ok")
+        cert, key = gw.generated_cert()
+        self.assertIsNotNone(cert, "no certificate in state_dir: %s" % os.listdir(gw.state_dir))
+        with open(cert, "rb") as f:
+            first = f.read()
+        self.assertIn("making a self-signed certificate", gw.stderr_text())
+        gw.restart()
+        with open(cert, "rb") as f:
+            self.assertEqual(f.read(), first)
+        self.assertNotIn("making", gw.daemon.stderr_text())
+        # And it is the one served.
+        proc = self._https_update(gw, cert)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "200"),
+                         proc.stderr + "\n" + self.context(gw))
+
     def test_a_bad_configured_certificate_or_key_refuses_the_start_in_one_line(self):
         tls = self._tls_files()
         other = self._tls_files()
