@@ -10,11 +10,16 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 namespace dynamo::gateway {
 namespace {
@@ -433,6 +438,38 @@ TEST(TlsServerTest, AConfiguredChainIsServedWhole) {
     EXPECT_EQ(sk_X509_num(extra), 1);
     EXPECT_EQ(serialOf(sk_X509_value(extra, 0)),
               serialOf(readCert(ca.file(kSelfSignedCertFile)).get()));
+}
+
+TEST(TlsServerTest, ACheckWhoseProcessIsKilledIsAnErrorSayingSo) {
+    const std::string children = "/proc/self/task/" + std::to_string(::getpid()) + "/children";
+    if (!std::filesystem::exists(children))
+        GTEST_SKIP() << children << " is not there (CONFIG_PROC_CHILDREN)";
+    TempDir dir;
+    // The child blocks opening a FIFO nobody writes to, until it is killed.
+    const std::string fifo = dir.file("cert.fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    config::GatewayConfig gateway = gatewayWith("1.2");
+    gateway.tls.cert = fifo;
+    gateway.tls.key = fifo;
+
+    std::thread killer([children] {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::ifstream in(children);
+            pid_t child = 0;
+            if (in >> child && child > 0) {
+                ::kill(child, SIGKILL);
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+    std::string error;
+    const auto identity = checkServerIdentity(gateway, {}, dir.path(), &error);
+    killer.join();
+    EXPECT_FALSE(identity);
+    EXPECT_NE(error.find("killed by signal 9"), std::string::npos) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
 }
 
 }  // namespace
