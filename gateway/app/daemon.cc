@@ -215,14 +215,16 @@ bool Daemon::start(std::string* error) {
     endpoint_->setObserver(updateTap_.get());
     refreshLocalNames();  // addresses accepted before a restart
 
-    net::SslCtxPtr tls;
+    // Checked now, still as root, by a child process; the TLS context itself is made when the
+    // first device connects over HTTPS (OpenSSL 3 costs ~3 MiB resident once initialised).
+    std::optional<ServerIdentity> tls;
     if (!config_.gateway.httpsListen.empty()) {
-        tls = makeServerContext(config_.gateway, config_.dns.intercept, config_.stateDir, error);
+        tls = checkServerIdentity(config_.gateway, config_.dns.intercept, config_.stateDir, error);
         if (!tls)
             return false;
     }
     http_ = HttpServer::create(
-        base_.get(), config_.gateway.httpListen, config_.gateway.httpsListen, tls.get(),
+        base_.get(), config_.gateway.httpListen, config_.gateway.httpsListen, tls ? &*tls : nullptr,
         [this](std::shared_ptr<HttpExchange> exchange) { route(exchange); }, error);
     if (!http_)
         return false;
@@ -664,7 +666,7 @@ bool Daemon::reloadConfig() {
     auto alerts = AlertDispatcher::create(base_.get(), next, &error);
     if (!alerts)
         return refuse(error);
-    net::SslCtxPtr tls;
+    std::optional<ServerIdentity> tls;
     std::optional<UnwrittenIdentity> newIdentity;
     // Only the listeners bound at start exist: without them there is no context to replace.
     if (!config_.gateway.httpsListen.empty() && !next.gateway.httpsListen.empty()) {
@@ -676,8 +678,8 @@ bool Daemon::reloadConfig() {
         // reload). A self-signed one is made again only when gateway.tls itself changed: RSA
         // 2048 takes seconds on a Pi Zero, and the loop (DNS included) would stall for them.
         if (tlsChanged || then.cert) {
-            tls = makeServerContext(next.gateway, next.dns.intercept, next.stateDir, &error,
-                                    &newIdentity);
+            tls = checkServerIdentity(next.gateway, next.dns.intercept, next.stateDir, &error,
+                                      &newIdentity);
             if (!tls)
                 return refuse(error);
         } else if (selfSignedNames(next.dns.intercept) != selfSignedNames(config_.dns.intercept)) {
@@ -696,7 +698,7 @@ bool Daemon::reloadConfig() {
     tokenApi_.replace(std::move(api));
     alerts_ = std::move(alerts);
     if (tls)
-        http_->setTls(std::move(tls));
+        http_->setTls(*tls);
     http_->setAllow(next.dns.allow);
     endpoint_->setAccounts(next.accounts);
     scheduler_->reconfigure(next.accounts, next.dynamo);

@@ -157,7 +157,8 @@ void HttpExchange::reply(const HttpResponse& response) {
 std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
                                                const std::vector<net::SocketAddress>& httpListen,
                                                const std::vector<net::SocketAddress>& httpsListen,
-                                               SSL_CTX* tls, Router router, std::string* error,
+                                               const ServerIdentity* tls, Router router,
+                                               std::string* error,
                                                HttpConnectionGuard::Limits limits) {
     limits.maxHeadBytes = kMaxHeadersSize;
     std::unique_ptr<HttpServer> server(new HttpServer(base, std::move(router), limits));
@@ -169,11 +170,10 @@ std::unique_ptr<HttpServer> HttpServer::create(event_base* base,
 
     if (!httpsListen.empty()) {
         if (tls == nullptr) {
-            *error = "https_listen is set but no TLS context could be made";
+            *error = "https_listen is set but no TLS certificate was loaded";
             return nullptr;
         }
-        SSL_CTX_up_ref(tls);
-        server->tls_.reset(tls);
+        server->setTls(*tls);
         server->https_.reset(evhttp_new(base));
         server->configure(server->https_.get());
         evhttp_set_bevcb(server->https_.get(), &HttpServer::makeTlsBufferEvent, server.get());
@@ -220,8 +220,34 @@ uint64_t HttpServer::acceptPauses() const {
     return pauses;
 }
 
-void HttpServer::setTls(net::SslCtxPtr tls) {
-    tls_ = std::move(tls);
+void HttpServer::setTls(const ServerIdentity& tls) {
+    identity_.emplace();
+    identity_->minVersion = tls.minVersion;
+    identity_->certPem = tls.certPem;
+    identity_->keyPem = tls.keyPem;
+    identity_->certSource = tls.certSource;
+    identity_->keySource = tls.keySource;
+    tls_.reset();
+    tlsFailureLogged_ = false;
+}
+
+SSL_CTX* HttpServer::tlsContext() {
+    if (tls_ || !identity_)
+        return tls_.get();
+    std::string error;
+    tls_ = makeServerContext(*identity_, &error);
+    if (!tls_) {
+        // It was made once already, in the child that checked it at start or reload: only
+        // memory can be short here. Said once, then at debug level for every connection.
+        if (!tlsFailureLogged_) {
+            DLOG(Error) << "https: the TLS context could not be made (" << error
+                        << "); HTTPS connections are refused until it can be";
+            tlsFailureLogged_ = true;
+        } else {
+            DLOG(Debug) << "https: the TLS context could not be made: " << error;
+        }
+    }
+    return tls_.get();
 }
 
 bufferevent* HttpServer::makePlainBufferEvent(event_base* base, void* arg) {
@@ -235,12 +261,13 @@ bufferevent* HttpServer::makePlainBufferEvent(event_base* base, void* arg) {
 
 bufferevent* HttpServer::makeTlsBufferEvent(event_base* base, void* arg) {
     auto* self = static_cast<HttpServer*>(arg);
-    SSL* ssl = SSL_new(self->tls_.get());
+    SSL_CTX* ctx = self->tlsContext();
+    SSL* ssl = ctx != nullptr ? SSL_new(ctx) : nullptr;
     if (ssl == nullptr) {
-        // Out of memory. evhttp 2.1.12 then makes a plain socket bufferevent itself
-        // (evhttp_connection_base_bufferevent_new with bev == NULL): the client's ClientHello
-        // is no HTTP request line, evhttp answers a plain-text 400 and closes; no request is
-        // ever served without TLS.
+        // No context (tlsContext() said why) or out of memory. evhttp 2.1.12 then makes a plain
+        // socket bufferevent itself (evhttp_connection_base_bufferevent_new with bev == NULL): the
+        // client's ClientHello is no HTTP request line, evhttp answers a plain-text 400 and closes;
+        // no request is ever served without TLS.
         ERR_clear_error();
         DLOG(Debug) << "https: SSL_new failed; connection dropped";
         return nullptr;

@@ -11,12 +11,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "compat/http_request.h"
 #include "gateway/http/connection_guard.h"
+#include "gateway/http/tls_server.h"
 #include "gateway/http/update_observer.h"
 #include "net/accept_backoff.h"
 #include "net/cidr.h"
@@ -77,19 +79,25 @@ class HttpServer {
     static constexpr int kRequestTimeoutSeconds = 20;
 
     // Binds every address; nullptr and *error (naming the address) when one cannot be bound.
-    // tls may be null when httpsListen is empty.
+    // tls (checked by checkServerIdentity()) may be null when httpsListen is empty; its TLS
+    // context is made when the first connection to an https listener is accepted.
     static std::unique_ptr<HttpServer> create(event_base* base,
                                               const std::vector<net::SocketAddress>& httpListen,
                                               const std::vector<net::SocketAddress>& httpsListen,
-                                              SSL_CTX* tls, Router router, std::string* error,
+                                              const ServerIdentity* tls, Router router,
+                                              std::string* error,
                                               HttpConnectionGuard::Limits limits = {});
 
     void setAllow(net::CidrSet allow) { allow_ = std::move(allow); }
     // How often a listener was paused because accept() ran out of descriptors.
     uint64_t acceptPauses() const;
     const HttpConnectionGuard& connections() const { return guard_; }
-    // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on.
-    void setTls(net::SslCtxPtr tls);
+    // SIGHUP: a new certificate (or TLS settings) for connections accepted from now on. The
+    // context made of the previous one is dropped (connections using it keep their reference)
+    // and the next one is made when the next TLS connection is accepted.
+    void setTls(const ServerIdentity& tls);
+    // Whether the TLS context has been made (by a first TLS connection since start or reload).
+    bool tlsContextMade() const { return tls_ != nullptr; }
     // Told of every TLS handshake that ends in a fatal alert; nullptr for none. The observer
     // outlives the server or is reset first.
     void setObserver(UpdateObserver* observer) { observer_ = observer; }
@@ -102,6 +110,7 @@ class HttpServer {
     static void onRequest(evhttp_request* request, void* arg);
     static bufferevent* makePlainBufferEvent(event_base* base, void* arg);
     static bufferevent* makeTlsBufferEvent(event_base* base, void* arg);
+    SSL_CTX* tlsContext();
     static void onTlsInfo(const SSL* ssl, int where, int value);
     void configure(evhttp* http);
 
@@ -111,7 +120,9 @@ class HttpServer {
     HttpConnectionGuard guard_;
     net::CidrSet allow_;
     UpdateObserver* observer_ = nullptr;
-    net::SslCtxPtr tls_;
+    std::optional<ServerIdentity> identity_;  // what tls_ is made from
+    net::SslCtxPtr tls_;                      // made by the first TLS connection
+    bool tlsFailureLogged_ = false;
     net::EvHttpPtr http_;
     net::EvHttpPtr https_;
     // One per bound socket, beside evhttp's listener (which evhttp owns and frees). evhttp 2.1's

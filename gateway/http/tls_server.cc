@@ -8,16 +8,21 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <string_view>
 
 #include "net/atomic_file.h"
 #include "net/error_text.h"
+#include "net/handles.h"
 #include "net/log.h"
 
 namespace dynamo::gateway {
@@ -44,6 +49,15 @@ constexpr const char* kLegacyCiphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
     "AES128-GCM-SHA256:AES256-GCM-SHA384:"
     "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA:DES-CBC3-SHA";
+
+// A configured PEM file larger than this is no certificate chain or key.
+constexpr size_t kMaxPemBytes = 1024 * 1024;
+
+// Not OPENSSL_cleanse: the daemon wipes keys without calling into libcrypto, which would not
+// be initialised by it but is kept out of the idle process altogether.
+void wipe(std::string& text) {
+    ::explicit_bzero(text.data(), text.size());
+}
 
 std::string joinPath(const std::string& dir, const char* name) {
     if (!dir.empty() && dir.back() == '/')
@@ -213,11 +227,32 @@ struct Identity {
     net::EvpPkeyPtr key;
 };
 
-// With `unwritten`, a new certificate and key are left there for writeSelfSigned() instead of
-// being written now.
-std::optional<Identity> loadOrMakeSelfSigned(const config::InterceptConfig& intercept,
-                                             const std::string& stateDir, std::string* error,
-                                             std::optional<UnwrittenIdentity>* unwritten) {
+// The PEM texts of a loaded or new self-signed identity.
+std::optional<ServerIdentity> toServerIdentity(const Identity& identity, std::string* error) {
+    auto keyPem = toPem([&](BIO* bio) {
+        return PEM_write_bio_PrivateKey(bio, identity.key.get(), nullptr, nullptr, 0, nullptr,
+                                        nullptr) == 1;
+    });
+    const auto certPem =
+        toPem([&](BIO* bio) { return PEM_write_bio_X509(bio, identity.cert.get()) == 1; });
+    if (!keyPem || !certPem) {
+        if (keyPem)
+            wipe(*keyPem);
+        *error = "self-signed certificate: " + net::takeOpensslError();
+        return std::nullopt;
+    }
+    ServerIdentity out;
+    out.keyPem = std::move(*keyPem);
+    wipe(*keyPem);  // whatever a move left behind
+    out.certPem = *certPem;
+    return out;
+}
+
+// The self-signed certificate in state_dir, or a new one; a new one is left in *made, never
+// written here.
+std::optional<ServerIdentity> loadOrMakeSelfSigned(const config::InterceptConfig& intercept,
+                                                   const std::string& stateDir, std::string* error,
+                                                   std::optional<UnwrittenIdentity>* made) {
     const std::vector<std::string> names = selfSignedNames(intercept);
     const std::string certPath = joinPath(stateDir, kSelfSignedCertFile);
     const std::string keyPath = joinPath(stateDir, kSelfSignedKeyFile);
@@ -234,7 +269,12 @@ std::optional<Identity> loadOrMakeSelfSigned(const config::InterceptConfig& inte
                 DLOG(Warning) << keyPath << " was readable by others; mode set to 0600";
                 ::chmod(keyPath.c_str(), 0600);
             }
-            return identity;
+            auto out = toServerIdentity(identity, error);
+            if (out) {
+                out->certSource = "self-signed certificate " + certPath;
+                out->keySource = "self-signed key " + keyPath;
+            }
+            return out;
         }
         DLOG(Info) << "making a new self-signed certificate in " << stateDir << ": " << *reason;
     } else {
@@ -252,35 +292,203 @@ std::optional<Identity> loadOrMakeSelfSigned(const config::InterceptConfig& inte
     identity.cert = makeSelfSigned(identity.key.get(), names, error);
     if (!identity.cert)
         return std::nullopt;
+    auto out = toServerIdentity(identity, error);
+    if (!out)
+        return std::nullopt;
+    out->certSource = "self-signed certificate " + certPath;
+    out->keySource = "self-signed key " + keyPath;
+    made->emplace();
+    (*made)->stateDir = stateDir;
+    (*made)->keyPem = out->keyPem;
+    (*made)->certPem = out->certPem;
+    return out;
+}
 
-    auto keyPem = toPem([&](BIO* bio) {
-        return PEM_write_bio_PrivateKey(bio, identity.key.get(), nullptr, nullptr, 0, nullptr,
-                                        nullptr) == 1;
-    });
-    const auto certPem =
-        toPem([&](BIO* bio) { return PEM_write_bio_X509(bio, identity.cert.get()) == 1; });
-    if (!keyPem || !certPem) {
-        *error = "self-signed certificate: " + net::takeOpensslError();
+// A configured PEM file, whole, into *out.
+bool readPemFile(const std::string& path, const std::string& what, std::string* out,
+                 std::string* error) {
+    net::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        *error = net::fileErrorText(what, path);
+        return false;
+    }
+    char buffer[16384];
+    for (;;) {
+        const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            *error = net::fileErrorText(what, path);
+            ::explicit_bzero(buffer, sizeof buffer);
+            return false;
+        }
+        if (got == 0)
+            break;
+        if (out->size() + static_cast<size_t>(got) > kMaxPemBytes) {
+            *error = what + " " + path + ": larger than 1 MiB, not a PEM file";
+            ::explicit_bzero(buffer, sizeof buffer);
+            return false;
+        }
+        out->append(buffer, static_cast<size_t>(got));
+    }
+    ::explicit_bzero(buffer, sizeof buffer);
+    return true;
+}
+
+// What the context is made from: the configured files read, or the self-signed ones loaded or
+// made (then also in *made, not written).
+std::optional<ServerIdentity> readIdentity(const config::GatewayConfig& gateway,
+                                           const config::InterceptConfig& intercept,
+                                           const std::string& stateDir, std::string* error,
+                                           std::optional<UnwrittenIdentity>* made) {
+    const config::TlsConfig& tls = gateway.tls;
+    if (!protocolVersion(tls.minVersion)) {
+        *error = "gateway.tls.min_version: \"" + tls.minVersion + "\" is not 1.0, 1.1, 1.2 or 1.3";
         return std::nullopt;
     }
-    UnwrittenIdentity files;
-    files.stateDir = stateDir;
-    files.keyPem = std::move(*keyPem);
-    files.certPem = *certPem;
-    OPENSSL_cleanse(keyPem->data(), keyPem->size());
-    if (unwritten != nullptr) {
-        unwritten->emplace(std::move(files));
-        return identity;
-    }
-    if (!writeSelfSigned(files, error))
+    if (tls.cert.has_value() != tls.key.has_value()) {
+        *error =
+            "gateway.tls: cert and key go together (set both, or neither for a self-signed "
+            "certificate)";
         return std::nullopt;
+    }
+    std::optional<ServerIdentity> identity;
+    if (tls.cert) {
+        identity.emplace();
+        identity->certSource = "gateway.tls.cert " + *tls.cert;
+        identity->keySource = "gateway.tls.key " + *tls.key;
+        if (!readPemFile(*tls.cert, "gateway.tls.cert", &identity->certPem, error) ||
+            !readPemFile(*tls.key, "gateway.tls.key", &identity->keyPem, error))
+            return std::nullopt;
+    } else {
+        identity = loadOrMakeSelfSigned(intercept, stateDir, error, made);
+        if (!identity)
+            return std::nullopt;
+    }
+    identity->minVersion = tls.minVersion;
     return identity;
+}
+
+// A self-signed identity made by readIdentity(): to the caller when it asked for it, else
+// written now.
+bool storeMade(std::optional<UnwrittenIdentity>& made, std::optional<UnwrittenIdentity>* unwritten,
+               std::string* error) {
+    if (!made)
+        return true;
+    if (unwritten != nullptr) {
+        unwritten->emplace();
+        (*unwritten)->stateDir = made->stateDir;
+        (*unwritten)->keyPem = made->keyPem;
+        (*unwritten)->certPem = made->certPem;
+        return true;
+    }
+    return writeSelfSigned(*made, error);
+}
+
+// The certificate first, then the rest of its chain, as SSL_CTX_use_certificate_chain_file()
+// reads a file.
+bool useCertificateChain(SSL_CTX* ctx, const std::string& pem) {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    if (!bio)
+        return false;
+    net::X509Ptr leaf(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+    if (!leaf || SSL_CTX_use_certificate(ctx, leaf.get()) != 1 ||
+        SSL_CTX_clear_chain_certs(ctx) != 1)
+        return false;
+    for (;;) {
+        net::X509Ptr next(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (!next)
+            break;
+        if (SSL_CTX_add0_chain_cert(ctx, next.get()) != 1)
+            return false;
+        next.release();  // the context owns it now
+    }
+    // The end of the text reads as "no start line"; anything else is a broken certificate.
+    const unsigned long last = ERR_peek_last_error();
+    if (ERR_GET_LIB(last) != ERR_LIB_PEM || ERR_GET_REASON(last) != PEM_R_NO_START_LINE)
+        return false;
+    ERR_clear_error();
+    return true;
+}
+
+// An encrypted key is refused rather than prompted for: a daemon has nobody to ask.
+int noPassword(char*, int, int, void*) {
+    return -1;
+}
+
+// --- the check in a child process ---------------------------------------------------------
+
+// The child's answer on the pipe: 'Y' or 'N', 'M' when it made a new self-signed identity
+// ('-' otherwise), then length-prefixed fields: the error, or what ServerIdentity holds.
+void appendField(std::string& out, std::string_view field) {
+    const auto size = static_cast<uint32_t>(field.size());
+    out.append(reinterpret_cast<const char*>(&size), sizeof size);
+    out.append(field);
+}
+
+bool takeField(std::string_view& in, std::string* field) {
+    uint32_t size = 0;
+    if (in.size() < sizeof size)
+        return false;
+    std::memcpy(&size, in.data(), sizeof size);
+    in.remove_prefix(sizeof size);
+    if (in.size() < size)
+        return false;
+    field->assign(in.data(), size);
+    in.remove_prefix(size);
+    return true;
+}
+
+bool writeAll(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t put = ::write(fd, data.data(), data.size());
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return false;
+        data.remove_prefix(static_cast<size_t>(put));
+    }
+    return true;
+}
+
+[[noreturn]] void runCheck(const config::GatewayConfig& gateway,
+                           const config::InterceptConfig& intercept, const std::string& stateDir,
+                           int fd) {
+    // The loop's signal handlers write to the parent's libevent pipe: a SIGTERM for the whole
+    // service (systemd signals every process of the unit) simply ends the check.
+    for (const int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD})
+        std::signal(sig, SIG_DFL);
+    std::string error;
+    std::optional<UnwrittenIdentity> made;
+    std::optional<ServerIdentity> identity =
+        readIdentity(gateway, intercept, stateDir, &error, &made);
+    if (identity && !makeServerContext(*identity, &error))
+        identity.reset();
+    std::string answer;
+    if (identity) {
+        answer = made ? "YM" : "Y-";
+        for (const std::string* field :
+             {&identity->minVersion, &identity->certPem, &identity->keyPem, &identity->certSource,
+              &identity->keySource})
+            appendField(answer, *field);
+    } else {
+        answer = "N-";
+        appendField(answer, error);
+    }
+    const bool sent = writeAll(fd, answer);
+    wipe(answer);
+    // No destructors, no atexit handlers, no stdio flushes: all of those are the parent's.
+    ::_exit(sent ? 0 : 1);
 }
 
 }  // namespace
 
 UnwrittenIdentity::~UnwrittenIdentity() {
-    OPENSSL_cleanse(keyPem.data(), keyPem.size());
+    wipe(keyPem);
+}
+
+ServerIdentity::~ServerIdentity() {
+    wipe(keyPem);
 }
 
 bool writeSelfSigned(const UnwrittenIdentity& files, std::string* error) {
@@ -304,19 +512,23 @@ net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
                                  const config::InterceptConfig& intercept,
                                  const std::string& stateDir, std::string* error,
                                  std::optional<UnwrittenIdentity>* unwritten) {
-    const config::TlsConfig& tls = gateway.tls;
-    const auto minVersion = protocolVersion(tls.minVersion);
-    if (!minVersion) {
-        *error = "gateway.tls.min_version: \"" + tls.minVersion + "\" is not 1.0, 1.1, 1.2 or 1.3";
+    std::optional<UnwrittenIdentity> made;
+    const auto identity = readIdentity(gateway, intercept, stateDir, error, &made);
+    if (!identity)
         return nullptr;
-    }
-    if (tls.cert.has_value() != tls.key.has_value()) {
-        *error =
-            "gateway.tls: cert and key go together (set both, or neither for a self-signed "
-            "certificate)";
+    net::SslCtxPtr ctx = makeServerContext(*identity, error);
+    if (!ctx || !storeMade(made, unwritten, error))
         return nullptr;
-    }
+    return ctx;
+}
 
+net::SslCtxPtr makeServerContext(const ServerIdentity& identity, std::string* error) {
+    const auto minVersion = protocolVersion(identity.minVersion);
+    if (!minVersion) {
+        *error =
+            "gateway.tls.min_version: \"" + identity.minVersion + "\" is not 1.0, 1.1, 1.2 or 1.3";
+        return nullptr;
+    }
     ERR_clear_error();
     net::SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx || SSL_CTX_set_min_proto_version(ctx.get(), *minVersion) != 1) {
@@ -335,30 +547,110 @@ net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
         }
     }
 
-    if (tls.cert) {
-        if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert->c_str()) != 1) {
-            *error = "gateway.tls.cert " + *tls.cert + ": " + net::takeOpensslError();
-            return nullptr;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key->c_str(), SSL_FILETYPE_PEM) != 1) {
-            *error = "gateway.tls.key " + *tls.key + ": " + net::takeOpensslError();
-            return nullptr;
-        }
-    } else {
-        auto identity = loadOrMakeSelfSigned(intercept, stateDir, error, unwritten);
-        if (!identity)
-            return nullptr;
-        if (SSL_CTX_use_certificate(ctx.get(), identity->cert.get()) != 1 ||
-            SSL_CTX_use_PrivateKey(ctx.get(), identity->key.get()) != 1) {
-            *error = "self-signed certificate: " + net::takeOpensslError();
-            return nullptr;
-        }
+    if (!useCertificateChain(ctx.get(), identity.certPem)) {
+        *error = identity.certSource + ": " + net::takeOpensslError();
+        return nullptr;
+    }
+    BioPtr keyBio(
+        BIO_new_mem_buf(identity.keyPem.data(), static_cast<int>(identity.keyPem.size())));
+    net::EvpPkeyPtr key(
+        keyBio ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, &noPassword, nullptr) : nullptr);
+    if (!key || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+        *error = identity.keySource + ": " + net::takeOpensslError();
+        return nullptr;
     }
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
         *error = "gateway.tls: certificate and key do not match: " + net::takeOpensslError();
         return nullptr;
     }
     return ctx;
+}
+
+std::optional<ServerIdentity> checkServerIdentity(const config::GatewayConfig& gateway,
+                                                  const config::InterceptConfig& intercept,
+                                                  const std::string& stateDir, std::string* error,
+                                                  std::optional<UnwrittenIdentity>* unwritten) {
+    int ends[2];
+    if (::pipe2(ends, O_CLOEXEC) != 0) {
+        *error = "TLS certificate check: pipe: " + net::errnoText(errno);
+        return std::nullopt;
+    }
+    net::UniqueFd readEnd(ends[0]);
+    net::UniqueFd writeEnd(ends[1]);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        *error = "TLS certificate check: fork: " + net::errnoText(errno);
+        return std::nullopt;
+    }
+    if (pid == 0)
+        runCheck(gateway, intercept, stateDir, writeEnd.get());
+    writeEnd.reset();  // EOF once the child is gone
+
+    std::string answer;
+    char buffer[16384];
+    bool readFailed = false;
+    for (;;) {
+        const ssize_t got = ::read(readEnd.get(), buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            readFailed = got < 0;
+            break;
+        }
+        answer.append(buffer, static_cast<size_t>(got));
+    }
+    ::explicit_bzero(buffer, sizeof buffer);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            wipe(answer);
+            *error = "TLS certificate check: waitpid: " + net::errnoText(errno);
+            return std::nullopt;
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        wipe(answer);
+        const int sig = WTERMSIG(status);
+        *error = "TLS certificate check: its process " + std::to_string(pid) +
+                 " was killed by signal " + std::to_string(sig) + " (" + ::strsignal(sig) + ")";
+        return std::nullopt;
+    }
+
+    std::optional<ServerIdentity> identity;
+    std::string_view in(answer);
+    bool complete = !readFailed && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                    in.size() >= 2 && (in[0] == 'Y' || in[0] == 'N');
+    const bool ok = complete && in[0] == 'Y';
+    const bool made = complete && in[1] == 'M';
+    if (complete)
+        in.remove_prefix(2);
+    if (ok) {
+        identity.emplace();
+        complete = takeField(in, &identity->minVersion) && takeField(in, &identity->certPem) &&
+                   takeField(in, &identity->keyPem) && takeField(in, &identity->certSource) &&
+                   takeField(in, &identity->keySource) && in.empty();
+    } else if (complete) {
+        complete = takeField(in, error) && in.empty();
+    }
+    wipe(answer);
+    if (!complete) {
+        *error = "TLS certificate check: its process " + std::to_string(pid) + " exited (status " +
+                 std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                 ") without an answer";
+        return std::nullopt;
+    }
+    if (!ok)
+        return std::nullopt;
+    if (made) {
+        std::optional<UnwrittenIdentity> files;
+        files.emplace();
+        files->stateDir = stateDir;
+        files->keyPem = identity->keyPem;
+        files->certPem = identity->certPem;
+        if (!storeMade(files, unwritten, error))
+            return std::nullopt;
+    }
+    return identity;
 }
 
 }  // namespace dynamo::gateway

@@ -38,16 +38,46 @@ struct UnwrittenIdentity {
     ~UnwrittenIdentity();
 };
 
+// What the HTTPS listener's context is made from, held in memory. The context itself is made
+// when the first device connects over HTTPS: OpenSSL 3's initialisation (openssl.cnf, the
+// default provider and its algorithms) and the context cost about 3 MiB of resident memory,
+// which a gateway whose devices all update over plain HTTP never needs. The key's PEM is wiped
+// on destruction.
+struct ServerIdentity {
+    std::string minVersion;  // gateway.tls.min_version
+    std::string certPem;     // the certificate, then the rest of its chain
+    std::string keyPem;
+    // What errors name: "gateway.tls.cert /etc/..." or the self-signed file.
+    std::string certSource;
+    std::string keySource;
+    ~ServerIdentity();
+};
+
 // nullptr and *error (one line, naming the file) when the configured certificate or key cannot
 // be loaded, the self-signed one cannot be made or written, or min_version is unknown. With
 // `unwritten`, a newly made self-signed certificate is not written but left there for
-// writeSelfSigned(); without it, it is written before this returns.
+// writeSelfSigned(); without it, it is written before this returns. In this process.
 net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
                                  const config::InterceptConfig& intercept,
                                  const std::string& stateDir, std::string* error,
                                  std::optional<UnwrittenIdentity>* unwritten = nullptr);
 
-// Writes a self-signed certificate and key made by makeServerContext() (atomic_file.h).
+// The context from an identity checked by checkServerIdentity(); reads no file. nullptr and
+// *error (one line, naming the file) should it fail anyway.
+net::SslCtxPtr makeServerContext(const ServerIdentity& identity, std::string* error);
+
+// The work of the first makeServerContext() (reading the configured PEM files, or loading or
+// making the self-signed ones, and making a context of them), done in a short-lived child
+// process so that this one does not initialise OpenSSL; what the context is made from is
+// returned. Same errors, plus the child's own failure; `unwritten` as there. Blocks until the
+// child has ended (seconds when an RSA key is made).
+std::optional<ServerIdentity> checkServerIdentity(
+    const config::GatewayConfig& gateway, const config::InterceptConfig& intercept,
+    const std::string& stateDir, std::string* error,
+    std::optional<UnwrittenIdentity>* unwritten = nullptr);
+
+// Writes a self-signed certificate and key made by makeServerContext() or
+// checkServerIdentity() (atomic_file.h; no OpenSSL call).
 bool writeSelfSigned(const UnwrittenIdentity& files, std::string* error);
 
 }  // namespace dynamo::gateway

@@ -1,11 +1,14 @@
-"""Idle memory: a gateway whose configuration uses no TLS at start (no https_listen, a token API
+"""Idle memory: a gateway that has not used TLS yet (no device connected over HTTPS, a token API
 not yet called) leaves OpenSSL uninitialised. OpenSSL 3's first digest or SSL_CTX_new() reads
 openssl.cnf, activates the default provider and fetches its algorithms, which faults in about
-2 MiB of libcrypto (net/sha256.h, gateway/updates/http_client.cc). The real daemon, its
-/proc/PID/smaps, and for comparison a process that only loads the same libcrypto."""
+2 MiB of libcrypto (net/sha256.h, gateway/updates/http_client.cc; the HTTPS listener's context
+is made by the first TLS connection, its certificate checked at start in a child process). The
+real daemon, its /proc/PID/smaps, and for comparison a process that only loads the same
+libcrypto."""
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,8 +17,8 @@ import unittest
 import harness
 import tls_util
 from emulator import Emulator
-from gateway_harness import (PUBLIC_A, Gateway, account, free_port, make_token, update,
-                             wait_calls)
+from gateway_harness import (DEVICE_PASS, DEVICE_USER, PUBLIC_A, Gateway, account, free_port,
+                             make_token, run, update, update_path, wait_calls)
 
 # What a library's pages may grow by beyond merely being loaded: a few 64 KiB fault-around
 # windows for the calls that do not initialise the library (error strings, OPENSSL_cleanse).
@@ -48,9 +51,10 @@ def rss_of_loaded_library(path):
 
 
 class IdleMemoryTest(unittest.TestCase):
-    def start(self, update_url, accounts=None, env=None):
-        gw = Gateway(update_url=update_url, accounts=accounts or [account()], https_listen=[],
-                     log_level="info")
+    def start(self, update_url, accounts=None, env=None, https=False):
+        # https: a listener on a free loopback port (the harness picks it), self-signed.
+        gw = Gateway(update_url=update_url, accounts=accounts or [account()],
+                     https_listen=None if https else [], log_level="info")
         self.addCleanup(gw.cleanup)
         saved = {key: os.environ.get(key) for key in env or {}}
         os.environ.update(env or {})  # the daemon inherits it
@@ -67,11 +71,15 @@ class IdleMemoryTest(unittest.TestCase):
         self.assertFalse(reply.timeout, gw.stderr_tail())
         return gw
 
-    def assert_libcrypto_untouched(self, gw):
+    def libcrypto_rss(self, gw):
+        """(path, KiB resident in the daemon, KiB resident when only loaded)."""
         with open("/proc/%d/smaps" % gw.daemon.proc.pid) as smaps:
             path, rss = mapped_rss_kib(smaps.read(), "libcrypto")
         self.assertIsNotNone(path, "the daemon maps no libcrypto")
-        loaded = rss_of_loaded_library(path)
+        return path, rss, rss_of_loaded_library(path)
+
+    def assert_libcrypto_untouched(self, gw):
+        path, rss, loaded = self.libcrypto_rss(gw)
         self.assertLessEqual(rss, loaded + MARGIN_KIB,
                              "%s: %d KiB resident in the idle daemon, %d KiB when only loaded"
                              % (path, rss, loaded))
@@ -102,6 +110,37 @@ class IdleMemoryTest(unittest.TestCase):
                          gw.stderr_tail())
         calls = wait_calls(emu, token, 1)
         self.assertEqual((calls[0]["ip"], calls[0]["code"]), (PUBLIC_A, "UP,OK"))
+
+    def test_the_https_listener_makes_its_tls_context_on_the_first_connection(self):
+        token = make_token("Https")
+        emu = Emulator(tokens={token: "ok"})
+        emu.start()
+        self.addCleanup(emu.stop)
+        gw = self.start(emu.url, accounts=[account(token)], https=True)
+        # The self-signed certificate is made (and written) at start all the same, by a child
+        # process: the daemon itself has not initialised OpenSSL.
+        cert, key = gw.generated_cert()
+        self.assertIsNotNone(cert, "no certificate in state_dir: %s" % os.listdir(gw.state_dir))
+        self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o600)
+        self.assert_libcrypto_untouched(gw)
+
+        url = "https://members.dyndns.org:%d%s" % (gw.https_port,
+                                                    update_path("cam.example.net", PUBLIC_A))
+        proc = run(["curl", "-sS", "--noproxy", "*", "--max-time", "15", "--cacert", cert,
+                    "--resolve", "members.dyndns.org:%d:127.0.0.1" % gw.https_port,
+                    "-u", "%s:%s" % (DEVICE_USER, DEVICE_PASS), "-w", "\nHTTP %{http_code}",
+                    url], timeout=30)
+        self.assertEqual(proc.returncode, 0, "curl failed: %s\n%s" % (proc.stderr,
+                                                                     gw.stderr_tail()))
+        body, _, status = proc.stdout.rpartition("\n")
+        self.assertEqual((status, body.strip()), ("HTTP 200", "good %s" % PUBLIC_A), proc.stdout)
+        calls = wait_calls(emu, token, 1)
+        self.assertEqual((calls[0]["ip"], calls[0]["code"]), (PUBLIC_A, "UP,OK"))
+        # Now it has been made: OpenSSL is initialised in the daemon.
+        path, rss, loaded = self.libcrypto_rss(gw)
+        self.assertGreater(rss, loaded + MARGIN_KIB,
+                           "%s: %d KiB resident after a TLS connection, %d KiB when only loaded"
+                           % (path, rss, loaded))
 
 
 if __name__ == "__main__":

@@ -691,6 +691,84 @@ class HttpsListener(UpdateCase):
         self.assertNotEqual(proc.returncode, 0, "TLS 1.0 accepted with min_version 1.2:\n"
                             + out[-3000:])
 
+    # A configured certificate is checked at start and on every reload, although the TLS
+    # context is made only when the first device connects over HTTPS.
+
+    def _tls_files(self, prefix=""):
+        tmp = tempfile.mkdtemp(prefix="dynamo-https-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        return tls_util.make_ca_and_cert(tmp, dns_names=["members.dyndns.org"],
+                                         ips=["127.0.0.1"], prefix=prefix)
+
+    def _https_update(self, gw, ca_cert):
+        url = "https://members.dyndns.org:%d%s" % (gw.https_port, update_path(HOST, PUBLIC_A))
+        return run(["curl", "-sS", "--noproxy", "*", "--max-time", "15", "--cacert", ca_cert,
+                    "--resolve", "members.dyndns.org:%d:127.0.0.1" % gw.https_port,
+                    "-u", "%s:%s" % (DEVICE_USER, DEVICE_PASS), "-o", "/dev/null",
+                    "-w", "%{http_code}", url], timeout=30)
+
+    def test_the_self_signed_certificate_made_at_first_start_is_reused_by_the_next(self):
+        emu, gw, token = self.simple("ok")
+        cert, key = gw.generated_cert()
+        self.assertIsNotNone(cert, "no certificate in state_dir: %s" % os.listdir(gw.state_dir))
+        with open(cert, "rb") as f:
+            first = f.read()
+        self.assertIn("making a self-signed certificate", gw.stderr_text())
+        gw.restart()
+        with open(cert, "rb") as f:
+            self.assertEqual(f.read(), first)
+        self.assertNotIn("making", gw.daemon.stderr_text())
+        # And it is the one served.
+        proc = self._https_update(gw, cert)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "200"),
+                         proc.stderr + "\n" + self.context(gw))
+
+    def test_a_bad_configured_certificate_or_key_refuses_the_start_in_one_line(self):
+        tls = self._tls_files()
+        other = self._tls_files()
+        garbage = os.path.join(tls.directory, "garbage.pem")
+        with open(garbage, "w") as f:
+            f.write("not a certificate\n")
+        token = make_token("T")
+        emu = self.emulator({token: "ok"})
+        for files, named in (({"cert": tls.cert, "key": other.key}, other.key),
+                             ({"cert": garbage, "key": tls.key}, garbage)):
+            gw = self.gateway(emu.url, [account(token)], start=False, tls=files)
+            with self.assertRaises(harness.DaemonError):
+                gw.start()
+            lines = [l for l in gw.stderr_text().splitlines() if "<3>error:" in l]
+            self.assertEqual(len(lines), 1, gw.stderr_tail())
+            self.assertIn(named, lines[0])
+
+    def test_a_reload_with_a_bad_certificate_is_refused_and_the_old_one_keeps_serving(self):
+        import copy
+        tls = self._tls_files()
+        renewed = self._tls_files(prefix="renewed-")
+        emu, gw, token = self.simple("ok", tls={"cert": tls.cert, "key": tls.key})
+        config = copy.deepcopy(gw.config)
+        # Refused before any TLS connection (nothing made yet) ...
+        config["gateway"]["tls"]["key"] = renewed.key
+        start = gw.daemon.stderr.mark()
+        self.assertEqual(gw.daemon.reload(config), "refused")
+        self.assertIn(renewed.key, "\n".join(gw.daemon.stderr.lines(start)))
+        proc = self._https_update(gw, tls.ca_cert)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "200"),
+                         proc.stderr + "\n" + self.context(gw))
+        # ... and after one, when the context is in use.
+        config["gateway"]["tls"]["key"] = tls.key
+        config["gateway"]["tls"]["cert"] = os.path.join(tls.directory, "missing.pem")
+        self.assertEqual(gw.daemon.reload(config), "refused")
+        proc = self._https_update(gw, tls.ca_cert)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "200"),
+                         proc.stderr + "\n" + self.context(gw))
+        # A good one replaces it for the next connection.
+        config["gateway"]["tls"] = {"cert": renewed.cert, "key": renewed.key}
+        self.assertEqual(gw.daemon.reload(config), "reloaded")
+        proc = self._https_update(gw, renewed.ca_cert)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "200"),
+                         proc.stderr + "\n" + self.context(gw))
+        self.assertNotEqual(self._https_update(gw, tls.ca_cert).returncode, 0)
+
 
 # ============================================================================================
 # What an update does beyond the reply

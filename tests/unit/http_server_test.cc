@@ -1,6 +1,7 @@
 // gateway::HttpServer and HttpExchange in-process over loopback: each way a request can end
 // (answered, client gone before the answer, shutdown with the request pending) under ASan, the
-// accept back-off when descriptors run out, and the client address taken from the sockaddr.
+// accept back-off when descriptors run out, the client address taken from the sockaddr, and
+// the HTTPS listener's TLS context made by its first connection.
 
 #include "gateway/http/http_server.h"
 
@@ -10,6 +11,8 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "event_loop_util.h"
+#include "gateway/http/tls_server.h"
 #include "net/handles.h"
 
 namespace dynamo::gateway {
@@ -556,6 +560,146 @@ TEST_F(HttpServerTest, OutOfDescriptorsTheListenerPausesInsteadOfSpinning) {
         base_.get(), [&] { return client.received().find("good 1.2.3.4") != std::string::npos; },
         5000ms))
         << "the listener did not resume";
+}
+
+// --- HTTPS: the context is made by the first TLS connection --------------------------------
+
+// A non-blocking TLS client that trusts anything (the test is about which certificate comes).
+class TlsClient {
+  public:
+    explicit TlsClient(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        // Loopback: the kernel completes the connection before the server accepts it.
+        EXPECT_EQ(::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address),
+                  0)
+            << std::strerror(errno);
+        ::fcntl(fd_.get(), F_SETFL, O_NONBLOCK);
+        SSL_set_fd(ssl_.get(), fd_.get());
+        SSL_set_connect_state(ssl_.get());
+    }
+    // One turn: the handshake and the request, then whatever the answer has so far. True once
+    // the server has closed (or the handshake failed).
+    bool step() {
+        if (!sent_) {
+            const int n = SSL_write(ssl_.get(), kGet.data(), static_cast<int>(kGet.size()));
+            if (n > 0)
+                sent_ = true;
+            else if (!retry(n))
+                return done_ = true;
+            return false;
+        }
+        char buffer[4096];
+        const int n = SSL_read(ssl_.get(), buffer, sizeof buffer);
+        if (n > 0)
+            received_.append(buffer, static_cast<size_t>(n));
+        else if (!retry(n))
+            done_ = true;
+        return done_;
+    }
+    const std::string& received() const { return received_; }
+    bool sent() const { return sent_; }
+    X509* peerCertificate() const { return SSL_get0_peer_certificate(ssl_.get()); }
+
+  private:
+    bool retry(int result) {
+        const int error = SSL_get_error(ssl_.get(), result);
+        ERR_clear_error();
+        return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE;
+    }
+    net::SslCtxPtr ctx_{SSL_CTX_new(TLS_client_method())};
+    net::SslPtr ssl_{SSL_new(ctx_.get())};
+    net::UniqueFd fd_;
+    bool sent_ = false;
+    bool done_ = false;
+    std::string received_;
+};
+
+class HttpsServerTest : public HttpServerTest {
+  protected:
+    HttpsServerTest() {
+        char pattern[] = "/tmp/http_server_test.XXXXXX";
+        stateDir_ = ::mkdtemp(pattern);
+    }
+    ~HttpsServerTest() override { std::filesystem::remove_all(stateDir_); }
+
+    std::optional<ServerIdentity> identity(const std::string& subdir) {
+        std::string error;
+        config::GatewayConfig gateway;
+        gateway.tls.minVersion = "1.2";
+        auto made = checkServerIdentity(gateway, {}, stateDir_ + "/" + subdir, &error);
+        EXPECT_TRUE(made) << error;
+        return made;
+    }
+    void startHttps(const ServerIdentity& tls) {
+        port_ = freeTcpPort(AF_INET);
+        std::string error;
+        server_ = HttpServer::create(
+            base_.get(), {}, {*net::SocketAddress::parse("127.0.0.1", port_)}, &tls,
+            [](std::shared_ptr<HttpExchange> exchange) {
+                exchange->reply({200, "text/plain", "good 1.2.3.4", {}});
+            },
+            &error);
+        ASSERT_TRUE(server_) << error;
+        server_->setAllow(net::CidrSet({*net::Cidr::parse("127.0.0.0/8")}));
+    }
+    // The serial of the certificate a TLS client was served, after a whole request.
+    std::string servedSerial() {
+        TlsClient client(port_);
+        // The connection stays open (HTTP/1.1): done once the answer is there.
+        EXPECT_TRUE(test::runUntil(base_.get(), [&] {
+            return client.step() || client.received().find("good 1.2.3.4") != std::string::npos;
+        }));
+        EXPECT_NE(client.received().find("good 1.2.3.4"), std::string::npos) << client.received();
+        X509* cert = client.peerCertificate();
+        return cert != nullptr ? serialText(cert) : "";
+    }
+    static std::string serialText(X509* cert) {
+        BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+        char* hex = BN_bn2hex(bn);
+        std::string out(hex);
+        OPENSSL_free(hex);
+        BN_free(bn);
+        return out;
+    }
+    static std::string serialOf(const ServerIdentity& tls) {
+        std::string error;
+        auto ctx = makeServerContext(tls, &error);
+        return ctx ? serialText(SSL_CTX_get0_certificate(ctx.get())) : error;
+    }
+
+    std::string stateDir_;
+};
+
+TEST_F(HttpsServerTest, TheFirstTlsConnectionMakesTheContextAndASetTlsDropsIt) {
+    const auto first = identity("first");
+    const auto second = identity("second");
+    ASSERT_TRUE(first && second);
+    startHttps(*first);
+    EXPECT_FALSE(server_->tlsContextMade());
+    EXPECT_EQ(servedSerial(), serialOf(*first));
+    EXPECT_TRUE(server_->tlsContextMade());
+    EXPECT_EQ(servedSerial(), serialOf(*first));
+
+    // SIGHUP with a new certificate: made again by the next connection, with it.
+    server_->setTls(*second);
+    EXPECT_FALSE(server_->tlsContextMade());
+    EXPECT_EQ(servedSerial(), serialOf(*second));
+    EXPECT_TRUE(server_->tlsContextMade());
+}
+
+TEST_F(HttpsServerTest, AContextThatCannotBeMadeRefusesTheConnectionWithoutTls) {
+    auto broken = identity("broken");
+    ASSERT_TRUE(broken);
+    broken->certPem = "not a certificate";
+    startHttps(*broken);
+    TlsClient client(port_);
+    ASSERT_TRUE(test::runUntil(base_.get(), [&] { return client.step(); }));
+    EXPECT_FALSE(client.sent());
+    EXPECT_EQ(client.received(), "");
+    EXPECT_FALSE(server_->tlsContextMade());
 }
 
 }  // namespace

@@ -10,11 +10,16 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 namespace dynamo::gateway {
 namespace {
@@ -307,6 +312,164 @@ TEST(TlsServerTest, MinVersion13RefusesTls12) {
     ASSERT_TRUE(ctx) << error;
     EXPECT_FALSE(handshake(ctx.get(), TLS1_2_VERSION).ok);
     EXPECT_EQ(handshake(ctx.get(), TLS1_3_VERSION).version, TLS1_3_VERSION);
+}
+
+// --- the check in a child process, and the context made later from memory ------------------
+
+std::string readFile(const std::string& path) {
+    std::string out;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+        char buffer[4096];
+        size_t got = 0;
+        while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0)
+            out.append(buffer, got);
+        std::fclose(f);
+    }
+    return out;
+}
+
+TEST(TlsServerTest, TheCheckInAChildMakesAndWritesTheSelfSignedCertificate) {
+    TempDir dir;
+    std::string error;
+    const auto identity = checkServerIdentity(gatewayWith("1.2"), interceptNames({"nic.example"}),
+                                              dir.path(), &error);
+    ASSERT_TRUE(identity) << error;
+    EXPECT_EQ(identity->certPem, readFile(dir.file(kSelfSignedCertFile)));
+    EXPECT_EQ(identity->keyPem, readFile(dir.file(kSelfSignedKeyFile)));
+    EXPECT_EQ(identity->minVersion, "1.2");
+    auto cert = readCert(dir.file(kSelfSignedCertFile));
+    ASSERT_TRUE(cert);
+    EXPECT_EQ(dnsNames(cert.get()),
+              (std::vector<std::string>{"members.dyndns.org", "nic.example"}));
+
+    // The context made from memory serves that certificate.
+    auto ctx = makeServerContext(*identity, &error);
+    ASSERT_TRUE(ctx) << error;
+    EXPECT_EQ(serialOf(SSL_CTX_get0_certificate(ctx.get())), serialOf(cert.get()));
+    EXPECT_EQ(handshake(ctx.get(), TLS1_3_VERSION).version, TLS1_3_VERSION);
+
+    // A second check reuses it.
+    const auto again = checkServerIdentity(gatewayWith("1.2"), interceptNames({"nic.example"}),
+                                           dir.path(), &error);
+    ASSERT_TRUE(again) << error;
+    EXPECT_EQ(again->certPem, identity->certPem);
+}
+
+TEST(TlsServerTest, TheCheckLeavesANewCertificateUnwrittenWhenAskedTo) {
+    TempDir dir;
+    std::string error;
+    std::optional<UnwrittenIdentity> unwritten;
+    const auto identity =
+        checkServerIdentity(gatewayWith("1.2"), {}, dir.path(), &error, &unwritten);
+    ASSERT_TRUE(identity) << error;
+    ASSERT_TRUE(unwritten);
+    EXPECT_FALSE(std::filesystem::exists(dir.file(kSelfSignedCertFile)));
+    EXPECT_EQ(unwritten->certPem, identity->certPem);
+    ASSERT_TRUE(writeSelfSigned(*unwritten, &error)) << error;
+    EXPECT_EQ(readFile(dir.file(kSelfSignedCertFile)), identity->certPem);
+
+    // Nothing new made: nothing left to write.
+    std::optional<UnwrittenIdentity> none;
+    ASSERT_TRUE(checkServerIdentity(gatewayWith("1.2"), {}, dir.path(), &error, &none)) << error;
+    EXPECT_FALSE(none);
+}
+
+TEST(TlsServerTest, TheCheckReportsTheChildsOneLineErrors) {
+    TempDir made;
+    TempDir other;
+    std::string error;
+    ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), {}, made.path(), &error)) << error;
+    ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), {}, other.path(), &error)) << error;
+
+    config::GatewayConfig gateway = gatewayWith("1.2");
+    gateway.tls.cert = made.file("missing.crt");
+    gateway.tls.key = made.file(kSelfSignedKeyFile);
+    EXPECT_FALSE(checkServerIdentity(gateway, {}, made.path(), &error));
+    EXPECT_NE(error.find("gateway.tls.cert " + made.file("missing.crt")), std::string::npos)
+        << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+
+    // A key that is not the certificate's.
+    gateway.tls.cert = made.file(kSelfSignedCertFile);
+    gateway.tls.key = other.file(kSelfSignedKeyFile);
+    EXPECT_FALSE(checkServerIdentity(gateway, {}, made.path(), &error));
+    EXPECT_NE(error.find(other.file(kSelfSignedKeyFile)), std::string::npos) << error;
+
+    // Not PEM at all.
+    const std::string garbage = made.file("garbage.crt");
+    FILE* f = std::fopen(garbage.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("not a certificate\n", f);
+    std::fclose(f);
+    gateway.tls.cert = garbage;
+    gateway.tls.key = made.file(kSelfSignedKeyFile);
+    EXPECT_FALSE(checkServerIdentity(gateway, {}, made.path(), &error));
+    EXPECT_NE(error.find("gateway.tls.cert " + garbage + ": "), std::string::npos) << error;
+
+    EXPECT_FALSE(checkServerIdentity(gatewayWith("1.4"), {}, made.path(), &error));
+    EXPECT_NE(error.find("min_version"), std::string::npos) << error;
+}
+
+TEST(TlsServerTest, AConfiguredChainIsServedWhole) {
+    TempDir made;
+    TempDir ca;
+    std::string error;
+    ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), {}, made.path(), &error)) << error;
+    ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), {}, ca.path(), &error)) << error;
+    // The leaf, then another certificate standing in for an intermediate.
+    const std::string chain = made.file("chain.pem");
+    FILE* f = std::fopen(chain.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string text =
+        readFile(made.file(kSelfSignedCertFile)) + readFile(ca.file(kSelfSignedCertFile));
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+
+    config::GatewayConfig gateway = gatewayWith("1.2");
+    gateway.tls.cert = chain;
+    gateway.tls.key = made.file(kSelfSignedKeyFile);
+    const auto identity = checkServerIdentity(gateway, {}, made.path(), &error);
+    ASSERT_TRUE(identity) << error;
+    auto ctx = makeServerContext(*identity, &error);
+    ASSERT_TRUE(ctx) << error;
+    STACK_OF(X509)* extra = nullptr;
+    ASSERT_EQ(SSL_CTX_get0_chain_certs(ctx.get(), &extra), 1);
+    ASSERT_NE(extra, nullptr);
+    EXPECT_EQ(sk_X509_num(extra), 1);
+    EXPECT_EQ(serialOf(sk_X509_value(extra, 0)),
+              serialOf(readCert(ca.file(kSelfSignedCertFile)).get()));
+}
+
+TEST(TlsServerTest, ACheckWhoseProcessIsKilledIsAnErrorSayingSo) {
+    const std::string children = "/proc/self/task/" + std::to_string(::getpid()) + "/children";
+    if (!std::filesystem::exists(children))
+        GTEST_SKIP() << children << " is not there (CONFIG_PROC_CHILDREN)";
+    TempDir dir;
+    // The child blocks opening a FIFO nobody writes to, until it is killed.
+    const std::string fifo = dir.file("cert.fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    config::GatewayConfig gateway = gatewayWith("1.2");
+    gateway.tls.cert = fifo;
+    gateway.tls.key = fifo;
+
+    std::thread killer([children] {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::ifstream in(children);
+            pid_t child = 0;
+            if (in >> child && child > 0) {
+                ::kill(child, SIGKILL);
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+    std::string error;
+    const auto identity = checkServerIdentity(gateway, {}, dir.path(), &error);
+    killer.join();
+    EXPECT_FALSE(identity);
+    EXPECT_NE(error.find("killed by signal 9"), std::string::npos) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
 }
 
 }  // namespace
