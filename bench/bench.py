@@ -8,8 +8,9 @@ library only.
 In order:
   1. knotd on a free loopback port, authoritative for a generated zone "bench." (10,000 names
      and a wildcard): the one upstream every forwarder uses. Nothing leaves loopback.
-  2. --runs (3) interleaved runs: run 1 of every server, then run 2 of every server, ... In
-     each, for each server in turn (the others are stopped, so they share no CPU): start it
+  2. --runs (3) interleaved runs: run 1 of every server, then run 2 of every server, ..., the
+     order turned by one each run (A B C, B C A, C A B) so that no server always goes first or
+     last. In each, for each server in turn (the others are stopped, so they share no CPU): start it
      on a free loopback port, pinned to one core (dnsperf and knotd on the others; unpinned
      on a 1-core machine), with the upstream above and a 10,000-answer cache, check by hand
      that it answers the three kinds of query right, then dnsperf workloads of --duration
@@ -1100,7 +1101,11 @@ def main():
             os.makedirs(run_results)
             rows = []
             print("=== run %d of %d" % (run, args.runs), flush=True)
-            for name in names:
+            # Turned by one each run: whatever the machine does at a run's start or end (the
+            # previous run's servers' sockets closing, the results written) falls on each
+            # server in turn. The table keeps the given order.
+            turn = (run - 1) % len(names)
+            for name in names[turn:] + names[:turn]:
                 try:
                     rows.append(bench_server(maker(classes[name], run_results), args, files,
                                              run_results))
@@ -1108,6 +1113,7 @@ def main():
                     print("   could not run %s: %s" % (name, e), flush=True)
                     rows.append({"name": name, "version": "?", "workloads": {},
                                  "notes": [str(e)]})
+            rows.sort(key=lambda row: names.index(row["name"]))
             runs.append(rows)
             text = "\n".join(["run %d of %d" % (run, args.runs)]
                              + render_text(rows, table_rows(rows, args)))
