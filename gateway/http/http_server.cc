@@ -221,12 +221,7 @@ uint64_t HttpServer::acceptPauses() const {
 }
 
 void HttpServer::setTls(const ServerIdentity& tls) {
-    identity_.emplace();
-    identity_->minVersion = tls.minVersion;
-    identity_->certPem = tls.certPem;
-    identity_->keyPem = tls.keyPem;
-    identity_->certSource = tls.certSource;
-    identity_->keySource = tls.keySource;
+    identity_.emplace(tls);  // the previous one destroyed, and its key wiped, first
     tls_.reset();
     tlsFailureLogged_ = false;
 }

@@ -65,7 +65,8 @@ std::string joinPath(const std::string& dir, const char* name) {
     return dir + "/" + name;
 }
 
-std::optional<int> protocolVersion(const std::string& name) {
+// gateway.tls.min_version as OpenSSL's constant; nullopt and *error when it names none.
+std::optional<int> protocolVersion(const std::string& name, std::string* error) {
     if (name == "1.0")
         return TLS1_VERSION;
     if (name == "1.1")
@@ -74,6 +75,7 @@ std::optional<int> protocolVersion(const std::string& name) {
         return TLS1_2_VERSION;
     if (name == "1.3")
         return TLS1_3_VERSION;
+    *error = "gateway.tls.min_version: \"" + name + "\" is not 1.0, 1.1, 1.2 or 1.3";
     return std::nullopt;
 }
 
@@ -342,10 +344,9 @@ std::optional<ServerIdentity> readIdentity(const config::GatewayConfig& gateway,
                                            const std::string& stateDir, std::string* error,
                                            std::optional<UnwrittenIdentity>* made) {
     const config::TlsConfig& tls = gateway.tls;
-    if (!protocolVersion(tls.minVersion)) {
-        *error = "gateway.tls.min_version: \"" + tls.minVersion + "\" is not 1.0, 1.1, 1.2 or 1.3";
+    // Before a key is made for nothing.
+    if (!protocolVersion(tls.minVersion, error))
         return std::nullopt;
-    }
     if (tls.cert.has_value() != tls.key.has_value()) {
         *error =
             "gateway.tls: cert and key go together (set both, or neither for a self-signed "
@@ -376,10 +377,7 @@ bool storeMade(std::optional<UnwrittenIdentity>& made, std::optional<UnwrittenId
     if (!made)
         return true;
     if (unwritten != nullptr) {
-        unwritten->emplace();
-        (*unwritten)->stateDir = made->stateDir;
-        (*unwritten)->keyPem = made->keyPem;
-        (*unwritten)->certPem = made->certPem;
+        unwritten->emplace(*made);
         return true;
     }
     return writeSelfSigned(*made, error);
@@ -523,12 +521,9 @@ net::SslCtxPtr makeServerContext(const config::GatewayConfig& gateway,
 }
 
 net::SslCtxPtr makeServerContext(const ServerIdentity& identity, std::string* error) {
-    const auto minVersion = protocolVersion(identity.minVersion);
-    if (!minVersion) {
-        *error =
-            "gateway.tls.min_version: \"" + identity.minVersion + "\" is not 1.0, 1.1, 1.2 or 1.3";
+    const auto minVersion = protocolVersion(identity.minVersion, error);
+    if (!minVersion)
         return nullptr;
-    }
     ERR_clear_error();
     net::SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx || SSL_CTX_set_min_proto_version(ctx.get(), *minVersion) != 1) {

@@ -28,6 +28,7 @@
 #include "event_loop_util.h"
 #include "gateway/http/tls_server.h"
 #include "net/handles.h"
+#include "tls_test_util.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -654,20 +655,12 @@ class HttpsServerTest : public HttpServerTest {
         }));
         EXPECT_NE(client.received().find("good 1.2.3.4"), std::string::npos) << client.received();
         X509* cert = client.peerCertificate();
-        return cert != nullptr ? serialText(cert) : "";
-    }
-    static std::string serialText(X509* cert) {
-        BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-        char* hex = BN_bn2hex(bn);
-        std::string out(hex);
-        OPENSSL_free(hex);
-        BN_free(bn);
-        return out;
+        return cert != nullptr ? test::certificateSerial(cert) : "";
     }
     static std::string serialOf(const ServerIdentity& tls) {
         std::string error;
         auto ctx = makeServerContext(tls, &error);
-        return ctx ? serialText(SSL_CTX_get0_certificate(ctx.get())) : error;
+        return ctx ? test::certificateSerial(SSL_CTX_get0_certificate(ctx.get())) : error;
     }
 
     std::string stateDir_;

@@ -21,6 +21,8 @@
 #include <fstream>
 #include <thread>
 
+#include "tls_test_util.h"
+
 namespace dynamo::gateway {
 namespace {
 
@@ -60,15 +62,6 @@ std::vector<std::string> dnsNames(X509* cert) {
     GENERAL_NAMES_free(sans);
     std::sort(names.begin(), names.end());
     return names;
-}
-
-std::string serialOf(X509* cert) {
-    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-    char* hex = BN_bn2hex(bn);
-    std::string out(hex);
-    OPENSSL_free(hex);
-    BN_free(bn);
-    return out;
 }
 
 // A client handshake against `server` over a BIO pair. The client trusts nothing (it only
@@ -195,13 +188,14 @@ TEST(TlsServerTest, ALaterStartReusesTheCertificate) {
     std::string error;
     const auto intercept = interceptNames({"members.dyndns.org", "members.dyndns.com"});
     ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), intercept, dir.path(), &error)) << error;
-    const std::string first = serialOf(readCert(dir.file(kSelfSignedCertFile)).get());
+    const std::string first =
+        test::certificateSerial(readCert(dir.file(kSelfSignedCertFile)).get());
 
     // Same names in another order, a duplicate: the same set.
     const auto again =
         interceptNames({"members.dyndns.com", "members.dyndns.org", "members.dyndns.com"});
     ASSERT_TRUE(makeServerContext(gatewayWith("1.0"), again, dir.path(), &error)) << error;
-    EXPECT_EQ(serialOf(readCert(dir.file(kSelfSignedCertFile)).get()), first);
+    EXPECT_EQ(test::certificateSerial(readCert(dir.file(kSelfSignedCertFile)).get()), first);
 }
 
 TEST(TlsServerTest, ANewSanSetMakesANewCertificate) {
@@ -210,13 +204,14 @@ TEST(TlsServerTest, ANewSanSetMakesANewCertificate) {
     ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), interceptNames({"members.dyndns.org"}),
                                   dir.path(), &error))
         << error;
-    const std::string first = serialOf(readCert(dir.file(kSelfSignedCertFile)).get());
+    const std::string first =
+        test::certificateSerial(readCert(dir.file(kSelfSignedCertFile)).get());
 
     ASSERT_TRUE(makeServerContext(gatewayWith("1.2"), interceptNames({"nic.changeip.com"}),
                                   dir.path(), &error))
         << error;
     auto cert = readCert(dir.file(kSelfSignedCertFile));
-    EXPECT_NE(serialOf(cert.get()), first);
+    EXPECT_NE(test::certificateSerial(cert.get()), first);
     EXPECT_EQ(dnsNames(cert.get()),
               (std::vector<std::string>{"members.dyndns.org", "nic.changeip.com"}));
 }
@@ -245,8 +240,8 @@ TEST(TlsServerTest, ConfiguredPemFilesAreUsed) {
     auto ctx = makeServerContext(gateway, {}, state.path(), &error);
     ASSERT_TRUE(ctx) << error;
     EXPECT_FALSE(std::filesystem::exists(state.file(kSelfSignedCertFile)));
-    EXPECT_EQ(serialOf(SSL_CTX_get0_certificate(ctx.get())),
-              serialOf(readCert(made.file(kSelfSignedCertFile)).get()));
+    EXPECT_EQ(test::certificateSerial(SSL_CTX_get0_certificate(ctx.get())),
+              test::certificateSerial(readCert(made.file(kSelfSignedCertFile)).get()));
 }
 
 TEST(TlsServerTest, BadSettingsAreOneLineErrors) {
@@ -345,7 +340,8 @@ TEST(TlsServerTest, TheCheckInAChildMakesAndWritesTheSelfSignedCertificate) {
     // The context made from memory serves that certificate.
     auto ctx = makeServerContext(*identity, &error);
     ASSERT_TRUE(ctx) << error;
-    EXPECT_EQ(serialOf(SSL_CTX_get0_certificate(ctx.get())), serialOf(cert.get()));
+    EXPECT_EQ(test::certificateSerial(SSL_CTX_get0_certificate(ctx.get())),
+              test::certificateSerial(cert.get()));
     EXPECT_EQ(handshake(ctx.get(), TLS1_3_VERSION).version, TLS1_3_VERSION);
 
     // A second check reuses it.
@@ -436,8 +432,8 @@ TEST(TlsServerTest, AConfiguredChainIsServedWhole) {
     ASSERT_EQ(SSL_CTX_get0_chain_certs(ctx.get(), &extra), 1);
     ASSERT_NE(extra, nullptr);
     EXPECT_EQ(sk_X509_num(extra), 1);
-    EXPECT_EQ(serialOf(sk_X509_value(extra, 0)),
-              serialOf(readCert(ca.file(kSelfSignedCertFile)).get()));
+    EXPECT_EQ(test::certificateSerial(sk_X509_value(extra, 0)),
+              test::certificateSerial(readCert(ca.file(kSelfSignedCertFile)).get()));
 }
 
 TEST(TlsServerTest, ACheckWhoseProcessIsKilledIsAnErrorSayingSo) {
