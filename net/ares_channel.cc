@@ -31,7 +31,9 @@ std::unique_ptr<AresChannel> AresChannel::create(event_base* base, const Options
     }
     std::unique_ptr<AresChannel> self(new AresChannel(base));
     self->timer_.reset(evtimer_new(base, &AresChannel::onTimer, self.get()));
-    self->sockets_ = std::make_unique<AresSockets>(base);
+    self->sockets_ = std::make_unique<AresSockets>(
+        base, options.keepSocketFor > 0 ? options.keepIdle : std::chrono::milliseconds(0));
+    self->keepSocketFor_ = options.keepSocketFor;
 
     ares_options opts{};
     int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
@@ -100,6 +102,7 @@ std::optional<int> AresChannel::savedFlags() const {
 }
 
 AresChannel::~AresChannel() {
+    keepSocketFor_ = 0;  // ares_destroy() closes every socket: none is kept
     if (channel_ != nullptr)
         ares_destroy(channel_);
     // ares_destroy closed its sockets and reported them through onSocketState; whatever is
@@ -108,7 +111,7 @@ AresChannel::~AresChannel() {
 }
 
 void AresChannel::send(std::span<const uint8_t> query, ares_callback callback, void* arg) {
-    if (socketEvents_.empty())
+    if (openSockets() == 0)
         sendsOnOpenSockets_ = 0;
     ++sendsOnOpenSockets_;
     ares_send(channel_, query.data(), static_cast<int>(query.size()), callback, arg);
@@ -128,21 +131,40 @@ bool AresChannel::lostEdns() const {
 void AresChannel::onSocketState(void* data, ares_socket_t fd, int readable, int writable) {
     auto* self = static_cast<AresChannel*>(data);
     if (readable == 0 && writable == 0) {
-        if (auto found = self->socketEvents_.find(fd); found != self->socketEvents_.end()) {
-            self->sockets_->retire(std::move(found->second));
-            self->socketEvents_.erase(found);
+        auto found = self->socketEvents_.find(fd);
+        if (found == self->socketEvents_.end())
+            return;
+        EventPtr event = std::move(found->second);
+        self->socketEvents_.erase(found);
+        // c-ares closes its last socket when the channel has no question left (end_query), or
+        // every socket on an error with questions still to send again: only the first is
+        // kept, while its port has carried fewer than keepSocketFor_ questions.
+        if (self->socketEvents_.empty() && self->pending_ == 0 &&
+            self->sendsOnOpenSockets_ < self->keepSocketFor_) {
+            event = self->sockets_->keep(fd, std::move(event));
         }
+        if (event)
+            self->sockets_->retire(std::move(event));
         return;
     }
     const short what =
         static_cast<short>(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
-    EventPtr event(event_new(self->base_, fd, what, &AresChannel::onSocketEvent, self));
-    event_add(event.get(), nullptr);
+    EventPtr event = self->sockets_->reclaim(fd);  // the kept socket's, still added
+    if (!event || event_get_events(event.get()) != what) {
+        event.reset(event_new(self->base_, fd, what, &AresChannel::onSocketEvent, self));
+        event_add(event.get(), nullptr);
+    }
     self->socketEvents_[fd] = std::move(event);
 }
 
 void AresChannel::onSocketEvent(evutil_socket_t fd, short what, void* arg) {
     auto* self = static_cast<AresChannel*>(arg);
+    if (self->sockets_->keptIdle(fd)) {
+        // A datagram no question waits for (a late answer, or a guess at the port), or an
+        // error: the port is given up.
+        self->sockets_->release();
+        return;
+    }
     const ares_socket_t readFd = (what & EV_READ) ? fd : ARES_SOCKET_BAD;
     const ares_socket_t writeFd = (what & EV_WRITE) ? fd : ARES_SOCKET_BAD;
     ares_process_fd(self->channel_, readFd, writeFd);

@@ -35,6 +35,11 @@ class AresChannel {
         int tries = 2;
         int flags = 0;            // ARES_FLAG_*
         int ednsPayloadSize = 0;  // with ARES_FLAG_EDNS
+        // A UDP socket c-ares closes after fewer than keepSocketFor questions on the channel's
+        // sockets is kept open for the next question, up to keepIdle (net/ares_sockets.h).
+        // 0: c-ares' own way, a new socket whenever the channel was idle.
+        size_t keepSocketFor = 0;
+        std::chrono::milliseconds keepIdle{1000};
     };
 
     // nullptr and *error set when c-ares refuses the options.
@@ -59,11 +64,12 @@ class AresChannel {
     void queryStarted() { ++pending_; }
     void queryEnded() { --pending_; }
 
-    // Sockets c-ares holds open (UDP and TCP, every server). c-ares 1.18 opens a server's UDP
-    // socket on the first query to it and closes every socket of the channel only when the
-    // channel has no query left (ares_process.c: end_query), so a send() while this is 0 leaves
-    // from a fresh socket, with a fresh ephemeral port chosen by the kernel.
-    size_t openSockets() const { return socketEvents_.size(); }
+    // Sockets c-ares holds open (UDP and TCP, every server), and the one kept for it. c-ares
+    // 1.18 opens a server's UDP socket on the first query to it and closes every socket of the
+    // channel only when the channel has no query left (ares_process.c: end_query), so a send()
+    // while this is 0 leaves from a fresh socket, with a fresh ephemeral port chosen by the
+    // kernel.
+    size_t openSockets() const { return socketEvents_.size() + (sockets_->holdsKept() ? 1 : 0); }
     // send() calls since the channel last had no socket open: the questions that share the
     // current sockets' source ports.
     size_t sendsOnOpenSockets() const { return sendsOnOpenSockets_; }
@@ -89,6 +95,7 @@ class AresChannel {
     std::unordered_map<ares_socket_t, EventPtr> socketEvents_;
     size_t pending_ = 0;
     size_t sendsOnOpenSockets_ = 0;
+    size_t keepSocketFor_ = 0;
 };
 
 // "1.2.3.4:53,[::1]:53" as ares_set_servers_ports_csv() wants it.

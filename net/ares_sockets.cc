@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "net/datagrams.h"
+#include "net/timeval.h"
 
 namespace dynamo::net {
 namespace {
@@ -43,8 +44,8 @@ int closeSocket(ares_socket_t fd, void* sockets) {
     return static_cast<AresSockets*>(sockets)->close(fd);
 }
 
-int connectSocket(ares_socket_t fd, const sockaddr* address, ares_socklen_t length, void*) {
-    return ::connect(fd, address, length);
+int connectSocket(ares_socket_t fd, const sockaddr* address, ares_socklen_t length, void* sockets) {
+    return static_cast<AresSockets*>(sockets)->connect(fd, address, length);
 }
 
 // Fills the batch from `fd`; false (errno set) when the kernel had nothing or failed.
@@ -104,12 +105,20 @@ bool aresReadAheadPending(ares_socket_t fd) {
     return readAheadFd == fd && readAheadNext < readAheadCount;
 }
 
-AresSockets::AresSockets(event_base* base) : endOfTurn_(base, [this] { endTurn(); }) {}
+AresSockets::AresSockets(event_base* base, std::chrono::milliseconds keepIdle)
+    : keepIdle_(keepIdle), endOfTurn_(base, [this] { endTurn(); }) {
+    if (keepIdle_.count() > 0)
+        keepTimer_.reset(evtimer_new(base, &AresSockets::onKeepTimer, this));
+}
 
 AresSockets::~AresSockets() {
     retired_.clear();
     for (const ares_socket_t fd : closing_)
         ::close(fd);
+    if (holdsKept()) {
+        kept_.event.reset();
+        ::close(kept_.fd);
+    }
 }
 
 void AresSockets::retire(EventPtr event) {
@@ -118,6 +127,10 @@ void AresSockets::retire(EventPtr event) {
 }
 
 ares_socket_t AresSockets::open(int domain, int type, int protocol) {
+    if (type == SOCK_DGRAM && keptIdle(kept_.fd) && kept_.domain == domain) {
+        kept_.handedOut = true;
+        return kept_.fd;
+    }
     const int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return ARES_SOCKET_BAD;
@@ -126,22 +139,104 @@ ares_socket_t AresSockets::open(int domain, int type, int protocol) {
         const int on = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     } else {
-        udpSockets_.push_back(fd);
+        udpSockets_.push_back({fd, domain, {}, 0});
     }
     return fd;
+}
+
+int AresSockets::connect(ares_socket_t fd, const sockaddr* address, socklen_t length) {
+    UdpSocket* udp = findUdp(fd);
+    if (udp != nullptr && udp->peerLength == length &&
+        std::memcmp(&udp->peer, address, length) == 0) {
+        return 0;  // the kept socket, handed out again: connected there already
+    }
+    const int result = ::connect(fd, address, length);
+    if (result == 0 && udp != nullptr && length <= sizeof udp->peer) {
+        std::memcpy(&udp->peer, address, length);
+        udp->peerLength = length;
+    }
+    return result;
 }
 
 int AresSockets::close(ares_socket_t fd) {
     forget(fd);
     // What was queued for it goes with it (c-ares closes a socket whose questions it gave up
-    // or moved), and its number may come back for another socket.
+    // or moved).
     std::erase_if(queued_, [fd](const Datagram& datagram) { return datagram.fd == fd; });
-    std::erase(udpSockets_, fd);
+    if (keptIdle(fd))
+        return 0;  // keep() took it over: open for the channel's next question
+    if (fd == kept_.fd) {
+        // Handed out again and closed before c-ares watched it (a failed connect).
+        retire(std::move(kept_.event));
+        kept_ = {};
+    }
+    closeAtEndOfTurn(fd);
+    return 0;
+}
+
+void AresSockets::closeAtEndOfTurn(ares_socket_t fd) {
+    std::erase_if(udpSockets_, [fd](const UdpSocket& socket) { return socket.fd == fd; });
     // Open until the end of the turn, so its number is not given to another socket before
     // its event is gone.
     closing_.push_back(fd);
     endOfTurn_.schedule();
-    return 0;
+}
+
+AresSockets::UdpSocket* AresSockets::findUdp(ares_socket_t fd) {
+    for (UdpSocket& socket : udpSockets_) {
+        if (socket.fd == fd)
+            return &socket;
+    }
+    return nullptr;
+}
+
+EventPtr AresSockets::keep(ares_socket_t fd, EventPtr event) {
+    const UdpSocket* udp = findUdp(fd);
+    if (!keepTimer_ || udp == nullptr || holdsKept())
+        return event;
+    kept_.fd = fd;
+    kept_.domain = udp->domain;
+    kept_.handedOut = false;
+    kept_.event = std::move(event);
+    kept_.since = std::chrono::steady_clock::now();
+    if (!evtimer_pending(keepTimer_.get(), nullptr)) {
+        const timeval wait = toTimeval(keepIdle_);
+        evtimer_add(keepTimer_.get(), &wait);
+    }
+    return nullptr;
+}
+
+EventPtr AresSockets::reclaim(ares_socket_t fd) {
+    if (fd != kept_.fd || !kept_.handedOut)
+        return nullptr;
+    EventPtr event = std::move(kept_.event);
+    kept_ = {};
+    return event;
+}
+
+void AresSockets::release() {
+    if (!keptIdle(kept_.fd))
+        return;
+    const ares_socket_t fd = kept_.fd;
+    retire(std::move(kept_.event));
+    kept_ = {};
+    forget(fd);
+    closeAtEndOfTurn(fd);
+}
+
+void AresSockets::onKeepTimer(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<AresSockets*>(arg);
+    if (!self->keptIdle(self->kept_.fd))
+        return;  // none kept, or in use again: the next keep() sets the timer
+    // Set once per keep, not per question: a socket kept again meanwhile gets its rest.
+    const auto idle = std::chrono::steady_clock::now() - self->kept_.since;
+    if (idle >= self->keepIdle_) {
+        self->release();
+        return;
+    }
+    const timeval wait =
+        toTimeval(std::chrono::duration_cast<std::chrono::microseconds>(self->keepIdle_ - idle));
+    evtimer_add(self->keepTimer_.get(), &wait);
 }
 
 ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count) {
@@ -150,8 +245,7 @@ ares_ssize_t AresSockets::send(ares_socket_t fd, const iovec* vector, int count)
     size_t length = 0;
     for (int i = 0; i < count; ++i)
         length += vector[i].iov_len;
-    if (std::find(udpSockets_.begin(), udpSockets_.end(), fd) == udpSockets_.end() ||
-        length > kQueuedMax) {
+    if (length > kQueuedMax || findUdp(fd) == nullptr) {
         return ::writev(fd, vector, count);
     }
     // A turn queues at most what the listeners read in it (resolver/udp_listener.h: a batch

@@ -61,6 +61,8 @@ std::unique_ptr<net::AresChannel> Forwarder::makeChannel(const net::SocketAddres
     // as SERVFAIL.
     options.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH;
     options.ednsPayloadSize = kUpstreamEdnsPayload;
+    options.keepSocketFor = std::max<size_t>(1, settings_.questionsPerPort);
+    options.keepIdle = settings_.keepSocketIdle;
     return net::AresChannel::create(base_, options, error);
 }
 

@@ -19,11 +19,14 @@
 // 16: a socket's life (socket, connect, two epoll_ctl, close) cost as much kernel time as the
 // questions themselves at 4 per port (a quarter of a miss's CPU, bench/), and at 16 a spoofer
 // still faces a port drawn from ~28,000 for every 16 questions, far beyond the one long-lived
-// port of a stock c-ares channel. At a home network's pace a socket rarely carries more than
-// one or two questions anyway: c-ares closes it as soon as its questions are answered. When all
-// maxChannels are resting (a flood of distinct misses), the least loaded one takes the question
-// anyway (counted in Stats::portShares): forwarding degrades to shared ports, never to
-// SERVFAIL.
+// port of a stock c-ares channel. Questions that come one after another, each answered
+// before the next (a home network's pace, or a steady few thousand a second), would each have a
+// socket of their own, since c-ares closes it as soon as its questions are answered: the
+// channel keeps that socket open instead, for up to keepSocketIdle, so they too share a port
+// 16 at a time (net/ares_sockets.h: the kept socket, closed at once if anything arrives on it
+// meanwhile). When all maxChannels are resting (a flood of distinct misses), the least loaded
+// one takes the question anyway (counted in Stats::portShares): forwarding degrades to shared
+// ports, never to SERVFAIL.
 //
 // Bounds: maxInFlight distinct questions; maxWaitersPerQuestion clients joined to one of them;
 // maxWaiters clients held in total (each holds a copy of its query). Past any bound forward()
@@ -79,6 +82,7 @@ class Forwarder {
         size_t maxWaiters = 4096;                 // client queries held in total
         size_t questionsPerPort = 16;  // new questions per c-ares channel's sockets, see above
         size_t maxChannels = 64;       // c-ares channels per upstream, ~75 KB each
+        std::chrono::milliseconds keepSocketIdle{1000};  // a port's wait for its next question
         enum class Policy { Ordered, Fastest } policy = Policy::Ordered;
         std::string healthName = ".";  // the probe of an upstream marked down
         uint16_t healthType = 2;       // NS

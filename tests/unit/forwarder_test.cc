@@ -506,5 +506,95 @@ TEST(AresChannelTest, EveryChannelHasNoSearchAndReadsNoResolvConf) {
     ares_destroy_options(&saved);
 }
 
+// An AresChannel that keeps its socket (net/ares_sockets.h), one question at a time.
+class KeptSocketTest : public ::testing::Test {
+  protected:
+    std::unique_ptr<net::AresChannel> makeChannel(size_t keepFor, std::chrono::milliseconds idle) {
+        net::AresChannel::Options options;
+        options.servers = {upstream_.address()};
+        options.keepSocketFor = keepFor;
+        options.keepIdle = idle;
+        std::string error;
+        auto channel = net::AresChannel::create(base_.get(), options, &error);
+        EXPECT_TRUE(channel) << error;
+        return channel;
+    }
+    // One question and its answer, counted as the forwarder counts them.
+    void ask(net::AresChannel& channel, const std::string& name) {
+        struct Call {
+            net::AresChannel& channel;
+            bool answered = false;
+        } call{channel};
+        channel.queryStarted();
+        channel.send(
+            questionFor(name),
+            [](void* arg, int, int, unsigned char*, int) {
+                auto* asked = static_cast<Call*>(arg);
+                asked->channel.queryEnded();
+                asked->answered = true;
+            },
+            &call);
+        ASSERT_TRUE(test::runUntil(base_.get(), [&] { return call.answered; })) << name;
+    }
+    bool closes(const net::AresChannel& channel) {
+        return test::runUntil(base_.get(), [&] { return channel.openSockets() == 0; });
+    }
+    const std::vector<uint16_t>& ports() const { return upstream_.udpSourcePorts(); }
+
+    net::EventBasePtr base_{event_base_new()};
+    test::MockDnsServer upstream_{base_.get(), [](const Bytes& q, bool) { return answerTo(q); }};
+};
+
+// Questions asked one after another, each answered before the next, share a port as questions
+// asked together do: c-ares would close the socket after each answer, the channel keeps it.
+TEST_F(KeptSocketTest, QuestionsOneAfterAnotherShareAPortUpToTheBatch) {
+    auto channel = makeChannel(3, std::chrono::seconds(60));
+    ASSERT_TRUE(channel);
+    for (int i = 0; i < 5; ++i)
+        ask(*channel, "k" + std::to_string(i) + ".example");
+    ASSERT_EQ(ports().size(), 5u);
+    EXPECT_EQ(ports()[1], ports()[0]);
+    EXPECT_EQ(ports()[2], ports()[0]);
+    EXPECT_NE(ports()[3], ports()[0]);  // the batch of 3 is spent: a new socket, a new port
+    EXPECT_EQ(ports()[4], ports()[3]);
+    EXPECT_EQ(channel->openSockets(), 1u);  // kept, for a sixth
+}
+
+TEST_F(KeptSocketTest, AKeptSocketIsClosedOnceIdleForTheKeepTime) {
+    auto channel = makeChannel(16, std::chrono::milliseconds(100));
+    ASSERT_TRUE(channel);
+    const auto asked = std::chrono::steady_clock::now();
+    ask(*channel, "idle-1.example");
+    EXPECT_EQ(channel->openSockets(), 1u);
+    ASSERT_TRUE(closes(*channel));
+    EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(100));
+    ask(*channel, "idle-2.example");
+    ASSERT_EQ(ports().size(), 2u);
+    EXPECT_NE(ports()[1], ports()[0]);
+}
+
+TEST_F(KeptSocketTest, ADatagramOnAKeptSocketEndsItsKeeping) {
+    auto channel = makeChannel(16, std::chrono::seconds(60));
+    ASSERT_TRUE(channel);
+    ask(*channel, "late-1.example");
+    ASSERT_EQ(channel->openSockets(), 1u);
+    // The answer once more, as a duplicate or a forgery would come: nothing waits for it.
+    upstream_.sendUdp(ports()[0], answerTo(upstream_.udpQueries()[0]));
+    ASSERT_TRUE(closes(*channel));
+    ask(*channel, "late-2.example");
+    ASSERT_EQ(ports().size(), 2u);
+    EXPECT_NE(ports()[1], ports()[0]);
+}
+
+TEST_F(KeptSocketTest, WithoutAKeepCountEverySocketIsClosedWithItsLastQuestion) {
+    auto channel = makeChannel(0, std::chrono::seconds(60));
+    ASSERT_TRUE(channel);
+    ask(*channel, "stock-1.example");
+    EXPECT_EQ(channel->openSockets(), 0u);
+    ask(*channel, "stock-2.example");
+    ASSERT_EQ(ports().size(), 2u);
+    EXPECT_NE(ports()[1], ports()[0]);
+}
+
 }  // namespace
 }  // namespace dynamo::resolver

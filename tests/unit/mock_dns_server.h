@@ -78,6 +78,15 @@ class MockDnsServer {
     const std::vector<uint16_t>& udpSourcePorts() const { return udpSourcePorts_; }
     size_t queries() const { return udpQueries_.size() + tcpQueries_.size(); }
     void setResponder(Responder responder) { responder_ = std::move(responder); }
+    // A datagram from the server's port to 127.0.0.1:port, unasked (a late or forged answer).
+    void sendUdp(uint16_t port, const Bytes& datagram) const {
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        to.sin_port = htons(port);
+        ::sendto(endpoint_.udp.get(), datagram.data(), datagram.size(), 0,
+                 reinterpret_cast<sockaddr*>(&to), sizeof to);
+    }
 
   private:
     static void onUdp(evutil_socket_t fd, short, void* arg) {
