@@ -267,7 +267,8 @@ def write_zone(path):
             f.write("n%05d A %s\n" % (i, zone_address(i)))
 
 
-def write_queries(directory, max_queries, callgrind_queries, latency_queries):
+def write_queries(directory, max_queries, callgrind_queries, latency_queries, latency_slices=0,
+                  latency_slice_queries=0):
     files = {}
     files["hits"] = os.path.join(directory, "hits.txt")
     with open(files["hits"], "w") as f:
@@ -282,6 +283,13 @@ def write_queries(directory, max_queries, callgrind_queries, latency_queries):
     with open(files["misses-5k"], "w") as f:
         for i in range(latency_queries):
             f.write("p%07d.u.bench A\n" % i)
+    # One file per round of the side-by-side p99 phase: each round's misses are new names.
+    files["latency-misses"] = []
+    for k in range(latency_slices):
+        files["latency-misses"].append(os.path.join(directory, "latency-misses-%02d.txt" % k))
+        with open(files["latency-misses"][-1], "w") as f:
+            for i in range(latency_slice_queries):
+                f.write("l%02d-%07d.u.bench A\n" % (k, i))
     files["intercept"] = os.path.join(directory, "intercept.txt")
     with open(files["intercept"], "w") as f:
         f.write(("%s A\n" % INTERCEPT_NAME) * 100)
@@ -517,23 +525,41 @@ STAT_PATTERNS = {
 }
 
 
-def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=None):
+def percentiles(histogram):
+    """{"p50": s, "p99": s, "p999": s} of a {microseconds: count} histogram."""
+    out = {}
+    total = sum(histogram.values())
+    if total:
+        ordered = sorted(histogram.items())
+        for label, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+            rank, seen = q * total, 0
+            for usec, n in ordered:
+                seen += n
+                if seen >= rank:
+                    out[label] = usec / 1e6
+                    break
+    return out
+
+
+def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=None,
+                duration=None, histogram=None):
     """One bounded dnsperf run (-l seconds, -n passes over the file; qps: -Q, a fixed rate).
     -v prints one line per answered query with its latency; we keep a microsecond histogram of
-    those for the percentiles dnsperf 2.10 does not print, and the rest of the output as the
-    raw record. dnsperf runs on the load's side of the pinning."""
+    those for the percentiles dnsperf 2.10 does not print (added into `histogram` too when
+    given), and the rest of the output as the raw record. dnsperf runs on the load's side of
+    the pinning."""
     argv = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", query_file,
-            "-l", str(args.duration), "-n", str(maxruns), "-c", str(args.clients),
+            "-l", str(duration or args.duration), "-n", str(maxruns), "-c", str(args.clients),
             "-q", str(args.outstanding), "-t", "5", "-v"] + (["-Q", str(qps)] if qps else [])
     verbose_path = out_path + ".verbose"
     with open(verbose_path, "wb") as out:
         proc = popen(argv, stdout=out, stderr=subprocess.STDOUT, cpus=PIN["load"])
         try:
-            proc.wait(timeout=args.duration + 30)
+            proc.wait(timeout=(duration or args.duration) + 30)
         except BaseException:
             stop_process(proc)
             raise
-    histogram = collections.Counter()
+    latencies = collections.Counter()
     rcodes = collections.Counter()
     with open(verbose_path, "rb") as verbose, open(out_path, "w") as raw:
         raw.write("# %s\n" % " ".join(argv))
@@ -542,7 +568,7 @@ def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=Non
                 parts = line.split()
                 rcodes[parts[1].decode()] += 1
                 try:
-                    histogram[int(float(parts[-1]) * 1e6 + 0.5)] += 1
+                    latencies[int(float(parts[-1]) * 1e6 + 0.5)] += 1
                 except ValueError:
                     pass
             else:
@@ -561,16 +587,9 @@ def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=Non
     m = re.search(r"Response codes:\s+(.*)", text)
     result["rcodes"] = m.group(1).strip() if m else ""
     result["not_noerror"] = sum(n for code, n in rcodes.items() if code != "NOERROR")
-    total = sum(histogram.values())
-    if total:
-        ordered = sorted(histogram.items())
-        for label, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
-            rank, seen = q * total, 0
-            for usec, n in ordered:
-                seen += n
-                if seen >= rank:
-                    result[label] = usec / 1e6
-                    break
+    result.update(percentiles(latencies))
+    if histogram is not None:
+        histogram.update(latencies)
     m = re.search(r"Version (\S+)", text)
     result["dnsperf_version"] = m.group(1) if m else "?"
     return result
@@ -583,6 +602,9 @@ def run_dnsperf(args, port, query_file, maxruns, out_path, keep_verbose, qps=Non
 # intercept first, on a fresh server: its VmHWM after it is the local path's peak RSS. The
 # "-5k" loads are the same paths at a fixed rate (--latency-qps, dnsperf -Q) for their p99.
 WORKLOADS = ("intercept", "hits", "hits-5k", "misses", "misses-5k", "misses-nocache")
+# The per-run p99 loads are left out by default: the side-by-side phase (bench_latency) gives
+# the p99 row.
+DEFAULT_WORKLOADS = tuple(w for w in WORKLOADS if not w.endswith("-5k"))
 # In the order of the table: the cheapest path first.
 TABLE_ORDER = ("intercept", "hits", "misses-nocache", "misses", "hits-5k", "misses-5k")
 
@@ -690,6 +712,69 @@ def bench_server(make, args, files, results):
         else:
             row["notes"].append("no way to turn its cache off: misses-nocache not run")
     return row
+
+
+# --------------------------------------------------------------------------------------------
+# The p99 rows, side by side: at a fixed rate every server's latency is a few tens of µs of
+# its own over the machine's wake-up and scheduling times, and those drift from one minute to
+# the next by more than the servers differ (a run's p99 moves 60–150 µs for the do-nothing
+# floor alone). So every server runs at once, idle but for the one being measured, and they
+# take turns in short slices many times over, the order turned each round: a slow spell of
+# the machine falls on all of them alike. Each server's slices are pooled into one histogram.
+
+LATENCY_PATHS = ("hits", "misses")
+
+
+def bench_latency(makers, names, args, files, results):
+    """{server: {"hits": percentiles, "misses": percentiles, "queries": {...}}}."""
+    servers = []
+    histograms = {name: {path: collections.Counter() for path in LATENCY_PATHS}
+                  for name in names}
+    try:
+        for name in names:
+            server = makers[name]()
+            print("== %s on 127.0.0.1:%d" % (name, server.port), flush=True)
+            server.start(timeout=60.0)
+            servers.append(server)
+            for note in check_answers(server):
+                print("   WARNING: " + note, flush=True)
+            # The cache full, so that every miss evicts.
+            run_dnsperf(args, server.port, files["fill"], 1,
+                        os.path.join(results, "%s-fill.txt" % name), False)
+        hit_passes = max(1, args.max_queries // HIT_NAMES)
+        for k in range(args.latency_slices):
+            turn = k % len(servers)
+            order = servers[turn:] + servers[:turn]
+            for path in LATENCY_PATHS:
+                # Misses: names no server has seen, the same for each (their caches are
+                # their own), new each slice.
+                query_file, passes = ((files["hits"], hit_passes) if path == "hits"
+                                      else (files["latency-misses"][k], 1))
+                for server in order:
+                    if not server.alive():
+                        raise RuntimeError("%s exited (status %s)"
+                                           % (server.name, server.proc.returncode))
+                    if path == "hits":  # the last round's misses evicted the hot names
+                        run_dnsperf(args, server.port, files["hits"], 1,
+                                    os.path.join(results, "%s-warmup.txt" % server.name), False)
+                    result = run_dnsperf(
+                        args, server.port, query_file, passes,
+                        os.path.join(results, "%s-%s-%02d.txt" % (server.name, path, k + 1)),
+                        False, qps=args.latency_qps, duration=args.latency_seconds,
+                        histogram=histograms[server.name][path])
+                    if result.get("lost"):
+                        print("   %s %s slice %d: %d lost" % (server.name, path, k + 1,
+                                                              result["lost"]), flush=True)
+            print("   round %d of %d: %s" % (k + 1, args.latency_slices, "  ".join(
+                "%s %s/%s" % (n, *("%.0f" % (percentiles(histograms[n][p]).get("p99", 0) * 1e6)
+                                    for p in LATENCY_PATHS)) for n in names)), flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+    return {name: dict({path: percentiles(histograms[name][path]) for path in LATENCY_PATHS},
+                       queries={path: sum(histograms[name][path].values())
+                                for path in LATENCY_PATHS})
+            for name in names}
 
 
 # --------------------------------------------------------------------------------------------
@@ -919,7 +1004,7 @@ def _mem_figure(workload, key):
     return figure
 
 
-def median_table(runs, names, args, instructions):
+def median_table(runs, names, args, instructions, latency):
     """[(label, [cell per server] + [goal])]; a cell with fewer runs than --runs gets a '*'."""
     table = []
 
@@ -942,15 +1027,23 @@ def median_table(runs, names, args, instructions):
         best = best_peer(medians)
         table.append((label, cells(medians) + [
             "≤ %s" % sig3(GOAL_RATIO * best) if best is not None else "—"]))
+    rate = ("%dk" % (args.latency_qps // 1000) if args.latency_qps % 1000 == 0
+            else str(args.latency_qps))
+    if latency:
+        def p99(name, path):
+            value = latency.get(name, {}).get(path, {}).get("p99")
+            return sig3(value * 1e6) if value is not None else "—"
+        table.append(("p99 latency at %s qps, cache hit / miss+cache (µs; side by side)" % rate,
+                      ["%s / %s" % (p99(n, "hits"), p99(n, "misses")) for n in names]
+                      + ["lowest"]))
     if "hits-5k" in args.workloads or "misses-5k" in args.workloads:
-        p99 = [median_cells(runs, names, lambda r, w=w: (
+        p99s = [median_cells(runs, names, lambda r, w=w: (
             None if r["workloads"].get(w, {}).get("p99") is None
             else r["workloads"][w]["p99"] * 1e6)) for w in ("hits-5k", "misses-5k")]
-        hit, miss = cells(p99[0]), cells(p99[1])
-        table.append(("p99 latency at %s qps, cache hit / miss+cache (µs)"
-                      % ("%dk" % (args.latency_qps // 1000) if args.latency_qps % 1000 == 0
-                         else args.latency_qps),
-                      ["%s / %s" % (h, m) for h, m in zip(hit, miss)] + ["lowest"]))
+        hit, miss = cells(p99s[0]), cells(p99s[1])
+        table.append(("p99 latency at %s qps, cache hit / miss+cache (µs; median of the runs)"
+                      % rate, ["%s / %s" % (h, m) for h, m in zip(hit, miss)]
+                      + ["" if latency else "lowest"]))
     table.append(("memory, MiB", None))
     table.append(("RSS idle after start", cells(median_cells(runs, names,
                                                              _mem_figure(None, "VmRSS")))
@@ -981,7 +1074,13 @@ def footer(rows, args, knot_version, dnsperf_version):
     lines.append("  %-22s %s" % ("dnsperf", dnsperf_version))
     lines.append("load: dnsperf -l %d -c %d -q %d -t 5, at most %d queries a run, UDP, loopback"
                  % (args.duration, args.clients, args.outstanding, args.max_queries))
-    lines.append("p99 loads: the same with -Q %d" % args.latency_qps)
+    if any(w.endswith("-5k") for w in args.workloads):
+        lines.append("p99 loads in the runs: the same with -Q %d" % args.latency_qps)
+    if args.latency_slices > 0:
+        lines.append("p99 side by side: every server running at once (cache warm, then full), "
+                     "%d rounds, each a dnsperf -Q %d -l %d slice per server on hits then on "
+                     "new unique names, the order turned each round; each server's slices "
+                     "pooled" % (args.latency_slices, args.latency_qps, args.latency_seconds))
     lines.append("pinning: %s" % args.pinning)
     if args.callgrind_queries > 0:
         lines.append("instructions per query: user-space Ir under valgrind --tool=callgrind, "
@@ -1013,8 +1112,13 @@ def main():
     parser.add_argument("--clients", type=int, default=10, help="dnsperf -c")
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q")
     parser.add_argument("--latency-qps", type=int, default=5000,
-                        help="dnsperf -Q of the fixed-rate loads (hits-5k, misses-5k) whose "
-                             "p99 the final table gives")
+                        help="dnsperf -Q of the fixed-rate loads whose p99 the final table "
+                             "gives")
+    parser.add_argument("--latency-slices", type=int, default=15,
+                        help="rounds of the side-by-side p99 phase (0: none; then add hits-5k "
+                             "and misses-5k to --workloads for a p99 per run)")
+    parser.add_argument("--latency-seconds", type=int, default=2,
+                        help="dnsperf -l of one slice of the p99 phase")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server to one core and the load to the others")
     parser.add_argument("--max-queries", type=int, default=1000000,
@@ -1029,12 +1133,13 @@ def main():
     parser.add_argument("--callgrind-servers", default="",
                         help="the servers measured under callgrind, comma-separated (default: "
                              "every one of --servers)")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
+    parser.add_argument("--workloads", help="comma-separated (default: %s)"
+                        % ",".join(DEFAULT_WORKLOADS))
     parser.add_argument("--keep-verbose", action="store_true",
                         help="keep dnsperf's per-query lines (gzipped)")
     args = parser.parse_args()
     args.runs = max(1, args.runs)
-    args.workloads = args.workloads.split(",")
+    args.workloads = args.workloads.split(",") if args.workloads else list(DEFAULT_WORKLOADS)
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error("unknown workload(s) %s (known: %s)" % (", ".join(unknown),
@@ -1074,6 +1179,7 @@ def main():
     knot = None
     runs = []            # runs[i]: the rows of run i + 1, one per server
     instructions = {}    # server -> {path: instructions per query}
+    latency = {}         # server -> {path: percentiles}, from the side-by-side phase
     started = time.monotonic()
     load_before = os.getloadavg()
     summary_parts = []
@@ -1088,7 +1194,9 @@ def main():
 
     try:
         files = write_queries(workdir, args.max_queries, args.callgrind_queries,
-                              min(args.max_queries, args.latency_qps * args.duration * 2))
+                              min(args.max_queries, args.latency_qps * args.duration * 2),
+                              args.latency_slices,
+                              min(args.max_queries, args.latency_qps * args.latency_seconds * 2))
         knot = Knot(workdir, results, None)
         knot.start()
         knot_version = knot.version()
@@ -1119,6 +1227,18 @@ def main():
                              + render_text(rows, table_rows(rows, args)))
             print("\n" + text + "\n", flush=True)
             summary_parts.append(text)
+        if args.latency_slices > 0:
+            latency_results = os.path.join(results, "latency")
+            os.makedirs(latency_results)
+            print("=== p99 at %d qps, every server running at once: %d rounds of a %d s slice "
+                  "per server and path" % (args.latency_qps, args.latency_slices,
+                                           args.latency_seconds), flush=True)
+            try:
+                latency = bench_latency({n: maker(classes[n], latency_results) for n in names},
+                                        names, args, files, latency_results)
+            except RuntimeError as e:
+                print("   p99 phase: %s" % e, flush=True)
+                summary_parts.append("p99 phase could not run: %s" % e)
         # Instructions do not move with the machine's load: one measure per server is enough.
         if args.callgrind_queries > 0:
             cg_results = os.path.join(results, "callgrind")
@@ -1159,7 +1279,7 @@ def main():
         datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), machine(), load_before[0],
         os.getloadavg()[0])
     notes = footer(rows, args, knot_version, dnsperf_version)
-    medians = median_table(runs, names, args, instructions)
+    medians = median_table(runs, names, args, instructions, latency)
     median_title = ("median of %d interleaved run%s (a * marks a cell fewer runs gave); the "
                     "goal column: Dynamo Gateway's CPU at most %.2f × the best of %s"
                     % (args.runs, "s" if args.runs > 1 else "", GOAL_RATIO, ", ".join(PEERS)))
@@ -1186,7 +1306,7 @@ def main():
         f.write(header.replace("\n", "  \n") + "\n" + "\n\n".join(parts) + "\n")
     with open(os.path.join(results, "results.json"), "w") as f:
         json.dump({"machine": machine(), "args": vars(args), "runs": runs,
-                   "instructions": instructions,
+                   "instructions": instructions, "latency": latency,
                    "median": [{"path": label, "values": values} for label, values in medians]},
                   f, indent=1)
     return 0
