@@ -18,20 +18,23 @@ In order:
        intercept  members.dyndns.org A, answered locally (Dynamo Gateway by design, the peers
                   configured to do the same); first, so VmHWM after it is the local path's
        hits       100 names, warmed up by one pass, then repeated: answered from the cache
-       hits-5k    the same at a fixed --latency-qps (dnsperf -Q 5000), for its p99
+       hits-5k    the same at a fixed --latency-qps (dnsperf -Q 5000); not by default
        misses     the cache first filled with 11,000 unique names, then unique names under
                   *.u.bench, each asked once: every query is forwarded, inserted in a full
                   cache and evicts an answer
-       misses-5k  other unique names at the fixed rate, the cache full: the real miss's p99
+       misses-5k  other unique names at the fixed rate, the cache full; not by default
      with the server's CPU time (utime + stime of /proc/PID/stat, all its threads) around each
      and its memory (VmRSS, VmHWM) after each, and the server is stopped by its PID. Then it
      is started again with its cache off (where it has such a knob) for
        misses-nocache  unique names again: parse, forward, relay, nothing kept
      and the run's table is printed.
-  3. Instructions per query under callgrind for each path (bench/callgrind.py), once per
+  3. The p99 at --latency-qps, side by side (bench_latency): every server running at once,
+     --latency-slices rounds of one --latency-seconds slice per server on the hot names and
+     one on new unique names, the order turned each round, each server's slices pooled.
+  4. Instructions per query under callgrind for each path (bench/callgrind.py), once per
      server of --callgrind-servers (they do not move with the machine's load): each path
      measured as the difference of two runs.
-  4. The final table, the median of each figure over the runs, in the shape of issue 8: rows
+  5. The final table, the median of each figure over the runs, in the shape of issue 8: rows
      are paths (server CPU µs per answered query on each, p99 at the fixed rate, RSS idle,
      local peak and with a full cache, instructions per query), columns the servers and the
      floor, and a goal column (0.95 × the best peer). The "floor" column is bench/floor

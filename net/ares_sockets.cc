@@ -26,13 +26,12 @@ constexpr size_t kDatagram = 4096 + 1;
 // batch serves them all.
 ReceiveBatch<kReadAhead, kDatagram> readAhead;
 ares_socket_t readAheadFd = ARES_SOCKET_BAD;
-unsigned readAheadCount = 0;  // datagrams in the batch
-unsigned readAheadNext = 0;   // the next one to hand out
+unsigned readAheadNext = 0;  // the next one to hand out
 
 void forget(ares_socket_t fd) {
     if (readAheadFd == fd) {
         readAheadFd = ARES_SOCKET_BAD;
-        readAheadCount = readAheadNext = 0;
+        readAheadNext = 0;
     }
 }
 
@@ -56,7 +55,6 @@ bool fill(ares_socket_t fd) {
         return false;
     }
     readAheadFd = fd;
-    readAheadCount = static_cast<unsigned>(received);
     readAheadNext = 0;
     return true;
 }
@@ -65,10 +63,10 @@ ares_ssize_t receive(ares_socket_t fd, void* data, size_t length, int flags, soc
                      ares_socklen_t* fromLength, void*) {
     if (from == nullptr || flags != 0)  // TCP (c-ares asks without an address), or unusual
         return ::recvfrom(fd, data, length, flags, from, fromLength);
-    if (readAheadFd != fd || readAheadNext == readAheadCount) {
+    if (readAheadFd != fd || readAheadNext == readAhead.count()) {
         // A batch that was not full found the socket empty already: the kernel would say
         // EAGAIN now too (a datagram arriving meanwhile wakes the loop again).
-        if (readAheadFd == fd && readAheadCount < kReadAhead) {
+        if (readAheadFd == fd && readAhead.count() < kReadAhead) {
             forget(fd);
             errno = EAGAIN;
             return -1;
@@ -102,7 +100,7 @@ const ares_socket_functions& aresSocketFunctions() {
 }
 
 bool aresReadAheadPending(ares_socket_t fd) {
-    return readAheadFd == fd && readAheadNext < readAheadCount;
+    return readAheadFd == fd && readAheadNext < readAhead.count();
 }
 
 AresSockets::AresSockets(event_base* base, std::chrono::milliseconds keepIdle)

@@ -55,6 +55,8 @@ struct ReceiveBatch {
     std::span<const uint8_t> datagram(unsigned i) const {
         return {buffers[i], messages[i].msg_len};
     }
+    // Datagrams the last receive() filled (0 after a failed one).
+    unsigned count() const { return filled_; }
 
   private:
     bool pointed_ = false;
