@@ -6,7 +6,6 @@
 
 #include "config/config.h"
 
-#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "config/config_parser.h"
 #include "net/ascii.h"
 #include "net/error_text.h"
+#include "net/small_file.h"
 
 namespace dynamo::config {
 namespace {
@@ -365,33 +365,19 @@ ParseResult parse(std::string_view yamlText, std::string_view fileName,
 
 ParseResult loadFile(const std::string& path, const Environment& environment) {
     ParseResult failure;
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        failure.errors.push_back(
-            printableMessage(path + ": cannot read: " + net::errnoText(errno)));
+    const net::SmallFile file = net::readSmallFile(path, kMaxFileBytes);
+    if (file.status == net::SmallFile::Status::TooLarge) {
+        failure.errors.push_back(printableMessage(path + ": larger than 1 MiB"));
         return failure;
     }
-    std::string text;
-    struct stat status {};
-    const bool statOk = fstat(fd, &status) == 0;
-    char buffer[8192];
-    for (;;) {
-        const ssize_t n = read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            const int error = errno;
-            close(fd);
-            failure.errors.push_back(
-                printableMessage(path + ": cannot read: " + net::errnoText(error)));
-            return failure;
-        }
-        if (n == 0)
-            break;
-        text.append(buffer, static_cast<size_t>(n));
+    if (file.status != net::SmallFile::Status::Read) {
+        failure.errors.push_back(
+            printableMessage(path + ": cannot read: " + net::errnoText(file.error)));
+        return failure;
     }
-    close(fd);
-    ParseResult result = parse(text, path, environment);
+    struct stat status {};
+    const bool statOk = ::stat(path.c_str(), &status) == 0;
+    ParseResult result = parse(file.text, path, environment);
     // docs/configuration.md#warnings: the file holds passwords and tokens.
     if (result.config && statOk && (status.st_mode & S_IROTH) != 0) {
         result.config->warnings.push_back(

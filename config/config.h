@@ -214,6 +214,8 @@ struct ParseResult {
 
 ParseResult parse(std::string_view yamlText, std::string_view fileName,
                   const Environment& environment = {});
+// A configuration file larger than this is refused (a real one is a few KiB).
+inline constexpr size_t kMaxFileBytes = 1024 * 1024;
 ParseResult loadFile(const std::string& path, const Environment& environment = {});
 
 // "300", "5m", "1h", "15s", "500ms" → milliseconds; nullopt when malformed.

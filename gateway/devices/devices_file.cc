@@ -4,13 +4,13 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <sstream>
 
 #include "net/atomic_file.h"
 #include "net/error_text.h"
 #include "net/log.h"
+#include "net/small_file.h"
 
 namespace dynamo::gateway {
 
@@ -213,15 +213,12 @@ bool devicesFromYaml(std::string_view input, DeviceTable* table, std::string* pr
 
 void loadDevices(const std::string& stateDir, DeviceTable* table, int64_t now) {
     const std::string path = stateDir + "/" + kDevicesFile;
-    std::ifstream file(path, std::ios::binary);
-    if (!file)
+    const net::SmallFile file = net::readSmallFile(path, kMaxDevicesFileSize);
+    if (file.status == net::SmallFile::Status::Missing ||
+        file.status == net::SmallFile::Status::Failed)
         return;  // first start, or deleted by hand: an empty list
-    std::string content;
-    content.resize(kMaxDevicesFileSize + 1);
-    file.read(content.data(), static_cast<std::streamsize>(content.size()));
-    content.resize(static_cast<size_t>(file.gcount()));
     std::string problem = "larger than any device list this daemon writes";
-    if (content.size() <= kMaxDevicesFileSize && devicesFromYaml(content, table, &problem))
+    if (file.status == net::SmallFile::Status::Read && devicesFromYaml(file.text, table, &problem))
         return;
     // Kept for a post-mortem; the history is not worth refusing to start over.
     const std::string aside = path + ".corrupt-" + std::to_string(now);

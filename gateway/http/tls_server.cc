@@ -24,6 +24,7 @@
 #include "net/error_text.h"
 #include "net/handles.h"
 #include "net/log.h"
+#include "net/small_file.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -309,32 +310,20 @@ std::optional<ServerIdentity> loadOrMakeSelfSigned(const config::InterceptConfig
 // A configured PEM file, whole, into *out.
 bool readPemFile(const std::string& path, const std::string& what, std::string* out,
                  std::string* error) {
-    net::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        *error = net::fileErrorText(what, path);
-        return false;
-    }
-    char buffer[16384];
-    for (;;) {
-        const ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            *error = net::fileErrorText(what, path);
-            ::explicit_bzero(buffer, sizeof buffer);
-            return false;
-        }
-        if (got == 0)
-            break;
-        if (out->size() + static_cast<size_t>(got) > kMaxPemBytes) {
+    net::SmallFile file = net::readSmallFile(path, kMaxPemBytes);
+    switch (file.status) {
+        case net::SmallFile::Status::Read:
+            *out = std::move(file.text);
+            return true;
+        case net::SmallFile::Status::TooLarge:
             *error = what + " " + path + ": larger than 1 MiB, not a PEM file";
-            ::explicit_bzero(buffer, sizeof buffer);
             return false;
-        }
-        out->append(buffer, static_cast<size_t>(got));
+        case net::SmallFile::Status::Missing:
+        case net::SmallFile::Status::Failed:
+            break;
     }
-    ::explicit_bzero(buffer, sizeof buffer);
-    return true;
+    *error = net::fileErrorText(what, path, file.error);
+    return false;
 }
 
 // What the context is made from: the configured files read, or the self-signed ones loaded or

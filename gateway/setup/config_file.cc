@@ -3,34 +3,27 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "net/atomic_file.h"
 #include "net/error_text.h"
+#include "net/small_file.h"
 
 namespace dynamo::gateway {
 
-namespace {
-// Larger than any real configuration; a bound for reading it into memory.
-constexpr std::uintmax_t kMaxConfigSize = 1024 * 1024;
-}  // namespace
-
 std::optional<std::string> readConfigText(const std::string& path, std::string* error) {
-    std::error_code code;
-    const auto size = std::filesystem::file_size(path, code);
-    if (code || size > kMaxConfigSize) {
-        *error = code ? path + ": " + code.message() : path + ": larger than 1 MiB";
-        return std::nullopt;
+    net::SmallFile file = net::readSmallFile(path, config::kMaxFileBytes);
+    switch (file.status) {
+        case net::SmallFile::Status::Read:
+            return std::move(file.text);
+        case net::SmallFile::Status::TooLarge:
+            *error = path + ": larger than 1 MiB";
+            return std::nullopt;
+        case net::SmallFile::Status::Missing:
+        case net::SmallFile::Status::Failed:
+            break;
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        *error = net::fileErrorText("cannot read", path);
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    *error = path + ": " + net::errnoText(file.error);
+    return std::nullopt;
 }
 
 ConfigEditResult editConfigFile(

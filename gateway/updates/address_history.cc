@@ -3,12 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
-#include <fstream>
 #include <utility>
 
 #include "net/atomic_file.h"
 #include "net/error_text.h"
 #include "net/log.h"
+#include "net/small_file.h"
 
 namespace dynamo::gateway {
 
@@ -197,15 +197,12 @@ bool AddressHistory::fromText(std::string_view text, std::string* problem) {
 
 void AddressHistory::load(const std::string& stateDir, TimePoint now) {
     const std::string path = stateDir + "/" + std::string(kFileName);
-    std::ifstream file(path, std::ios::binary);
-    if (!file)
+    const net::SmallFile file = net::readSmallFile(path, kMaxFileSize);
+    if (file.status == net::SmallFile::Status::Missing ||
+        file.status == net::SmallFile::Status::Failed)
         return;  // first start, or deleted by hand: an empty history
-    std::string content;
-    content.resize(kMaxFileSize + 1);
-    file.read(content.data(), static_cast<std::streamsize>(content.size()));
-    content.resize(static_cast<size_t>(file.gcount()));
     std::string problem = "larger than any history this daemon writes";
-    if (content.size() <= kMaxFileSize && fromText(content, &problem))
+    if (file.status == net::SmallFile::Status::Read && fromText(file.text, &problem))
         return;
     // Kept for a post-mortem; the history is not worth refusing to start over.
     const std::string aside = path + ".corrupt-" + std::to_string(toUnix(now));

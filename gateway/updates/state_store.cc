@@ -6,7 +6,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "net/handles.h"
 #include "net/log.h"
 #include "net/sha256.h"
+#include "net/small_file.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -406,36 +406,20 @@ StateStore::StateStore(std::string stateDir, WallClock clock)
 
 TokenStates StateStore::load(std::vector<StateProblem>* problems) {
     damagedCopy_.clear();
-    std::string text;
-    {
-        net::UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-        if (!fd) {
-            if (errno != ENOENT) {
-                DLOG(Error) << net::fileErrorText("cannot read", path_)
-                            << "; starting with no saved state";
-            }
-            return {};
-        }
-        std::array<char, 8192> buffer{};
-        for (;;) {
-            const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0) {
-                DLOG(Error) << net::fileErrorText("cannot read", path_)
-                            << "; starting with no saved state";
-                return {};
-            }
-            if (n == 0 || text.size() > kMaxFileSize)
-                break;
-            text.append(buffer.data(), static_cast<size_t>(n));
-        }
+    const net::SmallFile file = net::readSmallFile(path_, kMaxFileSize, /*noFollow=*/true);
+    if (file.status == net::SmallFile::Status::Missing)
+        return {};
+    if (file.status == net::SmallFile::Status::Failed) {
+        DLOG(Error) << net::fileErrorText("cannot read", path_, file.error)
+                    << "; starting with no saved state";
+        return {};
     }
     const TimePoint now = clock_();
     std::string problem = "larger than any state this daemon writes";
-    if (text.size() <= kMaxFileSize) {
+    if (file.status == net::SmallFile::Status::Read) {
         std::vector<StateProblem> damaged;
-        if (std::optional<TokenStates> states = parseStateText(text, now, &problem, &damaged)) {
+        if (std::optional<TokenStates> states =
+                parseStateText(file.text, now, &problem, &damaged)) {
             if (!damaged.empty())
                 keepDamaged(now, damaged, problems);
             return std::move(*states);

@@ -960,6 +960,16 @@ TEST_F(ConfigTest, LoadFileNamesTheFileInErrors) {
               (dir_ / "absent.yaml").string() + ": cannot read: No such file or directory");
 }
 
+TEST_F(ConfigTest, LoadFileRefusesAFileLargerThanAnyConfiguration) {
+    // A comment line of 1 MiB: valid YAML, but never read into memory.
+    const std::string path =
+        writeFile("huge.yaml", std::string(kAccount) + "#" + std::string(kMaxFileBytes, 'x'));
+    const auto result = loadFile(path, environment_);
+    EXPECT_FALSE(result.config);
+    ASSERT_EQ(result.errors.size(), 1u);
+    EXPECT_EQ(result.errors[0], path + ": larger than 1 MiB");
+}
+
 TEST_F(ConfigTest, LoadFileWarnsWhenOthersCanReadTheSecrets) {
     const std::string path = writeFile("open.yaml", kAccount);
     ASSERT_EQ(chmod(path.c_str(), 0644), 0);

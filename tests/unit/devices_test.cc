@@ -11,6 +11,7 @@
 #include "gateway/devices/device_table.h"
 #include "gateway/devices/devices_file.h"
 #include "gateway/devices/devices_view.h"
+#include "temp_dir.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -269,14 +270,9 @@ TEST(DevicesFile, RoundTrip) {
 
 class StateDir : public ::testing::Test {
   protected:
-    void SetUp() override {
-        std::string pattern = ::testing::TempDir() + "devices_XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string path() const { return dir_ + "/" + kDevicesFile; }
-    std::string dir_;
+    test::TempDir temp_{"devices"};
+    const std::string dir_ = temp_.path();
 };
 
 TEST_F(StateDir, SavedAndLoadedAgain) {

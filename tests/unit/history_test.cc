@@ -13,6 +13,7 @@
 #include "gateway/status/status_charts.h"
 #include "gateway/status/status_report.h"
 #include "gateway/updates/address_history.h"
+#include "temp_dir.h"
 
 namespace dynamo::gateway {
 namespace {
@@ -207,15 +208,10 @@ TEST(AddressHistory, DamagedTextIsRefusedAndLeavesItEmpty) {
 
 class AddressHistoryFile : public testing::Test {
   protected:
-    void SetUp() override {
-        std::string pattern = ::testing::TempDir() + "history_XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string path() const { return dir_ + "/history.yaml"; }
 
-    std::string dir_;
+    test::TempDir temp_{"history"};
+    const std::string dir_ = temp_.path();
 };
 
 TEST_F(AddressHistoryFile, SavedAndLoadedAgain) {

@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "net/small_file.h"
+#include "temp_dir.h"
+
 namespace dynamo::gateway {
 
 // Readable failures for EXPECT_EQ on problem lists.
@@ -27,10 +30,7 @@ net::IpAddress ip(std::string_view text) {
 }
 
 std::string readFile(const fs::path& path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return net::readSmallFile(path.string(), 1 << 20).text;
 }
 
 void writeFile(const fs::path& path, std::string_view text) {
@@ -41,17 +41,6 @@ void writeFile(const fs::path& path, std::string_view text) {
 // Time is injected and whole seconds, as the file stores them.
 class StateStoreTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        std::string pattern = ::testing::TempDir() + "state_store_XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override {
-        std::error_code ignored;
-        fs::permissions(dir_, fs::perms::owner_all, ignored);
-        fs::remove_all(dir_, ignored);
-    }
-
     StateStore store() { return StateStore(dir_.string(), clock_); }
     fs::path statePath() const { return dir_ / "state.yaml"; }
 
@@ -77,7 +66,8 @@ class StateStoreTest : public ::testing::Test {
                 {tokenKey("third"), confirmedOnly}};
     }
 
-    fs::path dir_;
+    test::TempDir temp_{"state_store"};
+    const fs::path dir_ = temp_.path();
     TimePoint now_{std::chrono::seconds(1'700'000'000)};
     WallClock clock_ = [this] { return now_; };
 };

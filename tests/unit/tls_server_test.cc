@@ -21,6 +21,7 @@
 #include <fstream>
 #include <thread>
 
+#include "net/small_file.h"
 #include "tls_test_util.h"
 
 namespace dynamo::gateway {
@@ -312,15 +313,7 @@ TEST(TlsServerTest, MinVersion13RefusesTls12) {
 // --- the check in a child process, and the context made later from memory ------------------
 
 std::string readFile(const std::string& path) {
-    std::string out;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-        char buffer[4096];
-        size_t got = 0;
-        while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0)
-            out.append(buffer, got);
-        std::fclose(f);
-    }
-    return out;
+    return net::readSmallFile(path, 1 << 20).text;
 }
 
 TEST(TlsServerTest, TheCheckInAChildMakesAndWritesTheSelfSignedCertificate) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "temp_dir.h"
+
 namespace dynamo::gateway {
 namespace {
 
@@ -59,20 +61,13 @@ class FakeTokenApi : public TokenApi {
 class UpdateSchedulerTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = ::testing::TempDir() + "update_scheduler_XXXXXX";
-        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
         // Two device accounts sharing one token, as a router and a camera might.
         accounts_ = {account("router", kTokenA, {"home.example"}),
                      account("camera", kTokenA, {"cam.example"}), account("office", kTokenB, {})};
         dynamo_.minInterval = 300s;
         dynamo_.timeout = 15s;
     }
-    void TearDown() override {
-        scheduler_.reset();
-        std::error_code ignored;
-        fs::remove_all(dir_, ignored);
-    }
+    void TearDown() override { scheduler_.reset(); }
 
     static config::Account account(std::string username, std::string_view token,
                                    std::vector<std::string> hostnames) {
@@ -141,7 +136,8 @@ class UpdateSchedulerTest : public ::testing::Test {
         return scheduler_->snapshot().at(index);
     }
 
-    fs::path dir_;
+    test::TempDir temp_{"update_scheduler"};
+    const fs::path dir_ = temp_.path();
     TimePoint start_{std::chrono::seconds(1'700'000'000)};
     TimePoint now_ = start_;
     // One fake clock drives both: time passes (now_ += 5s) on the wall clock and the steady
