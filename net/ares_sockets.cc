@@ -125,7 +125,7 @@ void AresSockets::retire(EventPtr event) {
 }
 
 ares_socket_t AresSockets::open(int domain, int type, int protocol) {
-    if (type == SOCK_DGRAM && keptIdle(kept_.fd) && kept_.domain == domain) {
+    if (type == SOCK_DGRAM && keptIdle(kept_.fd) && findUdp(kept_.fd)->domain == domain) {
         kept_.handedOut = true;
         return kept_.fd;
     }
@@ -193,7 +193,6 @@ EventPtr AresSockets::keep(ares_socket_t fd, EventPtr event) {
     if (!keepTimer_ || udp == nullptr || holdsKept())
         return event;
     kept_.fd = fd;
-    kept_.domain = udp->domain;
     kept_.handedOut = false;
     kept_.event = std::move(event);
     kept_.since = std::chrono::steady_clock::now();

@@ -100,8 +100,7 @@ class AresSockets {
     UdpSocket* findUdp(ares_socket_t fd);
     std::vector<UdpSocket> udpSockets_;
     struct Kept {
-        ares_socket_t fd = ARES_SOCKET_BAD;
-        int domain = 0;
+        ares_socket_t fd = ARES_SOCKET_BAD;  // still in udpSockets_, with its domain
         bool handedOut = false;  // open() gave it to c-ares, which has not watched it yet
         EventPtr event;
         std::chrono::steady_clock::time_point since;

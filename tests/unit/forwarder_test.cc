@@ -540,6 +540,12 @@ class KeptSocketTest : public ::testing::Test {
         return test::runUntil(base_.get(), [&] { return channel.openSockets() == 0; });
     }
     const std::vector<uint16_t>& ports() const { return upstream_.udpSourcePorts(); }
+    // The second question, asked now, leaves from another port than the first.
+    void expectSecondFromANewPort(net::AresChannel& channel, const std::string& name) {
+        ask(channel, name);
+        ASSERT_EQ(ports().size(), 2u);
+        EXPECT_NE(ports()[1], ports()[0]);
+    }
 
     net::EventBasePtr base_{event_base_new()};
     test::MockDnsServer upstream_{base_.get(), [](const Bytes& q, bool) { return answerTo(q); }};
@@ -568,9 +574,7 @@ TEST_F(KeptSocketTest, AKeptSocketIsClosedOnceIdleForTheKeepTime) {
     EXPECT_EQ(channel->openSockets(), 1u);
     ASSERT_TRUE(closes(*channel));
     EXPECT_GE(std::chrono::steady_clock::now() - asked, std::chrono::milliseconds(100));
-    ask(*channel, "idle-2.example");
-    ASSERT_EQ(ports().size(), 2u);
-    EXPECT_NE(ports()[1], ports()[0]);
+    expectSecondFromANewPort(*channel, "idle-2.example");
 }
 
 TEST_F(KeptSocketTest, ADatagramOnAKeptSocketEndsItsKeeping) {
@@ -581,9 +585,7 @@ TEST_F(KeptSocketTest, ADatagramOnAKeptSocketEndsItsKeeping) {
     // The answer once more, as a duplicate or a forgery would come: nothing waits for it.
     upstream_.sendUdp(ports()[0], answerTo(upstream_.udpQueries()[0]));
     ASSERT_TRUE(closes(*channel));
-    ask(*channel, "late-2.example");
-    ASSERT_EQ(ports().size(), 2u);
-    EXPECT_NE(ports()[1], ports()[0]);
+    expectSecondFromANewPort(*channel, "late-2.example");
 }
 
 TEST_F(KeptSocketTest, WithoutAKeepCountEverySocketIsClosedWithItsLastQuestion) {
@@ -591,9 +593,7 @@ TEST_F(KeptSocketTest, WithoutAKeepCountEverySocketIsClosedWithItsLastQuestion) 
     ASSERT_TRUE(channel);
     ask(*channel, "stock-1.example");
     EXPECT_EQ(channel->openSockets(), 0u);
-    ask(*channel, "stock-2.example");
-    ASSERT_EQ(ports().size(), 2u);
-    EXPECT_NE(ports()[1], ports()[0]);
+    expectSecondFromANewPort(*channel, "stock-2.example");
 }
 
 }  // namespace
